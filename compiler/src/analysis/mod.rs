@@ -1,0 +1,145 @@
+//! Prefilter extraction: from a rule's jq program to a sound necessary
+//! condition on the record's top-level `eventName` and `eventSource`.
+//!
+//! Two passes, as in `regex-syntax`: [`analyze`] is sound extraction (the
+//! walk in [`ast`] over the algebra in [`cond`]); planning heuristics (caps
+//! on set sizes) run once at the end in [`Prefilter::from_cond`]. Every
+//! fallback to "every event" records a reason ([`ast::Note`]) that
+//! `tattletail-compile --explain` shows.
+
+pub mod ast;
+pub mod cond;
+pub mod regex_lit;
+
+use jaq_core::load::parse::Term;
+use jaq_core::load::{Lexer, Parser};
+
+pub use ast::Note;
+pub use cond::{Cond, Field, FieldCond, KeySet};
+
+/// Most names or prefixes per field a prefilter may hold before we give up
+/// on it (keeps the index small; only ever makes a prefilter less precise).
+pub const MAX_KEYS: usize = 4096;
+
+/// A rule's prefilter. **Contract:** if the rule fires on a record (its
+/// first jq output is neither `null` nor `false`), the prefilter admits the
+/// record. The converse need not hold.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Prefilter {
+    /// No usable condition: the rule runs on every record.
+    Any,
+    /// The rule can never fire.
+    Never,
+    /// Both field conditions must hold; at least one of them is not "any".
+    Keys {
+        /// Condition on `eventName`.
+        event_name: FieldCond,
+        /// Condition on `eventSource`.
+        event_source: FieldCond,
+    },
+}
+
+impl Prefilter {
+    /// The prefilter for a condition, after planning limits.
+    pub fn from_cond(c: &Cond) -> Prefilter {
+        if c.is_never() {
+            return Prefilter::Never;
+        }
+        let capped = |f: &FieldCond| {
+            let s = match f {
+                FieldCond::In(s) | FieldCond::NotIn(s) => s,
+            };
+            if s.names.len() > MAX_KEYS || s.prefixes.len() > MAX_KEYS {
+                FieldCond::any()
+            } else {
+                f.clone()
+            }
+        };
+        let (event_name, event_source) = (capped(&c.name), capped(&c.source));
+        if event_name.is_any() && event_source.is_any() {
+            Prefilter::Any
+        } else {
+            Prefilter::Keys { event_name, event_source }
+        }
+    }
+
+    /// Does the prefilter admit a record with these top-level values
+    /// (`None`: missing or not a string)?
+    pub fn admits(&self, name: Option<&str>, source: Option<&str>) -> bool {
+        match self {
+            Prefilter::Any => true,
+            Prefilter::Never => false,
+            Prefilter::Keys { event_name, event_source } => {
+                event_name.admits(name) && event_source.admits(source)
+            }
+        }
+    }
+}
+
+/// How a rule can be evaluated without jq, when its prefilter decides it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexOnly {
+    /// `select(P)`: the output is the record itself (no annotation).
+    Record,
+    /// `P`: the output is `true`.
+    True,
+}
+
+/// What the analysis learned about one rule.
+#[derive(Clone, Debug)]
+pub struct Analysis {
+    /// The prefilter.
+    pub prefilter: Prefilter,
+    /// The prefilter admits exactly the records the rule fires on.
+    pub exact: bool,
+    /// Set when the index alone decides the rule.
+    pub index_only: Option<IndexOnly>,
+    /// Why parts of the rule were not understood (spans in the jq source).
+    pub notes: Vec<Note>,
+}
+
+/// Analyse a jq program (which must already compile).
+pub fn analyze(code: &str) -> Analysis {
+    let any = |message: String| Analysis {
+        prefilter: Prefilter::Any,
+        exact: false,
+        index_only: None,
+        notes: vec![Note { message, span: None }],
+    };
+    let Ok(tokens) = Lexer::new(code).lex() else {
+        return any("the program could not be lexed for analysis".into());
+    };
+    let term: Term<&str> = match Parser::new(&tokens).parse(Parser::term) {
+        Ok(t) => t,
+        Err(_) => return any("the program could not be parsed for analysis".into()),
+    };
+    let mut defined = Vec::new();
+    ast::defined_names(&term, &mut defined);
+    if let Some(name) = defined.iter().find(|n| ast::RECOGNISED.contains(n)) {
+        return any(format!("the rule redefines `{name}`, so builtins cannot be trusted"));
+    }
+    let mut walker = ast::Walker::new(code);
+    let abs = walker.term(&term, &ast::Abs::root());
+    let prefilter = Prefilter::from_cond(&abs.truthy);
+    let exact = abs.truthy.exact && prefilter_is_cond(&prefilter, &abs.truthy);
+    let index_only = match &term {
+        Term::Call("select", args) if args.len() == 1 => {
+            let p = ast::Walker::new(code).term(&args[0], &ast::Abs::root());
+            (p.at_most_one && p.truthy.exact && exact).then_some(IndexOnly::Record)
+        }
+        _ => (abs.kind == ast::Kind::Bool && abs.at_most_one && exact).then_some(IndexOnly::True),
+    };
+    Analysis { prefilter, exact, index_only, notes: walker.notes }
+}
+
+/// Planning limits may widen a prefilter; then it is no longer exact.
+fn prefilter_is_cond(p: &Prefilter, c: &Cond) -> bool {
+    match p {
+        Prefilter::Any => c.is_all(),
+        Prefilter::Never => c.is_never(),
+        Prefilter::Keys { event_name, event_source } => *event_name == c.name && *event_source == c.source,
+    }
+}
+
+#[cfg(test)]
+mod tests;

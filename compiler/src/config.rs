@@ -1,0 +1,614 @@
+//! `tattletail.toml`: the cloudtrail-tattletail config format, read with
+//! spans so every problem can point at its line and column.
+//!
+//! Compatibility with upstream (BurntSushi/toml v0.3.1 decoding into Go
+//! structs) decides the rules here: unknown keys and tables are accepted
+//! (we warn), key names match case-insensitively (we warn when the case
+//! differs), `name`, `description` and `destinations` are optional, and a
+//! destination carries keys of other types without complaint. Validation
+//! collects **every** problem rather than stopping at the first one.
+//!
+//! Destinations become a [`DestinationKind`] enum, so a valid config cannot
+//! hold an SNS destination without a topic ARN.
+
+use std::ops::Range;
+
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use crate::diag::Diagnostic;
+use crate::toml_str::OffsetMap;
+
+/// A parsed, validated config (the jq in it is checked later, by
+/// [`crate::compile`]).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `[[rule]]` tables in file order.
+    pub rules: Vec<RuleConfig>,
+    /// `[[destination]]` tables in file order.
+    pub destinations: Vec<Destination>,
+}
+
+/// One `[[rule]]`.
+#[derive(Clone, Debug)]
+pub struct RuleConfig {
+    /// Position among the rules, from 0.
+    pub index: usize,
+    /// `name`, if given (names need not be unique).
+    pub name: Option<String>,
+    /// The jq program.
+    pub jq_match: String,
+    /// Where the `jq_match` value is in the file.
+    pub jq_span: Range<usize>,
+    /// Maps byte offsets in `jq_match` to offsets in the file.
+    pub jq_offsets: OffsetMap,
+    /// `description`, if given.
+    pub description: Option<String>,
+    /// Destination ids, in order.
+    pub destinations: Vec<String>,
+    /// Where the `[[rule]]` header is.
+    pub span: Range<usize>,
+}
+
+impl RuleConfig {
+    /// The name shown to users: `name`, or `rule #N` (1-based) without one.
+    pub fn display_name(&self) -> String {
+        match &self.name {
+            Some(n) if !n.is_empty() => n.clone(),
+            _ => format!("rule #{}", self.index + 1),
+        }
+    }
+}
+
+/// One `[[destination]]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Destination {
+    /// Unique id that rules refer to.
+    pub id: String,
+    /// Type and its required settings.
+    pub kind: DestinationKind,
+}
+
+/// A destination type with the settings that type requires.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DestinationKind {
+    /// `type = "sns"`: publish to a topic.
+    Sns {
+        /// `sns_arn`, starts with `arn:`.
+        topic_arn: String,
+    },
+    /// `type = "ses"`: send an email.
+    Ses {
+        /// `to_emails`, not empty.
+        to: Vec<String>,
+        /// `from_email`.
+        from: String,
+    },
+    /// `type = "slack_webhook"`: post to an incoming webhook.
+    SlackWebhook {
+        /// `webhook_url`.
+        url: String,
+    },
+}
+
+impl DestinationKind {
+    /// The `type` string of the config.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            DestinationKind::Sns { .. } => "sns",
+            DestinationKind::Ses { .. } => "ses",
+            DestinationKind::SlackWebhook { .. } => "slack_webhook",
+        }
+    }
+}
+
+const RULE_KEYS: &[&str] = &["name", "jq_match", "description", "destinations"];
+const DEST_KEYS: &[&str] = &["id", "type", "sns_arn", "webhook_url", "to_emails", "from_email"];
+const DEST_TYPES: &[&str] = &["sns", "ses", "slack_webhook"];
+
+/// Parse and validate a config. Returns the config (when there are no
+/// errors) and every diagnostic, warnings included.
+pub fn parse(source: &str) -> (Option<Config>, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let (root, errors) = DeTable::parse_recoverable(source);
+    for e in &errors {
+        let span = e.span().unwrap_or(0..0);
+        diags.push(
+            Diagnostic::error(format!("TOML syntax: {}", e.message().trim_end()), span)
+                .with_help("see https://toml.io for the syntax; jq is easiest in '''literal''' strings"),
+        );
+    }
+    if !errors.is_empty() {
+        return (None, diags);
+    }
+    let root = root.into_inner();
+
+    let mut rules = Vec::new();
+    let mut destinations = Vec::new();
+    let mut dest_spans: Vec<(String, Range<usize>)> = Vec::new();
+    for (key, value) in root.iter() {
+        let lower = key.get_ref().to_ascii_lowercase();
+        match lower.as_str() {
+            "rule" | "destination" => {
+                note_case(&mut diags, key, &lower);
+                let Some(items) = array_of_tables(value, &lower, &mut diags) else { continue };
+                for (table, span) in items {
+                    if lower == "rule" {
+                        let index = rules.len();
+                        if let Some(r) = rule(source, table, span, index, &mut diags) {
+                            rules.push(r);
+                        } else {
+                            rules.push(placeholder_rule(index));
+                        }
+                    } else if let Some((d, id_span)) = destination(table, span, &mut diags) {
+                        if let Some((_, first)) = dest_spans.iter().find(|(id, _)| *id == d.id) {
+                            let (line, _) = crate::diag::line_col(source, first.start);
+                            diags.push(
+                                Diagnostic::error(format!("duplicate destination id `{}`", d.id), id_span)
+                                    .with_help(format!(
+                                        "destination ids must be unique; `{}` is first defined on line {line}",
+                                        d.id
+                                    )),
+                            );
+                        } else {
+                            dest_spans.push((d.id.clone(), id_span));
+                            destinations.push(d);
+                        }
+                    }
+                }
+            }
+            _ => diags.push(
+                Diagnostic::warning(format!("unknown key `{}` is ignored", key.get_ref()), key.span())
+                    .with_help("tattletail reads [[rule]] and [[destination]] tables; other keys are ignored, as upstream does"),
+            ),
+        }
+    }
+
+    // Cross-references: every rule destination must exist.
+    for r in root.iter().filter(|(k, _)| k.get_ref().eq_ignore_ascii_case("rule")) {
+        let Some(items) = r.1.get_ref().as_array() else { continue };
+        for item in items {
+            let Some(table) = item.get_ref().as_table() else { continue };
+            let Some((_, dests)) = lookup(table, "destinations") else { continue };
+            for (id, span) in string_list_spans(dests) {
+                if !dest_spans.iter().any(|(d, _)| *d == id) {
+                    let known: Vec<&str> = dest_spans.iter().map(|(d, _)| d.as_str()).collect();
+                    let help = if known.is_empty() {
+                        format!("no destinations are defined; add a [[destination]] with id = \"{id}\"")
+                    } else {
+                        format!("known ids: {}; or add a [[destination]] with id = \"{id}\"", known.join(", "))
+                    };
+                    diags.push(
+                        Diagnostic::error(format!("unknown destination id `{id}`"), span).with_help(help),
+                    );
+                }
+            }
+        }
+    }
+
+    if rules.is_empty() && !diags.iter().any(Diagnostic::is_error) {
+        diags.push(
+            Diagnostic::warning("the config has no [[rule]] tables: nothing will alert", 0..0)
+                .with_help("add [[rule]] tables with name and jq_match"),
+        );
+    }
+    if diags.iter().any(Diagnostic::is_error) {
+        return (None, diags);
+    }
+    (Some(Config { rules, destinations }), diags)
+}
+
+fn placeholder_rule(index: usize) -> RuleConfig {
+    RuleConfig {
+        index,
+        name: None,
+        jq_match: String::new(),
+        jq_span: 0..0,
+        jq_offsets: OffsetMap::new("", 0, ""),
+        description: None,
+        destinations: Vec::new(),
+        span: 0..0,
+    }
+}
+
+type Table<'a> = DeTable<'a>;
+
+fn note_case(diags: &mut Vec<Diagnostic>, key: &Spanned<std::borrow::Cow<'_, str>>, want: &str) {
+    if key.get_ref() != want {
+        diags.push(
+            Diagnostic::warning(
+                format!("key `{}` matched `{want}` case-insensitively", key.get_ref()),
+                key.span(),
+            )
+            .with_help(format!("write it as `{want}`")),
+        );
+    }
+}
+
+fn array_of_tables<'a, 'b>(
+    value: &'b Spanned<DeValue<'a>>,
+    name: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<(&'b Table<'a>, Range<usize>)>> {
+    let not_tables = || {
+        Diagnostic::error(format!("`{name}` must be an array of tables"), value.span())
+            .with_help(format!("write each one as a [[{name}]] table"))
+    };
+    let DeValue::Array(items) = value.get_ref() else {
+        diags.push(not_tables());
+        return None;
+    };
+    let mut out = Vec::new();
+    for item in items {
+        match item.get_ref() {
+            DeValue::Table(t) => out.push((t, item.span())),
+            _ => diags.push(not_tables()),
+        }
+    }
+    Some(out)
+}
+
+/// Find `key` case-insensitively; an exact match wins.
+fn lookup<'a, 'b>(
+    table: &'b Table<'a>,
+    key: &str,
+) -> Option<(&'b Spanned<std::borrow::Cow<'a, str>>, &'b Spanned<DeValue<'a>>)> {
+    table
+        .iter()
+        .find(|(k, _)| k.get_ref() == key)
+        .or_else(|| table.iter().find(|(k, _)| k.get_ref().eq_ignore_ascii_case(key)))
+}
+
+fn check_keys(table: &Table<'_>, known: &[&str], what: &str, diags: &mut Vec<Diagnostic>) {
+    for (k, _) in table.iter() {
+        let lower = k.get_ref().to_ascii_lowercase();
+        if known.contains(&lower.as_str()) {
+            note_case(diags, k, &lower);
+        } else {
+            diags.push(
+                Diagnostic::warning(format!("unknown key `{}` in a {what} is ignored", k.get_ref()), k.span())
+                    .with_help(format!("known keys: {}", known.join(", "))),
+            );
+        }
+    }
+}
+
+fn string<'a>(
+    table: &Table<'a>,
+    key: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(String, Range<usize>)> {
+    let (_, v) = lookup(table, key)?;
+    match v.get_ref() {
+        DeValue::String(s) => Some((s.to_string(), v.span())),
+        other => {
+            diags.push(Diagnostic::error(
+                format!("`{key}` must be a string, found {}", other.type_str()),
+                v.span(),
+            ));
+            None
+        }
+    }
+}
+
+/// A list of strings; a bare string is accepted as a one-element list (a
+/// compatible extension: upstream rejects it).
+fn string_list(
+    table: &Table<'_>,
+    key: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(Vec<String>, Range<usize>)> {
+    let (_, v) = lookup(table, key)?;
+    match v.get_ref() {
+        DeValue::String(s) => Some((vec![s.to_string()], v.span())),
+        DeValue::Array(items) => {
+            let mut out = Vec::new();
+            for item in items {
+                match item.get_ref() {
+                    DeValue::String(s) => out.push(s.to_string()),
+                    other => diags.push(Diagnostic::error(
+                        format!("`{key}` must be a list of strings, found a {}", other.type_str()),
+                        item.span(),
+                    )),
+                }
+            }
+            Some((out, v.span()))
+        }
+        other => {
+            diags.push(Diagnostic::error(
+                format!("`{key}` must be a list of strings, found {}", other.type_str()),
+                v.span(),
+            ));
+            None
+        }
+    }
+}
+
+fn string_list_spans(v: &Spanned<DeValue<'_>>) -> Vec<(String, Range<usize>)> {
+    match v.get_ref() {
+        DeValue::String(s) => vec![(s.to_string(), v.span())],
+        DeValue::Array(items) => items
+            .iter()
+            .filter_map(|i| i.get_ref().as_str().map(|s| (s.to_string(), i.span())))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn rule(
+    source: &str,
+    table: &Table<'_>,
+    span: Range<usize>,
+    index: usize,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<RuleConfig> {
+    check_keys(table, RULE_KEYS, "[[rule]]", diags);
+    let name = string(table, "name", diags).map(|(s, _)| s);
+    let description = string(table, "description", diags).map(|(s, _)| s);
+    let destinations = string_list(table, "destinations", diags).map(|(l, _)| l).unwrap_or_default();
+    let label = match &name {
+        Some(n) => format!("rule `{n}`"),
+        None => format!("rule #{}", index + 1),
+    };
+    let Some((jq, jq_span)) = string(table, "jq_match", diags) else {
+        if lookup(table, "jq_match").is_none() {
+            diags.push(
+                Diagnostic::error(format!("{label} has no `jq_match`"), span)
+                    .with_help("add jq_match = '<jq expression>', e.g. jq_match = 'select(.eventName == \"ConsoleLogin\")'"),
+            );
+        }
+        return None;
+    };
+    if jq.trim().is_empty() {
+        diags.push(
+            Diagnostic::error(format!("{label} has an empty `jq_match`"), jq_span)
+                .with_help("write a jq expression; a rule alerts when its first output is not null or false"),
+        );
+        return None;
+    }
+    let jq_offsets = OffsetMap::new(&source[jq_span.clone()], jq_span.start, &jq);
+    Some(RuleConfig {
+        index,
+        name,
+        jq_match: jq,
+        jq_span,
+        jq_offsets,
+        description,
+        destinations,
+        span,
+    })
+}
+
+fn destination(
+    table: &Table<'_>,
+    span: Range<usize>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(Destination, Range<usize>)> {
+    check_keys(table, DEST_KEYS, "[[destination]]", diags);
+    let id = string(table, "id", diags);
+    let typ = string(table, "type", diags);
+    let label = match &id {
+        Some((id, _)) => format!("destination `{id}`"),
+        None => "destination".to_string(),
+    };
+    if id.is_none() && lookup(table, "id").is_none() {
+        diags.push(
+            Diagnostic::error("destination has no `id`", span.clone())
+                .with_help("add id = \"<name>\"; rules refer to destinations by id"),
+        );
+    }
+    let Some((typ, typ_span)) = typ else {
+        if lookup(table, "type").is_none() {
+            diags.push(
+                Diagnostic::error(format!("{label} has no `type`"), span)
+                    .with_help("add type = \"sns\", \"ses\" or \"slack_webhook\""),
+            );
+        }
+        return None;
+    };
+    let missing = |diags: &mut Vec<Diagnostic>, key: &str, help: &str| {
+        diags.push(
+            Diagnostic::error(format!("{label} of type `{typ}` needs `{key}`"), span.clone())
+                .with_help(help.to_string()),
+        );
+    };
+    let kind = match typ.as_str() {
+        "sns" => match string(table, "sns_arn", diags) {
+            Some((arn, _)) if arn.starts_with("arn:") => Some(DestinationKind::Sns { topic_arn: arn }),
+            Some((arn, arn_span)) => {
+                diags.push(
+                    Diagnostic::error(format!("`sns_arn` must start with `arn:`, found `{arn}`"), arn_span)
+                        .with_help("use the topic ARN, e.g. arn:aws:sns:us-east-1:123456789012:alerts"),
+                );
+                None
+            }
+            None => {
+                if lookup(table, "sns_arn").is_none() {
+                    missing(diags, "sns_arn", "add sns_arn = \"arn:aws:sns:<region>:<account>:<topic>\"");
+                }
+                None
+            }
+        },
+        "ses" => {
+            let to = string_list(table, "to_emails", diags);
+            let from = string(table, "from_email", diags);
+            let mut ok = true;
+            match &to {
+                Some((list, s)) if list.is_empty() => {
+                    ok = false;
+                    diags.push(
+                        Diagnostic::error(format!("{label}: `to_emails` is empty"), s.clone())
+                            .with_help("list at least one recipient, e.g. to_emails = [\"secops@example.com\"]"),
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    ok = false;
+                    if lookup(table, "to_emails").is_none() {
+                        missing(diags, "to_emails", "add to_emails = [\"secops@example.com\"]");
+                    }
+                }
+            }
+            if from.is_none() {
+                ok = false;
+                if lookup(table, "from_email").is_none() {
+                    missing(diags, "from_email", "add from_email = \"tattletail@example.com\" (a verified SES identity)");
+                }
+            }
+            match (ok, to, from) {
+                (true, Some((to, _)), Some((from, _))) => Some(DestinationKind::Ses { to, from }),
+                _ => None,
+            }
+        }
+        "slack_webhook" => match string(table, "webhook_url", diags) {
+            Some((url, url_span)) => {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    diags.push(
+                        Diagnostic::warning("`webhook_url` does not look like an http(s) URL", url_span)
+                            .with_help("Slack incoming webhooks look like https://hooks.slack.com/services/..."),
+                    );
+                }
+                Some(DestinationKind::SlackWebhook { url })
+            }
+            None => {
+                if lookup(table, "webhook_url").is_none() {
+                    missing(diags, "webhook_url", "add webhook_url = \"https://hooks.slack.com/services/...\"");
+                }
+                None
+            }
+        },
+        other => {
+            diags.push(
+                Diagnostic::error(format!("unknown destination type `{other}`"), typ_span)
+                    .with_help(format!("use one of: {}", DEST_TYPES.join(", "))),
+            );
+            None
+        }
+    };
+    let (id, id_span) = id?;
+    Some((Destination { id, kind: kind? }, id_span))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(src: &str) -> Vec<String> {
+        let (_, diags) = parse(src);
+        diags.into_iter().filter(|d| d.is_error()).map(|d| d.message).collect()
+    }
+
+    #[test]
+    fn upstream_readme_example_loads() {
+        let src = r#"
+[[rule]]
+name = "Create User"
+jq_match = '''
+select(.eventName == "CreateUser") |
+"username: \(.requestParameters.userName)"
+'''
+description = "A new IAM user has been created"
+destinations = ["Default SNS", "Slack"]
+
+[[destination]]
+id = "Default SNS"
+type = "sns"
+sns_arn = "arn:aws:sns:us-east-1:1234567890:cloudtrail-tattletail"
+
+[[destination]]
+id = "Slack"
+type = "slack_webhook"
+webhook_url = "https://hooks.slack.com/services/AAAAAAAAA/BBBBBBBBB/CCCCCCCCCCCCCCCCCCCCCCCC"
+
+[[destination]]
+id = "Email"
+type = "ses"
+to_emails = ["a@example.com"]
+from_email = "b@example.com"
+"#;
+        let (cfg, diags) = parse(src);
+        assert!(diags.is_empty(), "{diags:?}");
+        let cfg = cfg.unwrap();
+        assert_eq!(cfg.rules.len(), 1);
+        assert_eq!(cfg.rules[0].destinations, ["Default SNS", "Slack"]);
+        assert!(cfg.rules[0].jq_match.starts_with("select("));
+        assert_eq!(cfg.destinations.len(), 3);
+        assert_eq!(cfg.destinations[2].kind.type_name(), "ses");
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let src = r#"
+[[rule]]
+name = "a"
+jq_match = ""
+destinations = ["nope"]
+
+[[rule]]
+name = "b"
+
+[[destination]]
+id = "x"
+type = "sns"
+sns_arn = "topic"
+
+[[destination]]
+id = "x"
+type = "carrier_pigeon"
+
+[[destination]]
+id = "m"
+type = "ses"
+to_emails = []
+"#;
+        let errs = errors(src);
+        for want in [
+            "rule `a` has an empty `jq_match`",
+            "unknown destination id `nope`",
+            "rule `b` has no `jq_match`",
+            "`sns_arn` must start with `arn:`, found `topic`",
+            "unknown destination type `carrier_pigeon`",
+            "destination `m`: `to_emails` is empty",
+            "destination `m` of type `ses` needs `from_email`",
+        ] {
+            assert!(errs.iter().any(|e| e == want), "missing {want:?} in {errs:#?}");
+        }
+    }
+
+    #[test]
+    fn duplicate_ids_and_missing_fields() {
+        let src = "[[destination]]\nid = \"a\"\ntype = \"slack_webhook\"\nwebhook_url = \"https://x\"\n[[destination]]\nid = \"a\"\ntype = \"slack_webhook\"\nwebhook_url = \"https://y\"\n[[destination]]\ntype = \"sns\"\n[[destination]]\nid = \"q\"\n";
+        let errs = errors(src);
+        assert!(errs.contains(&"duplicate destination id `a`".to_string()), "{errs:?}");
+        assert!(errs.contains(&"destination has no `id`".to_string()), "{errs:?}");
+        assert!(errs.contains(&"destination of type `sns` needs `sns_arn`".to_string()), "{errs:?}");
+        assert!(errs.contains(&"destination `q` has no `type`".to_string()), "{errs:?}");
+    }
+
+    #[test]
+    fn unknown_keys_warn_and_case_is_folded() {
+        let src = "[general]\ntimezone = \"UTC\"\n[[Rule]]\nNAME = \"x\"\nJq_Match = '.'\nresult_data_type = \"jsonObj\"\n";
+        let (cfg, diags) = parse(src);
+        let cfg = cfg.expect("loads");
+        assert_eq!(cfg.rules[0].name.as_deref(), Some("x"));
+        assert_eq!(cfg.rules[0].jq_match, ".");
+        assert!(diags.iter().all(|d| !d.is_error()));
+        assert_eq!(diags.len(), 5, "{diags:#?}");
+    }
+
+    #[test]
+    fn toml_syntax_error_has_a_position() {
+        let (cfg, diags) = parse("[[rule]]\nname = \"x\njq_match = '.'\n");
+        assert!(cfg.is_none());
+        assert!(diags[0].message.starts_with("TOML syntax"), "{diags:?}");
+        assert!(diags[0].span.start > 0);
+    }
+
+    #[test]
+    fn bare_string_destinations_are_accepted() {
+        let src = "[[rule]]\njq_match = '.'\ndestinations = \"s\"\n[[destination]]\nid = \"s\"\ntype = \"sns\"\nsns_arn = \"arn:aws:sns:us-east-1:1:t\"\n";
+        let (cfg, diags) = parse(src);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(cfg.unwrap().rules[0].destinations, ["s"]);
+    }
+}

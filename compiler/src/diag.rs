@@ -1,0 +1,156 @@
+//! Diagnostics: one problem in a source file, with a byte span, rendered
+//! as `file:line:col`, a source excerpt and a caret line.
+//!
+//! Every stage of the compiler *collects* diagnostics instead of stopping at
+//! the first one, so a user fixing a config sees every problem at once. A
+//! diagnostic owns only byte offsets into the config text; rendering needs
+//! that text again, which keeps diagnostics cheap to create and to compare in
+//! tests.
+
+use std::fmt::Write as _;
+use std::ops::Range;
+
+/// How bad a diagnostic is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The config is rejected.
+    Error,
+    /// The config loads; the user may want to look.
+    Warning,
+}
+
+/// One problem, located by a byte range of the config source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// What is wrong, in one sentence.
+    pub message: String,
+    /// Where, as byte offsets into the config source.
+    pub span: Range<usize>,
+    /// How to fix it, when we can say.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// A new error at `span`.
+    pub fn error(message: impl Into<String>, span: Range<usize>) -> Self {
+        Diagnostic { severity: Severity::Error, message: message.into(), span, help: None }
+    }
+
+    /// A new warning at `span`.
+    pub fn warning(message: impl Into<String>, span: Range<usize>) -> Self {
+        Diagnostic { severity: Severity::Warning, message: message.into(), span, help: None }
+    }
+
+    /// Attach a hint on how to fix the problem.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// True for errors.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// Render as a multi-line report, `rustc` style:
+    ///
+    /// ```text
+    /// error: unknown destination id `pager`
+    ///   --> tattletail.toml:7:17
+    ///    |
+    ///  7 | destinations = ["pager"]
+    ///    |                 ^^^^^^^
+    ///    = help: define a [[destination]] with id = "pager", or remove it
+    /// ```
+    pub fn render(&self, file: &str, source: &str) -> String {
+        let (line, col) = line_col(source, self.span.start);
+        let kind = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let mut out = format!("{kind}: {}\n", self.message);
+        let line_text = source.lines().nth(line - 1).unwrap_or("");
+        let gutter = line.to_string().len();
+        let pad = " ".repeat(gutter);
+        let _ = writeln!(out, "{pad}--> {file}:{line}:{col}");
+        let _ = writeln!(out, "{pad} |");
+        let _ = writeln!(out, "{line} | {}", line_text.replace('\t', " "));
+        // The caret covers the span on this line (at least one column).
+        let start_col = col - 1;
+        let span_start = floor_char_boundary(source, self.span.start.min(source.len()));
+        let line_start = source[..span_start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = line_start + line_text.len();
+        let end = floor_char_boundary(source, self.span.end.clamp(span_start, line_end));
+        let width = source[span_start..end]
+            .chars()
+            .count()
+            .max(1);
+        let _ = writeln!(out, "{pad} | {}{}", " ".repeat(start_col), "^".repeat(width));
+        if let Some(help) = &self.help {
+            let _ = writeln!(out, "{pad} = help: {help}");
+        }
+        out
+    }
+
+    /// `file:line:col` of the start of the span.
+    pub fn location(&self, file: &str, source: &str) -> String {
+        let (line, col) = line_col(source, self.span.start);
+        format!("{file}:{line}:{col}")
+    }
+}
+
+/// 1-based line and column (in characters) of byte offset `at`.
+pub fn line_col(source: &str, at: usize) -> (usize, usize) {
+    let at = floor_char_boundary(source, at.min(source.len()));
+    let before = &source[..at];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = before[line_start..].chars().count() + 1;
+    (line, col)
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// Render a list of diagnostics, errors and warnings in source order.
+pub fn render_all(diags: &[Diagnostic], file: &str, source: &str) -> String {
+    let mut sorted: Vec<&Diagnostic> = diags.iter().collect();
+    sorted.sort_by_key(|d| (d.span.start, d.severity));
+    let mut out = String::new();
+    for d in sorted {
+        out.push_str(&d.render(file, source));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_line_col_and_caret() {
+        let src = "a = 1\ndestinations = [\"pager\"]\n";
+        let at = src.find("\"pager\"").unwrap();
+        let d = Diagnostic::error("unknown destination id `pager`", at..at + 7)
+            .with_help("define it");
+        let text = d.render("t.toml", src);
+        assert_eq!(
+            text,
+            "error: unknown destination id `pager`\n --> t.toml:2:17\n  |\n2 | destinations = [\"pager\"]\n  |                 ^^^^^^^\n  = help: define it\n"
+        );
+    }
+
+    #[test]
+    fn line_col_counts_characters_not_bytes() {
+        assert_eq!(line_col("é = 1", 3), (1, 3));
+        assert_eq!(line_col("x\ny", 2), (2, 1));
+    }
+}

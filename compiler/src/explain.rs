@@ -1,0 +1,254 @@
+//! `--explain`: each rule's prefilter, why it is what it is, and how the
+//! rule will be evaluated, plus a summary of the shared dispatch index.
+//! Modelled on `regex-cli debug literal`. The text and JSON forms are
+//! golden-tested (`compiler/tests/explain/`).
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use serde_json::{json, Value};
+
+use crate::analysis::{FieldCond, IndexOnly, KeySet, Prefilter};
+use crate::diag::line_col;
+use crate::plan::{Eval, Plan, PlannedRule};
+
+/// Which bucket of the dispatch index a rule lands in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Bucket {
+    /// Exact eventName values.
+    EventName,
+    /// eventName prefixes.
+    EventNamePrefix,
+    /// Exact eventSource values (any eventName).
+    EventSource,
+    /// eventSource prefixes (any eventName).
+    EventSourcePrefix,
+    /// Every event except some values.
+    Except,
+    /// Every event.
+    Always,
+    /// Never evaluated.
+    Never,
+}
+
+impl Bucket {
+    /// The bucket of a prefilter: the most selective field decides.
+    pub fn of(p: &Prefilter) -> Bucket {
+        match p {
+            Prefilter::Any => Bucket::Always,
+            Prefilter::Never => Bucket::Never,
+            Prefilter::Keys { event_name, event_source } => match (event_name, event_source) {
+                (FieldCond::In(s), _) if s.prefixes.is_empty() => Bucket::EventName,
+                (FieldCond::In(_), _) => Bucket::EventNamePrefix,
+                (_, FieldCond::In(s)) if s.prefixes.is_empty() => Bucket::EventSource,
+                (_, FieldCond::In(_)) => Bucket::EventSourcePrefix,
+                _ => Bucket::Except,
+            },
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Bucket::EventName => "by eventName",
+            Bucket::EventNamePrefix => "by eventName prefix",
+            Bucket::EventSource => "by eventSource",
+            Bucket::EventSourcePrefix => "by eventSource prefix",
+            Bucket::Except => "every event except listed values",
+            Bucket::Always => "every event",
+            Bucket::Never => "never fires",
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            Bucket::EventName => "event_name",
+            Bucket::EventNamePrefix => "event_name_prefix",
+            Bucket::EventSource => "event_source",
+            Bucket::EventSourcePrefix => "event_source_prefix",
+            Bucket::Except => "except",
+            Bucket::Always => "always",
+            Bucket::Never => "never",
+        }
+    }
+}
+
+const BUCKETS: [Bucket; 7] = [
+    Bucket::EventName,
+    Bucket::EventNamePrefix,
+    Bucket::EventSource,
+    Bucket::EventSourcePrefix,
+    Bucket::Except,
+    Bucket::Always,
+    Bucket::Never,
+];
+
+fn quote_all(s: &BTreeSet<String>) -> String {
+    s.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>().join(", ")
+}
+
+fn set_text(s: &KeySet) -> String {
+    let mut parts = Vec::new();
+    if !s.names.is_empty() {
+        parts.push(format!("one of {}", quote_all(&s.names)));
+    }
+    if !s.prefixes.is_empty() {
+        parts.push(format!("starts with {}", quote_all(&s.prefixes)));
+    }
+    if s.other {
+        parts.push("missing or not a string".to_string());
+    }
+    if parts.is_empty() {
+        "nothing".to_string()
+    } else {
+        parts.join("; or ")
+    }
+}
+
+fn field_text(f: &FieldCond) -> String {
+    match f {
+        FieldCond::In(s) => set_text(s),
+        FieldCond::NotIn(s) => format!("anything but: {}", set_text(s)),
+    }
+}
+
+fn eval_text(r: &PlannedRule) -> &'static str {
+    match r.eval {
+        Eval::Never => "never evaluated",
+        Eval::IndexOnly(IndexOnly::Record) => "index only (no jq): alerts with the record",
+        Eval::IndexOnly(IndexOnly::True) => "index only (no jq): alerts with `true`",
+        Eval::Jq => match r.prefilter() {
+            Prefilter::Any => "jq on every event",
+            _ => "jq on admitted events",
+        },
+    }
+}
+
+/// Line and column (1-based) in the config of a note's span.
+fn note_position(r: &PlannedRule, source: &str, span: &Option<std::ops::Range<usize>>) -> Option<(usize, usize)> {
+    span.as_ref().map(|s| line_col(source, r.config.jq_offsets.map(s.start)))
+}
+
+/// The text form.
+pub fn text(plan: &Plan, file: &str, source: &str) -> String {
+    let mut out = String::new();
+    for r in &plan.rules {
+        let (line, _) = line_col(source, r.config.span.start);
+        let _ = writeln!(out, "rule {}: {} ({file}:{line})", r.config.index + 1, r.config.display_name());
+        match r.prefilter() {
+            Prefilter::Any => {
+                let _ = writeln!(out, "  prefilter:   every event");
+            }
+            Prefilter::Never => {
+                let _ = writeln!(out, "  prefilter:   never fires (its conditions contradict each other)");
+            }
+            Prefilter::Keys { event_name, event_source } => {
+                let _ = writeln!(out, "  eventName:   {}", if event_name.is_any() { "any".into() } else { field_text(event_name) });
+                let _ = writeln!(out, "  eventSource: {}", if event_source.is_any() { "any".into() } else { field_text(event_source) });
+                let _ = writeln!(out, "  exact:       {}", if r.analysis.exact { "yes" } else { "no (jq decides)" });
+            }
+        }
+        if matches!(r.prefilter(), Prefilter::Any) {
+            let mut seen = BTreeSet::new();
+            for n in &r.analysis.notes {
+                if !seen.insert(n.message.clone()) {
+                    continue;
+                }
+                match note_position(r, source, &n.span) {
+                    Some((l, c)) => {
+                        let _ = writeln!(out, "  because:     {} ({file}:{l}:{c})", n.message);
+                    }
+                    None => {
+                        let _ = writeln!(out, "  because:     {}", n.message);
+                    }
+                }
+            }
+            if r.analysis.notes.is_empty() {
+                let _ = writeln!(out, "  because:     the rule places no condition on eventName or eventSource");
+            }
+        }
+        let _ = writeln!(out, "  evaluation:  {}", eval_text(r));
+        out.push('\n');
+    }
+    let _ = writeln!(out, "index: {} rules", plan.rules.len());
+    for b in BUCKETS {
+        let n = plan.rules.iter().filter(|r| Bucket::of(r.prefilter()) == b).count();
+        if n > 0 {
+            let _ = writeln!(out, "  {:<34} {n}", b.label());
+        }
+    }
+    let index_only = plan.rules.iter().filter(|r| matches!(r.eval, Eval::IndexOnly(_))).count();
+    let _ = writeln!(out, "  {:<34} {index_only}", "decided by the index alone (no jq)");
+    out
+}
+
+fn set_json(s: &KeySet) -> Value {
+    json!({
+        "names": s.names,
+        "prefixes": s.prefixes,
+        "non_string": s.other,
+    })
+}
+
+fn field_json(f: &FieldCond) -> Value {
+    match f {
+        _ if f.is_any() => Value::Null,
+        FieldCond::In(s) => json!({ "in": set_json(s) }),
+        FieldCond::NotIn(s) => json!({ "not_in": set_json(s) }),
+    }
+}
+
+/// The JSON form: `{"rules":[{"name":…, "prefilter": null | {…}, …}], "index": {…}}`;
+/// `prefilter` is `null` exactly when the rule runs on every event.
+pub fn json(plan: &Plan, source: &str) -> Value {
+    let rules: Vec<Value> = plan
+        .rules
+        .iter()
+        .map(|r| {
+            let prefilter = match r.prefilter() {
+                Prefilter::Any => Value::Null,
+                Prefilter::Never => json!({ "never": true }),
+                Prefilter::Keys { event_name, event_source } => json!({
+                    "eventName": field_json(event_name),
+                    "eventSource": field_json(event_source),
+                }),
+            };
+            let reasons: Vec<Value> = if matches!(r.prefilter(), Prefilter::Any) {
+                r.analysis
+                    .notes
+                    .iter()
+                    .map(|n| {
+                        let pos = note_position(r, source, &n.span);
+                        json!({ "message": n.message, "line": pos.map(|p| p.0), "column": pos.map(|p| p.1) })
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let evaluation = match r.eval {
+                Eval::Never => "never",
+                Eval::IndexOnly(_) => "index_only",
+                Eval::Jq => "jq",
+            };
+            json!({
+                "index": r.config.index,
+                "name": r.config.name,
+                "line": line_col(source, r.config.span.start).0,
+                "prefilter": prefilter,
+                "exact": r.analysis.exact,
+                "bucket": Bucket::of(r.prefilter()).key(),
+                "evaluation": evaluation,
+                "reasons": reasons,
+            })
+        })
+        .collect();
+    let mut buckets = serde_json::Map::new();
+    for b in BUCKETS {
+        let n = plan.rules.iter().filter(|r| Bucket::of(r.prefilter()) == b).count();
+        buckets.insert(b.key().to_string(), json!(n));
+    }
+    let index_only = plan.rules.iter().filter(|r| matches!(r.eval, Eval::IndexOnly(_))).count();
+    json!({
+        "rules": rules,
+        "index": { "rules": plan.rules.len(), "buckets": buckets, "index_only": index_only },
+    })
+}

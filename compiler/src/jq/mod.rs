@@ -1,0 +1,162 @@
+//! The jq frontend: parsing and compiling rule programs with jaq, with our
+//! prelude and natives, and running a compiled program with
+//! cloudtrail-tattletail's match semantics.
+//!
+//! Everything that knows jaq's API lives here and in [`crate::analysis::ast`];
+//! jaq is pinned to one version in the workspace manifest.
+//!
+//! Match semantics (upstream's `Rule.Match`): only the **first** output of
+//! the program counts. No output, an error before the first output, `null`
+//! or `false` means no alert; any other value is an alert, annotated with
+//! that value.
+
+mod natives;
+
+use std::ops::Range;
+
+use jaq_core::load::{self, Arena, File, Loader};
+use jaq_core::{data, Compiler, Ctx, Vars};
+use jaq_json::Val;
+
+/// The data kind our filters run on.
+pub type Data = data::JustLut<Val>;
+
+/// The jq source of our prelude.
+pub const PRELUDE: &str = include_str!("prelude.jq");
+
+/// Global variables every program may use, with the values they have.
+const GLOBALS: &[&str] = &["$ENV"];
+
+/// A jq syntax or compile error, located in the jq source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JqError {
+    /// What is wrong.
+    pub message: String,
+    /// Byte range in the jq source.
+    pub span: Range<usize>,
+}
+
+/// A compiled jq program, ready to run on records.
+pub struct JqProgram {
+    filter: jaq_core::Filter<Data>,
+}
+
+impl std::fmt::Debug for JqProgram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JqProgram")
+    }
+}
+
+/// What the first output of a program was.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FirstOutput {
+    /// The program produced no output.
+    Empty,
+    /// The first output.
+    Value(Val),
+    /// The program failed before its first output.
+    Error(String),
+}
+
+impl FirstOutput {
+    /// Upstream's decision: is this an alert? (`null`, `false`, no output
+    /// and errors are not.)
+    pub fn is_alert(&self) -> bool {
+        matches!(self, FirstOutput::Value(v) if !matches!(v, Val::Null | Val::Bool(false)))
+    }
+}
+
+fn defs() -> impl Iterator<Item = load::parse::Def<&'static str>> {
+    let prelude = load::parse(PRELUDE, |p| p.defs()).expect("the prelude parses");
+    jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs()).chain(prelude)
+}
+
+fn funs() -> impl Iterator<Item = jaq_core::native::Fun<Data>> {
+    let base = jaq_core::funs().chain(jaq_std::funs()).chain(jaq_json::funs());
+    base.filter(|(name, _, _)| !natives::REMOVED.contains(name))
+        .map(|(name, args, f)| {
+            let renamed = natives::RENAMED.iter().find(|(from, _)| *from == name);
+            (renamed.map_or(name, |(_, to)| *to), args, f)
+        })
+        .chain(natives::funs())
+}
+
+impl JqProgram {
+    /// Parse and compile `code`. Errors are located in `code`.
+    pub fn compile(code: &str) -> Result<JqProgram, Vec<JqError>> {
+        let arena = Arena::default();
+        let loader = Loader::new(defs());
+        let modules = loader.load(&arena, File { code, path: () }).map_err(|errs| {
+            let mut out = Vec::new();
+            for (_file, err) in errs {
+                match err {
+                    load::Error::Io(items) => out.extend(items.into_iter().map(|(s, msg)| JqError {
+                        message: format!("modules cannot be imported in rules: {msg}"),
+                        span: span_of(code, s),
+                    })),
+                    load::Error::Lex(items) => out.extend(items.into_iter().map(|(expect, s)| JqError {
+                        message: format!("jq syntax: expected {}", expect.as_str()),
+                        span: span_of(code, s),
+                    })),
+                    load::Error::Parse(items) => out.extend(items.into_iter().map(|(expect, s)| {
+                        let found = if s.is_empty() { "end of program".to_string() } else { format!("`{s}`") };
+                        JqError {
+                            message: format!("jq syntax: expected {}, found {found}", expect.as_str()),
+                            span: span_of(code, s),
+                        }
+                    })),
+                }
+            }
+            out
+        })?;
+        let filter = Compiler::default()
+            .with_funs(funs())
+            .with_global_vars(GLOBALS.iter().copied())
+            .compile(modules)
+            .map_err(|errs| {
+                errs.into_iter()
+                    .flat_map(|(_file, items)| items)
+                    .map(|(name, undefined)| JqError {
+                        message: format!("undefined {} `{name}`", undefined.as_str()),
+                        span: span_of(code, name),
+                    })
+                    .collect::<Vec<_>>()
+            })?;
+        Ok(JqProgram { filter })
+    }
+
+    /// Run on one input and collect every output (for tests and tools; the
+    /// alerting path uses [`JqProgram::first_output`]).
+    pub fn all_outputs(&self, input: Val) -> Vec<Result<Val, String>> {
+        let vars = Vars::new([Val::obj(jaq_json::Map::default())]);
+        let ctx = Ctx::<Data>::new(&self.filter.lut, vars);
+        let outputs = self.filter.id.run((ctx, input)).map(jaq_core::unwrap_valr);
+        outputs.map(|r| r.map_err(|e| e.to_string())).collect()
+    }
+
+    /// Run on one input and keep only the first output.
+    pub fn first_output(&self, input: Val) -> FirstOutput {
+        let vars = Vars::new([Val::obj(jaq_json::Map::default())]);
+        let ctx = Ctx::<Data>::new(&self.filter.lut, vars);
+        let mut outputs = self.filter.id.run((ctx, input)).map(jaq_core::unwrap_valr);
+        match outputs.next() {
+            None => FirstOutput::Empty,
+            Some(Ok(v)) => FirstOutput::Value(v),
+            Some(Err(e)) => FirstOutput::Error(e.to_string()),
+        }
+    }
+}
+
+/// Byte range of `part` in `whole`; `part` may be a slice of the prelude or
+/// of jaq's definitions, in which case the error is put at the start.
+fn span_of(whole: &str, part: &str) -> Range<usize> {
+    let (w, p) = (whole.as_ptr() as usize, part.as_ptr() as usize);
+    if p >= w && p + part.len() <= w + whole.len() {
+        load::span(whole, part)
+    } else {
+        0..0
+    }
+}
+
+#[cfg(test)]
+mod tests;

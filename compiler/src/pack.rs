@@ -1,0 +1,11 @@
+//! The built-in rule pack: the CIS AWS Foundations benchmark's CloudTrail
+//! alarms plus cloudtrail-to-slack's default rules, as a
+//! `tattletail.toml` (`compiler/rules/default.toml`) that users can copy.
+//! Every rule has a must-fire and a must-not-fire fixture
+//! (`compiler/rules/fixtures.json`), checked by the runtime's tests.
+
+/// The pack's TOML source.
+pub const DEFAULT_PACK: &str = include_str!("../rules/default.toml");
+
+/// The name used for the pack in diagnostics and `--explain`.
+pub const DEFAULT_PACK_NAME: &str = "<built-in rule pack>";

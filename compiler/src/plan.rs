@@ -1,0 +1,146 @@
+//! The plan: every rule's compiled program, prefilter and evaluation mode,
+//! plus the destinations. This is what the runtime executes.
+//!
+//! [`compile`] is the compiler's entry point. It never stops at the first
+//! problem: TOML, config and jq errors of all rules come back together.
+
+use crate::analysis::{self, Analysis, IndexOnly, Prefilter};
+use crate::config::{self, Destination, RuleConfig};
+use crate::diag::Diagnostic;
+use crate::jq::JqProgram;
+
+/// How the runtime evaluates a rule on a record its prefilter admits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Eval {
+    /// The rule can never fire; it is not evaluated.
+    Never,
+    /// The index decides; jq is not run.
+    IndexOnly(IndexOnly),
+    /// jq runs on every admitted record.
+    Jq,
+}
+
+/// One rule, ready to run.
+#[derive(Debug)]
+pub struct PlannedRule {
+    /// The rule as configured.
+    pub config: RuleConfig,
+    /// Its compiled jq program.
+    pub program: JqProgram,
+    /// What analysis found.
+    pub analysis: Analysis,
+    /// How it is evaluated.
+    pub eval: Eval,
+}
+
+impl PlannedRule {
+    /// The rule's prefilter.
+    pub fn prefilter(&self) -> &Prefilter {
+        &self.analysis.prefilter
+    }
+}
+
+/// The compiled config.
+#[derive(Debug)]
+pub struct Plan {
+    /// Rules in config order (alerts come out in this order).
+    pub rules: Vec<PlannedRule>,
+    /// Destinations in config order.
+    pub destinations: Vec<Destination>,
+}
+
+/// A successful compilation: the plan and any warnings.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The plan.
+    pub plan: Plan,
+    /// Warnings (unknown keys, case-folded keys, …).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Compile config source text into a plan, or every error found.
+pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
+    let (cfg, mut diags) = config::parse(source);
+    let Some(cfg) = cfg else { return Err(diags) };
+    let mut rules = Vec::new();
+    for rule in cfg.rules {
+        match JqProgram::compile(&rule.jq_match) {
+            Ok(program) => {
+                let analysis = analysis::analyze(&rule.jq_match);
+                let eval = match (&analysis.prefilter, analysis.index_only) {
+                    (Prefilter::Never, _) => Eval::Never,
+                    (_, Some(mode)) => Eval::IndexOnly(mode),
+                    _ => Eval::Jq,
+                };
+                if eval == Eval::Never {
+                    diags.push(
+                        Diagnostic::warning(format!("rule `{}` can never fire", rule.display_name()), rule.jq_span.clone())
+                            .with_help("its conditions on eventName/eventSource contradict each other"),
+                    );
+                }
+                rules.push(PlannedRule { config: rule, program, analysis, eval });
+            }
+            Err(errors) => {
+                for e in errors {
+                    let span = rule.jq_offsets.map_range(e.span.clone());
+                    diags.push(
+                        Diagnostic::error(format!("rule `{}`: {}", rule.display_name(), e.message), span)
+                            .with_help("jq_match must be a jq program; test it with `tattletail scan --config` on a sample"),
+                    );
+                }
+            }
+        }
+    }
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(diags);
+    }
+    Ok(Compiled { plan: Plan { rules, destinations: cfg.destinations }, warnings: diags })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jq_errors_point_into_the_toml_file() {
+        let src = "[[rule]]\nname = \"bad\"\njq_match = '''\nselect(.eventName == ) '''\n\n[[rule]]\nname = \"worse\"\njq_match = \"select(nosuch(1))\"\n";
+        let errs = compile(src).unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        let first = errs.iter().find(|e| e.message.contains("`bad`")).unwrap();
+        assert_eq!(crate::diag::line_col(src, first.span.start), (4, 22));
+        let second = errs.iter().find(|e| e.message.contains("`worse`")).unwrap();
+        assert_eq!(&src[second.span.clone()], "nosuch");
+    }
+
+    #[test]
+    fn config_and_jq_errors_come_together() {
+        let src = "[[rule]]\nname = \"a\"\njq_match = 'select(('\ndestinations = [\"zz\"]\n";
+        let errs = compile(src).unwrap_err();
+        assert!(errs.iter().any(|e| e.message.contains("unknown destination id")), "{errs:#?}");
+    }
+
+    #[test]
+    fn eval_modes() {
+        let src = r#"
+[[rule]]
+name = "index"
+jq_match = 'select(.eventName == "ConsoleLogin")'
+[[rule]]
+name = "bool"
+jq_match = '.eventSource == "iam.amazonaws.com"'
+[[rule]]
+name = "jq"
+jq_match = 'select(.eventName == "CreateUser") | .requestParameters.userName'
+[[rule]]
+name = "never"
+jq_match = 'select(.eventName == "A" and .eventName == "B")'
+"#;
+        let c = compile(src).unwrap();
+        let modes: Vec<Eval> = c.plan.rules.iter().map(|r| r.eval).collect();
+        assert_eq!(
+            modes,
+            [Eval::IndexOnly(IndexOnly::Record), Eval::IndexOnly(IndexOnly::True), Eval::Jq, Eval::Never]
+        );
+        assert_eq!(c.warnings.len(), 1);
+    }
+}
