@@ -1,0 +1,275 @@
+//! The shared dispatch index: from a record's (`eventName`, `eventSource`)
+//! to the rules that must look at it, in config order.
+//!
+//! Each field has an index of rule bitsets: by exact value (hash map), by
+//! prefix, for "missing or not a string", and exclusions for "anything but"
+//! conditions. The candidates of a record are the rules admitted by both
+//! fields. That computation is memoised per distinct (name, source) pair,
+//! so a record costs one hash lookup (two, one per field level) however
+//! many rules are indexed; CloudTrail has a few hundred distinct pairs per
+//! file. The memo is bounded and starts over when full.
+//!
+//! Architecture invariant: a rule whose prefilter is `Any` runs on every
+//! record, and a record that is not a JSON object runs every rule (the
+//! analysis assumes objects).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tattletail_compiler::analysis::{FieldCond, KeySet, Prefilter};
+
+/// Rule ids in config order.
+pub type Candidates = Arc<[u32]>;
+
+/// Most memoised (name, source) pairs before the memo starts over.
+const MEMO_LIMIT: usize = 1 << 16;
+
+#[derive(Clone, Default)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new(n: usize) -> Bits {
+        Bits(vec![0; n.div_ceil(64)])
+    }
+    fn set(&mut self, i: usize) {
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+    fn or(&mut self, o: &Bits) {
+        self.0.iter_mut().zip(&o.0).for_each(|(a, b)| *a |= b);
+    }
+    fn and(&mut self, o: &Bits) {
+        self.0.iter_mut().zip(&o.0).for_each(|(a, b)| *a &= b);
+    }
+    fn and_not(&mut self, o: &Bits) {
+        self.0.iter_mut().zip(&o.0).for_each(|(a, b)| *a &= !b);
+    }
+    fn ids(&self) -> Vec<u32> {
+        let mut out = Vec::new();
+        for (w, word) in self.0.iter().enumerate() {
+            let mut x = *word;
+            while x != 0 {
+                out.push((w * 64 + x.trailing_zeros() as usize) as u32);
+                x &= x - 1;
+            }
+        }
+        out
+    }
+}
+
+/// Rules by the value of one field.
+struct Lookup {
+    exact: HashMap<String, Bits>,
+    prefixes: Vec<(String, Bits)>,
+    other: Bits,
+}
+
+impl Lookup {
+    fn new(n: usize) -> Lookup {
+        Lookup { exact: HashMap::new(), prefixes: Vec::new(), other: Bits::new(n) }
+    }
+
+    fn add(&mut self, n: usize, set: &KeySet, rule: usize) {
+        for name in &set.names {
+            self.exact.entry(name.clone()).or_insert_with(|| Bits::new(n)).set(rule);
+        }
+        for p in &set.prefixes {
+            match self.prefixes.iter_mut().find(|(q, _)| q == p) {
+                Some((_, b)) => b.set(rule),
+                None => {
+                    let mut b = Bits::new(n);
+                    b.set(rule);
+                    self.prefixes.push((p.clone(), b));
+                }
+            }
+        }
+        if set.other {
+            self.other.set(rule);
+        }
+    }
+
+    fn hits(&self, value: Option<&str>, out: &mut Bits) {
+        match value {
+            None => out.or(&self.other),
+            Some(v) => {
+                if let Some(b) = self.exact.get(v) {
+                    out.or(b);
+                }
+                for (p, b) in &self.prefixes {
+                    if v.starts_with(p.as_str()) {
+                        out.or(b);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The index for one field.
+struct FieldIndex {
+    /// Rules admitted whatever the value (Any, and NotIn before exclusions).
+    base: Bits,
+    include: Lookup,
+    exclude: Lookup,
+}
+
+impl FieldIndex {
+    fn new(n: usize) -> FieldIndex {
+        FieldIndex { base: Bits::new(n), include: Lookup::new(n), exclude: Lookup::new(n) }
+    }
+
+    fn add(&mut self, n: usize, cond: &FieldCond, rule: usize) {
+        match cond {
+            FieldCond::In(s) => self.include.add(n, s, rule),
+            FieldCond::NotIn(s) => {
+                self.base.set(rule);
+                self.exclude.add(n, s, rule);
+            }
+        }
+    }
+
+    fn admitted(&self, n: usize, value: Option<&str>) -> Bits {
+        let mut bits = self.base.clone();
+        self.include.hits(value, &mut bits);
+        let mut excluded = Bits::new(n);
+        self.exclude.hits(value, &mut excluded);
+        bits.and_not(&excluded);
+        bits
+    }
+}
+
+#[derive(Default)]
+struct BySource {
+    some: HashMap<String, Candidates>,
+    none: Option<Candidates>,
+}
+
+/// The dispatch index over all rules of a plan.
+pub struct DispatchIndex {
+    n: usize,
+    name: FieldIndex,
+    source: FieldIndex,
+    every: Candidates,
+    memo_some: HashMap<String, BySource>,
+    memo_none: BySource,
+    memo_len: usize,
+}
+
+impl DispatchIndex {
+    /// Build the index from the rules' prefilters (in config order).
+    pub fn new<'a>(prefilters: impl IntoIterator<Item = &'a Prefilter>) -> DispatchIndex {
+        let prefilters: Vec<&Prefilter> = prefilters.into_iter().collect();
+        let n = prefilters.len();
+        let mut name = FieldIndex::new(n);
+        let mut source = FieldIndex::new(n);
+        for (i, p) in prefilters.iter().enumerate() {
+            match p {
+                Prefilter::Never => {}
+                Prefilter::Any => {
+                    name.add(n, &FieldCond::any(), i);
+                    source.add(n, &FieldCond::any(), i);
+                }
+                Prefilter::Keys { event_name, event_source } => {
+                    name.add(n, event_name, i);
+                    source.add(n, event_source, i);
+                }
+            }
+        }
+        DispatchIndex {
+            n,
+            name,
+            source,
+            every: (0..n as u32).collect(),
+            memo_some: HashMap::new(),
+            memo_none: BySource::default(),
+            memo_len: 0,
+        }
+    }
+
+    /// Every rule, for records that are not objects.
+    pub fn every_rule(&self) -> Candidates {
+        self.every.clone()
+    }
+
+    fn compute(&self, name: Option<&str>, source: Option<&str>) -> Candidates {
+        let mut bits = self.name.admitted(self.n, name);
+        bits.and(&self.source.admitted(self.n, source));
+        bits.ids().into()
+    }
+
+    /// The rules that must look at a record with these top-level values
+    /// (`None`: missing or not a string), in config order.
+    pub fn candidates(&mut self, name: Option<&str>, source: Option<&str>) -> Candidates {
+        let level = match name {
+            Some(n) => self.memo_some.get(n),
+            None => Some(&self.memo_none),
+        };
+        if let Some(level) = level {
+            let hit = match source {
+                Some(s) => level.some.get(s),
+                None => level.none.as_ref(),
+            };
+            if let Some(c) = hit {
+                return c.clone();
+            }
+        }
+        let c = self.compute(name, source);
+        if self.memo_len >= MEMO_LIMIT {
+            self.memo_some.clear();
+            self.memo_none = BySource::default();
+            self.memo_len = 0;
+        }
+        self.memo_len += 1;
+        let level = match name {
+            Some(n) => self.memo_some.entry(n.to_string()).or_default(),
+            None => &mut self.memo_none,
+        };
+        match source {
+            Some(s) => {
+                level.some.insert(s.to_string(), c.clone());
+            }
+            None => level.none = Some(c.clone()),
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(n: &[&str]) -> FieldCond {
+        FieldCond::In(KeySet::names(n.iter().copied()))
+    }
+
+    #[test]
+    fn dispatches_by_name_prefix_source_and_exclusion() {
+        let rules = [
+            Prefilter::Keys { event_name: names(&["A"]), event_source: FieldCond::any() },
+            Prefilter::Any,
+            Prefilter::Keys { event_name: FieldCond::In(KeySet::prefixes(["Get"])), event_source: FieldCond::any() },
+            Prefilter::Keys { event_name: FieldCond::any(), event_source: names(&["s3"]) },
+            Prefilter::Keys { event_name: names(&["A"]).not(), event_source: FieldCond::any() },
+            Prefilter::Never,
+            Prefilter::Keys { event_name: names(&["A"]), event_source: names(&["iam"]) },
+        ];
+        let mut ix = DispatchIndex::new(&rules);
+        let c = |ix: &mut DispatchIndex, n: Option<&str>, s: Option<&str>| ix.candidates(n, s).to_vec();
+        assert_eq!(c(&mut ix, Some("A"), Some("iam")), [0, 1, 6]);
+        assert_eq!(c(&mut ix, Some("A"), Some("s3")), [0, 1, 3]);
+        assert_eq!(c(&mut ix, Some("GetObject"), Some("s3")), [1, 2, 3, 4]);
+        assert_eq!(c(&mut ix, None, None), [1, 4]);
+        // Memoised answers are the same.
+        assert_eq!(c(&mut ix, Some("GetObject"), Some("s3")), [1, 2, 3, 4]);
+        assert_eq!(ix.every_rule().len(), 7);
+    }
+
+    #[test]
+    fn many_rules_spill_over_one_word() {
+        let rules: Vec<Prefilter> = (0..200)
+            .map(|i| Prefilter::Keys { event_name: names(&[&format!("E{i}")]), event_source: FieldCond::any() })
+            .collect();
+        let mut ix = DispatchIndex::new(&rules);
+        assert_eq!(ix.candidates(Some("E150"), None).to_vec(), [150]);
+        assert!(ix.candidates(Some("nope"), None).is_empty());
+    }
+}

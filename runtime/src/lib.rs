@@ -1,0 +1,18 @@
+//! Tattletail's runtime: reads CloudTrail log files in one pass with
+//! bounded memory ([`reader`]), parses each record ([`record`]), finds the
+//! rules that must look at it through one shared dispatch index
+//! ([`index`]), evaluates them with upstream's match semantics
+//! ([`matcher`]) and pushes alerts into a sink ([`scan`], [`output`]).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod index;
+pub mod matcher;
+pub mod output;
+pub mod reader;
+pub mod record;
+pub mod scan;
+pub mod summary;
+
+pub use matcher::Matcher;
+pub use scan::{Alert, AlertSink, Scanner, Stats};

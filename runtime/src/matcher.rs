@@ -1,0 +1,103 @@
+//! Evaluating the plan on one record, with cloudtrail-tattletail's match
+//! semantics: for each rule in config order, the first jq output decides;
+//! `null`, `false`, no output or an error is no alert; the annotation is the
+//! output, or none when the output is the record itself.
+//!
+//! With the index (the normal mode) only candidate rules are looked at,
+//! rules the index alone decides skip jq, and the record is converted to a
+//! jaq value only when some candidate needs jq. Without it (`naive`), every
+//! rule runs through jq on every record: the oracle of the differential
+//! soundness tests.
+
+use jaq_json::Val;
+use tattletail_compiler::analysis::IndexOnly;
+use tattletail_compiler::jq::FirstOutput;
+use tattletail_compiler::plan::{Eval, Plan};
+
+use crate::index::DispatchIndex;
+use crate::record::Record;
+
+/// One rule that fired on a record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleMatch {
+    /// Position of the rule in the plan.
+    pub rule: usize,
+    /// The jq output, or `None` when it was the record itself.
+    pub annotation: Option<Val>,
+}
+
+/// What evaluating one record produced.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Rules that fired, in config order.
+    pub matches: Vec<RuleMatch>,
+    /// Rules that failed before their first output, with the message.
+    pub errors: Vec<(usize, String)>,
+    /// How many rules ran jq.
+    pub jq_runs: usize,
+}
+
+/// Evaluates a plan on records.
+pub struct Matcher<'p> {
+    plan: &'p Plan,
+    index: Option<DispatchIndex>,
+}
+
+impl<'p> Matcher<'p> {
+    /// A matcher that uses the dispatch index.
+    pub fn new(plan: &'p Plan) -> Self {
+        let index = DispatchIndex::new(plan.rules.iter().map(|r| r.prefilter()));
+        Matcher { plan, index: Some(index) }
+    }
+
+    /// A matcher that runs every rule through jq on every record.
+    pub fn naive(plan: &'p Plan) -> Self {
+        Matcher { plan, index: None }
+    }
+
+    /// The plan.
+    pub fn plan(&self) -> &'p Plan {
+        self.plan
+    }
+
+    /// Evaluate every rule that needs to look at `record`.
+    pub fn evaluate(&mut self, record: &Record<'_>, out: &mut Outcome) {
+        out.matches.clear();
+        out.errors.clear();
+        out.jq_runs = 0;
+        let (candidates, shortcuts) = match &mut self.index {
+            Some(ix) if record.is_object() => (ix.candidates(record.event_name(), record.event_source()), true),
+            Some(ix) => (ix.every_rule(), false),
+            None => ((0..self.plan.rules.len() as u32).collect(), false),
+        };
+        let mut val: Option<Val> = None;
+        for &r in candidates.iter() {
+            let r = r as usize;
+            let rule = &self.plan.rules[r];
+            if shortcuts {
+                match rule.eval {
+                    Eval::Never => continue,
+                    Eval::IndexOnly(IndexOnly::Record) => {
+                        out.matches.push(RuleMatch { rule: r, annotation: None });
+                        continue;
+                    }
+                    Eval::IndexOnly(IndexOnly::True) => {
+                        out.matches.push(RuleMatch { rule: r, annotation: Some(Val::Bool(true)) });
+                        continue;
+                    }
+                    Eval::Jq => {}
+                }
+            }
+            let input = val.get_or_insert_with(|| record.to_val());
+            out.jq_runs += 1;
+            match rule.program.first_output(input.clone()) {
+                FirstOutput::Value(v) if !matches!(v, Val::Null | Val::Bool(false)) => {
+                    let annotation = if v == *input { None } else { Some(v) };
+                    out.matches.push(RuleMatch { rule: r, annotation });
+                }
+                FirstOutput::Error(e) => out.errors.push((r, e)),
+                _ => {}
+            }
+        }
+    }
+}

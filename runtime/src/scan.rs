@@ -1,0 +1,263 @@
+//! Scanning inputs: each file (or stream) is read once, record by record,
+//! every record is evaluated, and alerts are pushed into an [`AlertSink`].
+//! Nothing aborts a scan: a broken record is counted and skipped, a file
+//! that cannot be read is reported and the next one is scanned, a rule that
+//! fails is counted with a few example messages.
+
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jaq_json::Val;
+use tattletail_compiler::plan::{Plan, PlannedRule};
+
+use crate::matcher::{Matcher, Outcome};
+use crate::reader::{self, FileKind, ReadError, RecordPos};
+use crate::record::{Record, RecordParser};
+
+/// One alert: a rule that fired on a record.
+pub struct Alert<'a> {
+    /// The rule.
+    pub rule: &'a PlannedRule,
+    /// The record.
+    pub record: &'a Record<'a>,
+    /// The rule's output, or `None` when it was the record itself.
+    pub annotation: Option<&'a Val>,
+    /// Which input the record came from.
+    pub source: &'a str,
+    /// Where in it.
+    pub position: RecordPos,
+}
+
+/// Where alerts go (stdout in the CLI; SNS, SES, Slack in the Lambda).
+pub trait AlertSink {
+    /// Deliver one alert.
+    fn alert(&mut self, alert: &Alert<'_>) -> io::Result<()>;
+}
+
+/// Collects alerts as (rule index, record index, annotation JSON) tuples.
+#[derive(Default)]
+pub struct CollectSink(pub Vec<(usize, String, u64, Option<String>)>);
+
+impl AlertSink for CollectSink {
+    fn alert(&mut self, a: &Alert<'_>) -> io::Result<()> {
+        let rule = a.rule.config.index;
+        self.0.push((rule, a.source.to_string(), a.position.index, a.annotation.map(|v| v.to_string())));
+        Ok(())
+    }
+}
+
+/// Examples kept per problem kind.
+const EXAMPLES: usize = 3;
+
+/// A record that could not be parsed.
+#[derive(Clone, Debug)]
+pub struct BadRecord {
+    /// Input name.
+    pub source: String,
+    /// Where.
+    pub position: RecordPos,
+    /// Parser message.
+    pub message: String,
+}
+
+/// Counts for one scan (one or many inputs).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Inputs that were CloudTrail logs.
+    pub files: u64,
+    /// Inputs skipped as not CloudTrail (name, reason).
+    pub skipped: Vec<(String, String)>,
+    /// Inputs that could not be read to the end (name, error).
+    pub failed: Vec<(String, String)>,
+    /// Records evaluated.
+    pub records: u64,
+    /// Records that could not be parsed.
+    pub bad_records: u64,
+    /// The first few of them.
+    pub bad_examples: Vec<BadRecord>,
+    /// Bytes read from the inputs (compressed size for gzip).
+    pub bytes_read: u64,
+    /// Decompressed JSON bytes.
+    pub bytes_json: u64,
+    /// Alerts per rule (plan order).
+    pub alerts: Vec<u64>,
+    /// Errors per rule (plan order).
+    pub rule_errors: Vec<u64>,
+    /// A few error messages per rule.
+    pub rule_error_examples: Vec<Vec<String>>,
+    /// jq evaluations run.
+    pub jq_runs: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl Stats {
+    fn new(rules: usize) -> Stats {
+        Stats {
+            alerts: vec![0; rules],
+            rule_errors: vec![0; rules],
+            rule_error_examples: vec![Vec::new(); rules],
+            ..Default::default()
+        }
+    }
+
+    /// Total alerts.
+    pub fn total_alerts(&self) -> u64 {
+        self.alerts.iter().sum()
+    }
+
+    /// Some input or record could not be read.
+    pub fn had_read_errors(&self) -> bool {
+        !self.failed.is_empty() || self.bad_records > 0
+    }
+}
+
+/// What happened to one input.
+#[derive(Debug)]
+pub enum InputOutcome {
+    /// Read to the end.
+    Scanned,
+    /// Not a CloudTrail log; skipped.
+    Skipped(String),
+    /// Could not be read to the end (records before the error were scanned).
+    Failed(String),
+}
+
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Scans inputs with one plan.
+pub struct Scanner<'p> {
+    matcher: Matcher<'p>,
+    parser: RecordParser,
+    buf: Vec<u8>,
+    outcome: Outcome,
+    started: Instant,
+    /// Counts so far.
+    pub stats: Stats,
+}
+
+impl<'p> Scanner<'p> {
+    /// A scanner using the dispatch index.
+    pub fn new(plan: &'p Plan) -> Self {
+        Self::with_matcher(Matcher::new(plan))
+    }
+
+    /// A scanner with the given matcher (e.g. [`Matcher::naive`]).
+    pub fn with_matcher(matcher: Matcher<'p>) -> Self {
+        let n = matcher.plan().rules.len();
+        Scanner {
+            matcher,
+            parser: RecordParser::default(),
+            buf: Vec::new(),
+            outcome: Outcome::default(),
+            started: Instant::now(),
+            stats: Stats::new(n),
+        }
+    }
+
+    /// Scan one input named `source`.
+    pub fn scan(
+        &mut self,
+        source: &str,
+        read: impl Read + Send + 'static,
+        sink: &mut dyn AlertSink,
+    ) -> io::Result<InputOutcome> {
+        let count = Arc::new(AtomicU64::new(0));
+        let counting = Counting { inner: read, count: count.clone() };
+        let result = self.scan_inner(source, counting, sink);
+        self.stats.bytes_read += count.load(Ordering::Relaxed);
+        self.stats.elapsed = self.started.elapsed();
+        let outcome = match result? {
+            Ok(FileKind::CloudTrail) => {
+                self.stats.files += 1;
+                InputOutcome::Scanned
+            }
+            Ok(kind) => {
+                let reason = match kind {
+                    FileKind::Empty => "empty file".to_string(),
+                    FileKind::Digest => "CloudTrail digest file (no events)".to_string(),
+                    FileKind::NotCloudTrail(why) => format!("not a CloudTrail log: {why}"),
+                    FileKind::CloudTrail => unreachable!(),
+                };
+                self.stats.skipped.push((source.to_string(), reason.clone()));
+                InputOutcome::Skipped(reason)
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                self.stats.failed.push((source.to_string(), msg.clone()));
+                InputOutcome::Failed(msg)
+            }
+        };
+        Ok(outcome)
+    }
+
+    /// The outer `io::Result` is a sink failure (stops the scan); the inner
+    /// one is this input's read failure.
+    fn scan_inner(
+        &mut self,
+        source: &str,
+        read: impl Read + Send + 'static,
+        sink: &mut dyn AlertSink,
+    ) -> io::Result<Result<FileKind, ReadError>> {
+        let mut reader = match reader::open(read) {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(ReadError::Io { offset: 0, source: e })),
+        };
+        let mut buf = std::mem::take(&mut self.buf);
+        let result = loop {
+            let pos = match reader.next_record(&mut buf) {
+                Ok(Some(pos)) => pos,
+                Ok(None) => break Ok(reader.kind()),
+                Err(e) => break Err(e),
+            };
+            self.stats.records += 1;
+            let record = match self.parser.parse(&mut buf) {
+                Ok(r) => r,
+                Err(message) => {
+                    self.stats.bad_records += 1;
+                    if self.stats.bad_examples.len() < EXAMPLES * 4 {
+                        self.stats.bad_examples.push(BadRecord { source: source.to_string(), position: pos, message });
+                    }
+                    continue;
+                }
+            };
+            self.matcher.evaluate(&record, &mut self.outcome);
+            self.stats.jq_runs += self.outcome.jq_runs as u64;
+            for (rule, message) in self.outcome.errors.drain(..) {
+                self.stats.rule_errors[rule] += 1;
+                let ex = &mut self.stats.rule_error_examples[rule];
+                if ex.len() < EXAMPLES {
+                    ex.push(format!("{source} record {}: {message}", pos.index));
+                }
+            }
+            let plan = self.matcher.plan();
+            for m in &self.outcome.matches {
+                self.stats.alerts[m.rule] += 1;
+                let alert = Alert {
+                    rule: &plan.rules[m.rule],
+                    record: &record,
+                    annotation: m.annotation.as_ref(),
+                    source,
+                    position: pos,
+                };
+                sink.alert(&alert)?;
+            }
+        };
+        self.stats.bytes_json += reader.offset();
+        self.buf = buf;
+        Ok(result)
+    }
+}
