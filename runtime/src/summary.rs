@@ -8,6 +8,9 @@ use tattletail_compiler::plan::Plan;
 
 use crate::scan::Stats;
 
+/// Rules with errors listed by name before the rest are only counted.
+const SHOWN: usize = 8;
+
 /// Render the summary.
 pub fn render(stats: &Stats, plan: &Plan) -> String {
     let mut out = String::new();
@@ -34,13 +37,15 @@ pub fn render(stats: &Stats, plan: &Plan) -> String {
     let errors: u64 = stats.rule_errors.iter().sum();
     if errors > 0 {
         let _ = writeln!(out, "rule errors: {errors} (an error before the first output is not an alert)");
-        for (i, n) in stats.rule_errors.iter().enumerate() {
-            if *n > 0 {
-                let _ = writeln!(out, "  {n:>8}  {}", plan.rules[i].config.display_name());
-                for ex in &stats.rule_error_examples[i] {
-                    let _ = writeln!(out, "            e.g. {ex}");
-                }
+        let failing: Vec<usize> = (0..stats.rule_errors.len()).filter(|&i| stats.rule_errors[i] > 0).collect();
+        for &i in failing.iter().take(SHOWN) {
+            let _ = writeln!(out, "  {:>8}  {}", stats.rule_errors[i], plan.rules[i].config.display_name());
+            if let Some(ex) = stats.rule_error_examples[i].first() {
+                let _ = writeln!(out, "            e.g. {ex}");
             }
+        }
+        if failing.len() > SHOWN {
+            let _ = writeln!(out, "  … and {} more rules with errors", failing.len() - SHOWN);
         }
     }
     if stats.bad_records > 0 {
