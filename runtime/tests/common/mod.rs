@@ -1,0 +1,95 @@
+//! Shared helpers of the runtime's integration tests: configs, record sets
+//! and a way to evaluate every record with a matcher.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use tattletail_compiler::plan::Compiled;
+use tattletail_corpus::{write_file, Generator, Layout};
+use tattletail_runtime::matcher::{Matcher, Outcome};
+use tattletail_runtime::reader;
+use tattletail_runtime::record::RecordParser;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Compile a config or fail the test with its diagnostics.
+pub fn compile(src: &str) -> Compiled {
+    tattletail_compiler::compile(src).unwrap_or_else(|d| panic!("config does not compile: {d:#?}"))
+}
+
+/// The configs every differential test runs: (name, source).
+pub fn configs() -> Vec<(&'static str, String)> {
+    let read = |p: &str| std::fs::read_to_string(root().join(p)).unwrap();
+    vec![
+        ("built-in pack", tattletail_compiler::pack::DEFAULT_PACK.to_string()),
+        ("README example", read("runtime/tests/rules/readme.toml")),
+        ("adversarial rules", read("runtime/tests/rules/adversarial.toml")),
+    ]
+}
+
+/// Raw records of one file.
+pub fn records_of(path: &Path) -> Vec<Vec<u8>> {
+    let f = std::fs::File::open(path).unwrap();
+    let mut r = reader::open(f).unwrap();
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    while let Ok(Some(_)) = r.next_record(&mut buf) {
+        out.push(buf.clone());
+    }
+    out
+}
+
+/// Raw records of every record set: the committed samples, the adversarial
+/// file, and generated files (realistic with adversarial records mixed in,
+/// compact and pretty).
+pub fn record_sets() -> Vec<(String, Vec<Vec<u8>>)> {
+    let mut sets = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("corpus/samples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files.push(root().join("corpus/adversarial/adversarial.json"));
+    for f in files {
+        sets.push((f.display().to_string(), records_of(&f)));
+    }
+    for (seed, n, pretty) in [(1u64, 3000u64, false), (2, 500, true)] {
+        let mut bytes = Vec::new();
+        write_file(&mut Generator::new(seed), n, Layout { pretty, adversarial: true }, &mut bytes).unwrap();
+        let mut r = reader::RecordReader::new(&bytes[..], false);
+        let mut recs = Vec::new();
+        let mut buf = Vec::new();
+        while let Some(_) = r.next_record(&mut buf).unwrap() {
+            recs.push(buf.clone());
+        }
+        sets.push((format!("generated seed {seed}"), recs));
+    }
+    sets
+}
+
+/// One rule's result on one record: `None` no alert; `Some(None)` alert
+/// with the record; `Some(Some(json))` alert with an annotation.
+pub type Fired = Option<Option<String>>;
+
+/// Evaluate every record; per record, per rule (plan order) the result.
+pub fn evaluate(matcher: &mut Matcher<'_>, records: &[Vec<u8>], rules: usize) -> Vec<Vec<Fired>> {
+    let mut parser = RecordParser::default();
+    let mut out = Outcome::default();
+    records
+        .iter()
+        .map(|raw| {
+            let mut bytes = raw.clone();
+            let rec = parser.parse(&mut bytes).expect("test records parse");
+            matcher.evaluate(&rec, &mut out);
+            let mut row = vec![None; rules];
+            for m in &out.matches {
+                row[m.rule] = Some(m.annotation.as_ref().map(|v| v.to_string()));
+            }
+            row
+        })
+        .collect()
+}

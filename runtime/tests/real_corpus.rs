@@ -1,0 +1,57 @@
+//! Every file of `shared/corpus/real` scans without a crash; the one file
+//! that is malformed upstream is reported with its position, and the other
+//! inputs are still scanned.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use tattletail_runtime::scan::{CollectSink, InputOutcome};
+use tattletail_runtime::Scanner;
+
+fn walk(p: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(p).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn the_shared_real_corpus_scans() {
+    let dir = common::root().join("../shared/corpus/real");
+    if !dir.exists() {
+        assert!(std::env::var("CI").is_err(), "CI runs with shared/ beside the repo");
+        eprintln!("note: {} not found; skipping", dir.display());
+        return;
+    }
+    let mut files = Vec::new();
+    walk(&dir, &mut files);
+    files.sort();
+    let compiled = common::compile(tattletail_compiler::pack::DEFAULT_PACK);
+    let mut scanner = Scanner::new(&compiled.plan);
+    let mut sink = CollectSink::default();
+    let mut failed = Vec::new();
+    for f in &files {
+        let label = f.display().to_string();
+        match scanner.scan(&label, std::fs::File::open(f).unwrap(), &mut sink).unwrap() {
+            InputOutcome::Failed(why) => failed.push((label, why)),
+            InputOutcome::Scanned | InputOutcome::Skipped(_) => {}
+        }
+    }
+    // README and LICENSE files are not JSON: reported, like any such input.
+    let (text, failed): (Vec<_>, Vec<_>) =
+        failed.into_iter().partition(|(f, _)| f.ends_with("README.md") || f.contains("LICENSE"));
+    assert!(text.iter().all(|(_, why)| why.contains("does not start with a JSON object")), "{text:#?}");
+    // Of the JSON files only the one broken upstream fails; the rest scan or
+    // are skipped as not CloudTrail (test fixtures, JSON Lines, arrays).
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert!(failed[0].0.ends_with("aws.execution.ec2-user-data.json"));
+    assert!(failed[0].1.contains("byte 3327"), "{}", failed[0].1);
+    assert!(scanner.stats.records >= 4600, "{}", scanner.stats.records);
+    assert_eq!(scanner.stats.bad_records, 0);
+    assert!(scanner.stats.total_alerts() > 500);
+}
