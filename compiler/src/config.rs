@@ -106,9 +106,12 @@ const RULE_KEYS: &[&str] = &["name", "jq_match", "description", "destinations"];
 const DEST_KEYS: &[&str] = &["id", "type", "sns_arn", "webhook_url", "to_emails", "from_email"];
 const DEST_TYPES: &[&str] = &["sns", "ses", "slack_webhook"];
 
-/// Parse and validate a config. Returns the config (when there are no
-/// errors) and every diagnostic, warnings included.
-pub fn parse(source: &str) -> (Option<Config>, Vec<Diagnostic>) {
+/// Parse and validate a config. Returns what could be read (rules and
+/// destinations that are valid on their own) and every diagnostic,
+/// warnings included. The config is usable only if no diagnostic is an
+/// error; the partial config lets later stages (jq) report their problems
+/// in the same run.
+pub fn parse(source: &str) -> (Config, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let (root, errors) = DeTable::parse_recoverable(source);
     for e in &errors {
@@ -119,11 +122,12 @@ pub fn parse(source: &str) -> (Option<Config>, Vec<Diagnostic>) {
         );
     }
     if !errors.is_empty() {
-        return (None, diags);
+        return (Config { rules: Vec::new(), destinations: Vec::new() }, diags);
     }
     let root = root.into_inner();
 
     let mut rules = Vec::new();
+    let mut rule_count = 0;
     let mut destinations = Vec::new();
     let mut dest_spans: Vec<(String, Range<usize>)> = Vec::new();
     for (key, value) in root.iter() {
@@ -134,27 +138,26 @@ pub fn parse(source: &str) -> (Option<Config>, Vec<Diagnostic>) {
                 let Some(items) = array_of_tables(value, &lower, &mut diags) else { continue };
                 for (table, span) in items {
                     if lower == "rule" {
-                        let index = rules.len();
+                        let index = rule_count;
+                        rule_count += 1;
                         if let Some(r) = rule(source, table, span, index, &mut diags) {
                             rules.push(r);
-                        } else {
-                            rules.push(placeholder_rule(index));
                         }
-                    } else if let Some((d, id_span)) = destination(table, span, &mut diags) {
-                        if let Some((_, first)) = dest_spans.iter().find(|(id, _)| *id == d.id) {
-                            let (line, _) = crate::diag::line_col(source, first.start);
-                            diags.push(
-                                Diagnostic::error(format!("duplicate destination id `{}`", d.id), id_span)
-                                    .with_help(format!(
-                                        "destination ids must be unique; `{}` is first defined on line {line}",
-                                        d.id
-                                    )),
-                            );
-                        } else {
-                            dest_spans.push((d.id.clone(), id_span));
-                            destinations.push(d);
-                        }
+                        continue;
                     }
+                    let (dest, id) = destination(table, span, &mut diags);
+                    let Some((id, id_span)) = id else { continue };
+                    if let Some((_, first)) = dest_spans.iter().find(|(d, _)| *d == id) {
+                        let (line, _) = crate::diag::line_col(source, first.start);
+                        diags.push(
+                            Diagnostic::error(format!("duplicate destination id `{id}`"), id_span).with_help(
+                                format!("destination ids must be unique; `{id}` is first defined on line {line}"),
+                            ),
+                        );
+                        continue;
+                    }
+                    dest_spans.push((id, id_span));
+                    destinations.extend(dest);
                 }
             }
             _ => diags.push(
@@ -186,29 +189,13 @@ pub fn parse(source: &str) -> (Option<Config>, Vec<Diagnostic>) {
         }
     }
 
-    if rules.is_empty() && !diags.iter().any(Diagnostic::is_error) {
+    if rule_count == 0 && !diags.iter().any(Diagnostic::is_error) {
         diags.push(
             Diagnostic::warning("the config has no [[rule]] tables: nothing will alert", 0..0)
                 .with_help("add [[rule]] tables with name and jq_match"),
         );
     }
-    if diags.iter().any(Diagnostic::is_error) {
-        return (None, diags);
-    }
-    (Some(Config { rules, destinations }), diags)
-}
-
-fn placeholder_rule(index: usize) -> RuleConfig {
-    RuleConfig {
-        index,
-        name: None,
-        jq_match: String::new(),
-        jq_span: 0..0,
-        jq_offsets: OffsetMap::new("", 0, ""),
-        description: None,
-        destinations: Vec::new(),
-        span: 0..0,
-    }
+    (Config { rules, destinations }, diags)
 }
 
 type Table<'a> = DeTable<'a>;
@@ -379,11 +366,13 @@ fn rule(
     })
 }
 
+/// A destination (when valid) and its id (whenever it has one, so that
+/// duplicates are found even among invalid destinations).
 fn destination(
     table: &Table<'_>,
     span: Range<usize>,
     diags: &mut Vec<Diagnostic>,
-) -> Option<(Destination, Range<usize>)> {
+) -> (Option<Destination>, Option<(String, Range<usize>)>) {
     check_keys(table, DEST_KEYS, "[[destination]]", diags);
     let id = string(table, "id", diags);
     let typ = string(table, "type", diags);
@@ -404,7 +393,7 @@ fn destination(
                     .with_help("add type = \"sns\", \"ses\" or \"slack_webhook\""),
             );
         }
-        return None;
+        return (None, id);
     };
     let missing = |diags: &mut Vec<Diagnostic>, key: &str, help: &str| {
         diags.push(
@@ -485,8 +474,11 @@ fn destination(
             None
         }
     };
-    let (id, id_span) = id?;
-    Some((Destination { id, kind: kind? }, id_span))
+    let dest = match (&id, kind) {
+        (Some((id, _)), Some(kind)) => Some(Destination { id: id.clone(), kind }),
+        _ => None,
+    };
+    (dest, id)
 }
 
 #[cfg(test)]
@@ -528,7 +520,6 @@ from_email = "b@example.com"
 "#;
         let (cfg, diags) = parse(src);
         assert!(diags.is_empty(), "{diags:?}");
-        let cfg = cfg.unwrap();
         assert_eq!(cfg.rules.len(), 1);
         assert_eq!(cfg.rules[0].destinations, ["Default SNS", "Slack"]);
         assert!(cfg.rules[0].jq_match.starts_with("select("));
@@ -589,7 +580,6 @@ to_emails = []
     fn unknown_keys_warn_and_case_is_folded() {
         let src = "[general]\ntimezone = \"UTC\"\n[[Rule]]\nNAME = \"x\"\nJq_Match = '.'\nresult_data_type = \"jsonObj\"\n";
         let (cfg, diags) = parse(src);
-        let cfg = cfg.expect("loads");
         assert_eq!(cfg.rules[0].name.as_deref(), Some("x"));
         assert_eq!(cfg.rules[0].jq_match, ".");
         assert!(diags.iter().all(|d| !d.is_error()));
@@ -599,7 +589,7 @@ to_emails = []
     #[test]
     fn toml_syntax_error_has_a_position() {
         let (cfg, diags) = parse("[[rule]]\nname = \"x\njq_match = '.'\n");
-        assert!(cfg.is_none());
+        assert!(cfg.rules.is_empty());
         assert!(diags[0].message.starts_with("TOML syntax"), "{diags:?}");
         assert!(diags[0].span.start > 0);
     }
@@ -609,6 +599,6 @@ to_emails = []
         let src = "[[rule]]\njq_match = '.'\ndestinations = \"s\"\n[[destination]]\nid = \"s\"\ntype = \"sns\"\nsns_arn = \"arn:aws:sns:us-east-1:1:t\"\n";
         let (cfg, diags) = parse(src);
         assert!(diags.is_empty(), "{diags:?}");
-        assert_eq!(cfg.unwrap().rules[0].destinations, ["s"]);
+        assert_eq!(cfg.rules[0].destinations, ["s"]);
     }
 }

@@ -139,7 +139,7 @@ pub fn text(plan: &Plan, file: &str, source: &str) -> String {
                 let _ = writeln!(out, "  prefilter:   every event");
             }
             Prefilter::Never => {
-                let _ = writeln!(out, "  prefilter:   never fires (its conditions contradict each other)");
+                let _ = writeln!(out, "  prefilter:   never fires (no event can give it a first output other than null or false)");
             }
             Prefilter::Keys { event_name, event_source } => {
                 let _ = writeln!(out, "  eventName:   {}", if event_name.is_any() { "any".into() } else { field_text(event_name) });
@@ -163,7 +163,7 @@ pub fn text(plan: &Plan, file: &str, source: &str) -> String {
                 }
             }
             if r.analysis.notes.is_empty() {
-                let _ = writeln!(out, "  because:     the rule places no condition on eventName or eventSource");
+                let _ = writeln!(out, "  because:     no condition on eventName or eventSource narrows the events it fires on");
             }
         }
         let _ = writeln!(out, "  evaluation:  {}", eval_text(r));

@@ -61,7 +61,6 @@ pub struct Compiled {
 /// Compile config source text into a plan, or every error found.
 pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
     let (cfg, mut diags) = config::parse(source);
-    let Some(cfg) = cfg else { return Err(diags) };
     let mut rules = Vec::new();
     for rule in cfg.rules {
         match JqProgram::compile(&rule.jq_match) {
@@ -75,7 +74,7 @@ pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
                 if eval == Eval::Never {
                     diags.push(
                         Diagnostic::warning(format!("rule `{}` can never fire", rule.display_name()), rule.jq_span.clone())
-                            .with_help("its conditions on eventName/eventSource contradict each other"),
+                            .with_help("no event can give it a first output other than null or false (contradicting conditions on eventName/eventSource, or `empty`/`error` on every path)"),
                     );
                 }
                 rules.push(PlannedRule { config: rule, program, analysis, eval });

@@ -25,8 +25,8 @@ pub fn configs() -> Vec<(&'static str, String)> {
     let read = |p: &str| std::fs::read_to_string(root().join(p)).unwrap();
     vec![
         ("built-in pack", tattletail_compiler::pack::DEFAULT_PACK.to_string()),
-        ("README example", read("runtime/tests/rules/readme.toml")),
-        ("adversarial rules", read("runtime/tests/rules/adversarial.toml")),
+        ("README example", read("testdata/rules/readme.toml")),
+        ("adversarial rules", read("testdata/rules/adversarial.toml")),
     ]
 }
 
