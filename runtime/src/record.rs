@@ -23,7 +23,10 @@ impl RecordParser {
     pub fn parse<'a>(&mut self, bytes: &'a mut [u8]) -> Result<Record<'a>, String> {
         simd_json::to_borrowed_value_with_buffers(bytes, &mut self.buffers)
             .map(|value| Record { value })
-            .map_err(|e| e.to_string())
+            .map_err(|e| {
+                let near = e.character().map(|c| format!(" near {:?}", c)).unwrap_or_default();
+                format!("invalid JSON at byte {} of the record{near}: {:?}", e.index(), e.error())
+            })
     }
 }
 

@@ -105,8 +105,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let outcome = match std::fs::File::open(input) {
                 Ok(f) => scanner.scan(&label, f, sink.as_mut()),
                 Err(e) => {
-                    scanner.stats.failed.push((label.clone(), e.to_string()));
-                    Ok(InputOutcome::Failed(format!("cannot open: {e}")))
+                    let why = format!("cannot open: {e}");
+                    scanner.stats.failed.push((label.clone(), why.clone()));
+                    Ok(InputOutcome::Failed(why))
                 }
             };
             (label, outcome)
@@ -127,9 +128,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// entries skipped; only *.json and *.gz files).
 fn collect_inputs(p: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     if p.as_os_str() == "-" || !p.is_dir() {
-        if p.as_os_str() != "-" && !p.exists() {
-            anyhow::bail!("{} does not exist", p.display());
-        }
+        // A missing file is reported when it is opened (exit status 1).
         out.push(p.to_path_buf());
         return Ok(());
     }
