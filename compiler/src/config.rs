@@ -103,7 +103,14 @@ impl DestinationKind {
 }
 
 const RULE_KEYS: &[&str] = &["name", "jq_match", "description", "destinations"];
-const DEST_KEYS: &[&str] = &["id", "type", "sns_arn", "webhook_url", "to_emails", "from_email"];
+const DEST_KEYS: &[&str] = &[
+    "id",
+    "type",
+    "sns_arn",
+    "webhook_url",
+    "to_emails",
+    "from_email",
+];
 const DEST_TYPES: &[&str] = &["sns", "ses", "slack_webhook"];
 
 /// Parse and validate a config. Returns what could be read (rules and
@@ -117,12 +124,19 @@ pub fn parse(source: &str) -> (Config, Vec<Diagnostic>) {
     for e in &errors {
         let span = e.span().unwrap_or(0..0);
         diags.push(
-            Diagnostic::error(format!("TOML syntax: {}", e.message().trim_end()), span)
-                .with_help("see https://toml.io for the syntax; jq is easiest in '''literal''' strings"),
+            Diagnostic::error(format!("TOML syntax: {}", e.message().trim_end()), span).with_help(
+                "see https://toml.io for the syntax; jq is easiest in '''literal''' strings",
+            ),
         );
     }
     if !errors.is_empty() {
-        return (Config { rules: Vec::new(), destinations: Vec::new() }, diags);
+        return (
+            Config {
+                rules: Vec::new(),
+                destinations: Vec::new(),
+            },
+            diags,
+        );
     }
     let root = root.into_inner();
 
@@ -168,21 +182,36 @@ pub fn parse(source: &str) -> (Config, Vec<Diagnostic>) {
     }
 
     // Cross-references: every rule destination must exist.
-    for r in root.iter().filter(|(k, _)| k.get_ref().eq_ignore_ascii_case("rule")) {
-        let Some(items) = r.1.get_ref().as_array() else { continue };
+    for r in root
+        .iter()
+        .filter(|(k, _)| k.get_ref().eq_ignore_ascii_case("rule"))
+    {
+        let Some(items) = r.1.get_ref().as_array() else {
+            continue;
+        };
         for item in items {
-            let Some(table) = item.get_ref().as_table() else { continue };
-            let Some((_, dests)) = lookup(table, "destinations") else { continue };
+            let Some(table) = item.get_ref().as_table() else {
+                continue;
+            };
+            let Some((_, dests)) = lookup(table, "destinations") else {
+                continue;
+            };
             for (id, span) in string_list_spans(dests) {
                 if !dest_spans.iter().any(|(d, _)| *d == id) {
                     let known: Vec<&str> = dest_spans.iter().map(|(d, _)| d.as_str()).collect();
                     let help = if known.is_empty() {
-                        format!("no destinations are defined; add a [[destination]] with id = \"{id}\"")
+                        format!(
+                            "no destinations are defined; add a [[destination]] with id = \"{id}\""
+                        )
                     } else {
-                        format!("known ids: {}; or add a [[destination]] with id = \"{id}\"", known.join(", "))
+                        format!(
+                            "known ids: {}; or add a [[destination]] with id = \"{id}\"",
+                            known.join(", ")
+                        )
                     };
                     diags.push(
-                        Diagnostic::error(format!("unknown destination id `{id}`"), span).with_help(help),
+                        Diagnostic::error(format!("unknown destination id `{id}`"), span)
+                            .with_help(help),
                     );
                 }
             }
@@ -191,11 +220,20 @@ pub fn parse(source: &str) -> (Config, Vec<Diagnostic>) {
 
     if rule_count == 0 && !diags.iter().any(Diagnostic::is_error) {
         diags.push(
-            Diagnostic::warning("the config has no [[rule]] tables: nothing will alert", 0..0)
-                .with_help("add [[rule]] tables with name and jq_match"),
+            Diagnostic::warning(
+                "the config has no [[rule]] tables: nothing will alert",
+                0..0,
+            )
+            .with_help("add [[rule]] tables with name and jq_match"),
         );
     }
-    (Config { rules, destinations }, diags)
+    (
+        Config {
+            rules,
+            destinations,
+        },
+        diags,
+    )
 }
 
 type Table<'a> = DeTable<'a>;
@@ -204,7 +242,10 @@ fn note_case(diags: &mut Vec<Diagnostic>, key: &Spanned<std::borrow::Cow<'_, str
     if key.get_ref() != want {
         diags.push(
             Diagnostic::warning(
-                format!("key `{}` matched `{want}` case-insensitively", key.get_ref()),
+                format!(
+                    "key `{}` matched `{want}` case-insensitively",
+                    key.get_ref()
+                ),
                 key.span(),
             )
             .with_help(format!("write it as `{want}`")),
@@ -239,11 +280,15 @@ fn array_of_tables<'a, 'b>(
 fn lookup<'a, 'b>(
     table: &'b Table<'a>,
     key: &str,
-) -> Option<(&'b Spanned<std::borrow::Cow<'a, str>>, &'b Spanned<DeValue<'a>>)> {
-    table
-        .iter()
-        .find(|(k, _)| k.get_ref() == key)
-        .or_else(|| table.iter().find(|(k, _)| k.get_ref().eq_ignore_ascii_case(key)))
+) -> Option<(
+    &'b Spanned<std::borrow::Cow<'a, str>>,
+    &'b Spanned<DeValue<'a>>,
+)> {
+    table.iter().find(|(k, _)| k.get_ref() == key).or_else(|| {
+        table
+            .iter()
+            .find(|(k, _)| k.get_ref().eq_ignore_ascii_case(key))
+    })
 }
 
 fn check_keys(table: &Table<'_>, known: &[&str], what: &str, diags: &mut Vec<Diagnostic>) {
@@ -253,8 +298,11 @@ fn check_keys(table: &Table<'_>, known: &[&str], what: &str, diags: &mut Vec<Dia
             note_case(diags, k, &lower);
         } else {
             diags.push(
-                Diagnostic::warning(format!("unknown key `{}` in a {what} is ignored", k.get_ref()), k.span())
-                    .with_help(format!("known keys: {}", known.join(", "))),
+                Diagnostic::warning(
+                    format!("unknown key `{}` in a {what} is ignored", k.get_ref()),
+                    k.span(),
+                )
+                .with_help(format!("known keys: {}", known.join(", "))),
             );
         }
     }
@@ -294,7 +342,10 @@ fn string_list(
                 match item.get_ref() {
                     DeValue::String(s) => out.push(s.to_string()),
                     other => diags.push(Diagnostic::error(
-                        format!("`{key}` must be a list of strings, found a {}", other.type_str()),
+                        format!(
+                            "`{key}` must be a list of strings, found a {}",
+                            other.type_str()
+                        ),
                         item.span(),
                     )),
                 }
@@ -303,7 +354,10 @@ fn string_list(
         }
         other => {
             diags.push(Diagnostic::error(
-                format!("`{key}` must be a list of strings, found {}", other.type_str()),
+                format!(
+                    "`{key}` must be a list of strings, found {}",
+                    other.type_str()
+                ),
                 v.span(),
             ));
             None
@@ -332,7 +386,9 @@ fn rule(
     check_keys(table, RULE_KEYS, "[[rule]]", diags);
     let name = string(table, "name", diags).map(|(s, _)| s);
     let description = string(table, "description", diags).map(|(s, _)| s);
-    let destinations = string_list(table, "destinations", diags).map(|(l, _)| l).unwrap_or_default();
+    let destinations = string_list(table, "destinations", diags)
+        .map(|(l, _)| l)
+        .unwrap_or_default();
     let label = match &name {
         Some(n) => format!("rule `{n}`"),
         None => format!("rule #{}", index + 1),
@@ -348,8 +404,9 @@ fn rule(
     };
     if jq.trim().is_empty() {
         diags.push(
-            Diagnostic::error(format!("{label} has an empty `jq_match`"), jq_span)
-                .with_help("write a jq expression; a rule alerts when its first output is not null or false"),
+            Diagnostic::error(format!("{label} has an empty `jq_match`"), jq_span).with_help(
+                "write a jq expression; a rule alerts when its first output is not null or false",
+            ),
         );
         return None;
     }
@@ -397,23 +454,35 @@ fn destination(
     };
     let missing = |diags: &mut Vec<Diagnostic>, key: &str, help: &str| {
         diags.push(
-            Diagnostic::error(format!("{label} of type `{typ}` needs `{key}`"), span.clone())
-                .with_help(help.to_string()),
+            Diagnostic::error(
+                format!("{label} of type `{typ}` needs `{key}`"),
+                span.clone(),
+            )
+            .with_help(help.to_string()),
         );
     };
     let kind = match typ.as_str() {
         "sns" => match string(table, "sns_arn", diags) {
-            Some((arn, _)) if arn.starts_with("arn:") => Some(DestinationKind::Sns { topic_arn: arn }),
+            Some((arn, _)) if arn.starts_with("arn:") => {
+                Some(DestinationKind::Sns { topic_arn: arn })
+            }
             Some((arn, arn_span)) => {
                 diags.push(
-                    Diagnostic::error(format!("`sns_arn` must start with `arn:`, found `{arn}`"), arn_span)
-                        .with_help("use the topic ARN, e.g. arn:aws:sns:us-east-1:123456789012:alerts"),
+                    Diagnostic::error(
+                        format!("`sns_arn` must start with `arn:`, found `{arn}`"),
+                        arn_span,
+                    )
+                    .with_help("use the topic ARN, e.g. arn:aws:sns:us-east-1:123456789012:alerts"),
                 );
                 None
             }
             None => {
                 if lookup(table, "sns_arn").is_none() {
-                    missing(diags, "sns_arn", "add sns_arn = \"arn:aws:sns:<region>:<account>:<topic>\"");
+                    missing(
+                        diags,
+                        "sns_arn",
+                        "add sns_arn = \"arn:aws:sns:<region>:<account>:<topic>\"",
+                    );
                 }
                 None
             }
@@ -434,14 +503,22 @@ fn destination(
                 None => {
                     ok = false;
                     if lookup(table, "to_emails").is_none() {
-                        missing(diags, "to_emails", "add to_emails = [\"secops@example.com\"]");
+                        missing(
+                            diags,
+                            "to_emails",
+                            "add to_emails = [\"secops@example.com\"]",
+                        );
                     }
                 }
             }
             if from.is_none() {
                 ok = false;
                 if lookup(table, "from_email").is_none() {
-                    missing(diags, "from_email", "add from_email = \"tattletail@example.com\" (a verified SES identity)");
+                    missing(
+                        diags,
+                        "from_email",
+                        "add from_email = \"tattletail@example.com\" (a verified SES identity)",
+                    );
                 }
             }
             match (ok, to, from) {
@@ -461,7 +538,11 @@ fn destination(
             }
             None => {
                 if lookup(table, "webhook_url").is_none() {
-                    missing(diags, "webhook_url", "add webhook_url = \"https://hooks.slack.com/services/...\"");
+                    missing(
+                        diags,
+                        "webhook_url",
+                        "add webhook_url = \"https://hooks.slack.com/services/...\"",
+                    );
                 }
                 None
             }
@@ -475,7 +556,10 @@ fn destination(
         }
     };
     let dest = match (&id, kind) {
-        (Some((id, _)), Some(kind)) => Some(Destination { id: id.clone(), kind }),
+        (Some((id, _)), Some(kind)) => Some(Destination {
+            id: id.clone(),
+            kind,
+        }),
         _ => None,
     };
     (dest, id)
@@ -487,7 +571,11 @@ mod tests {
 
     fn errors(src: &str) -> Vec<String> {
         let (_, diags) = parse(src);
-        diags.into_iter().filter(|d| d.is_error()).map(|d| d.message).collect()
+        diags
+            .into_iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.message)
+            .collect()
     }
 
     #[test]
@@ -562,7 +650,10 @@ to_emails = []
             "destination `m`: `to_emails` is empty",
             "destination `m` of type `ses` needs `from_email`",
         ] {
-            assert!(errs.iter().any(|e| e == want), "missing {want:?} in {errs:#?}");
+            assert!(
+                errs.iter().any(|e| e == want),
+                "missing {want:?} in {errs:#?}"
+            );
         }
     }
 
@@ -570,10 +661,22 @@ to_emails = []
     fn duplicate_ids_and_missing_fields() {
         let src = "[[destination]]\nid = \"a\"\ntype = \"slack_webhook\"\nwebhook_url = \"https://x\"\n[[destination]]\nid = \"a\"\ntype = \"slack_webhook\"\nwebhook_url = \"https://y\"\n[[destination]]\ntype = \"sns\"\n[[destination]]\nid = \"q\"\n";
         let errs = errors(src);
-        assert!(errs.contains(&"duplicate destination id `a`".to_string()), "{errs:?}");
-        assert!(errs.contains(&"destination has no `id`".to_string()), "{errs:?}");
-        assert!(errs.contains(&"destination of type `sns` needs `sns_arn`".to_string()), "{errs:?}");
-        assert!(errs.contains(&"destination `q` has no `type`".to_string()), "{errs:?}");
+        assert!(
+            errs.contains(&"duplicate destination id `a`".to_string()),
+            "{errs:?}"
+        );
+        assert!(
+            errs.contains(&"destination has no `id`".to_string()),
+            "{errs:?}"
+        );
+        assert!(
+            errs.contains(&"destination of type `sns` needs `sns_arn`".to_string()),
+            "{errs:?}"
+        );
+        assert!(
+            errs.contains(&"destination `q` has no `type`".to_string()),
+            "{errs:?}"
+        );
     }
 
     #[test]

@@ -36,12 +36,22 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A new error at `span`.
     pub fn error(message: impl Into<String>, span: Range<usize>) -> Self {
-        Diagnostic { severity: Severity::Error, message: message.into(), span, help: None }
+        Diagnostic {
+            severity: Severity::Error,
+            message: message.into(),
+            span,
+            help: None,
+        }
     }
 
     /// A new warning at `span`.
     pub fn warning(message: impl Into<String>, span: Range<usize>) -> Self {
-        Diagnostic { severity: Severity::Warning, message: message.into(), span, help: None }
+        Diagnostic {
+            severity: Severity::Warning,
+            message: message.into(),
+            span,
+            help: None,
+        }
     }
 
     /// Attach a hint on how to fix the problem.
@@ -84,11 +94,13 @@ impl Diagnostic {
         let line_start = source[..span_start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = line_start + line_text.len();
         let end = floor_char_boundary(source, self.span.end.clamp(span_start, line_end));
-        let width = source[span_start..end]
-            .chars()
-            .count()
-            .max(1);
-        let _ = writeln!(out, "{pad} | {}{}", " ".repeat(start_col), "^".repeat(width));
+        let width = source[span_start..end].chars().count().max(1);
+        let _ = writeln!(
+            out,
+            "{pad} | {}{}",
+            " ".repeat(start_col),
+            "^".repeat(width)
+        );
         if let Some(help) = &self.help {
             let _ = writeln!(out, "{pad} = help: {help}");
         }
@@ -139,8 +151,8 @@ mod tests {
     fn renders_line_col_and_caret() {
         let src = "a = 1\ndestinations = [\"pager\"]\n";
         let at = src.find("\"pager\"").unwrap();
-        let d = Diagnostic::error("unknown destination id `pager`", at..at + 7)
-            .with_help("define it");
+        let d =
+            Diagnostic::error("unknown destination id `pager`", at..at + 7).with_help("define it");
         let text = d.render("t.toml", src);
         assert_eq!(
             text,

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use crate::analysis::{FieldCond, IndexOnly, KeySet, Prefilter};
 use crate::diag::line_col;
@@ -37,7 +37,10 @@ impl Bucket {
         match p {
             Prefilter::Any => Bucket::Always,
             Prefilter::Never => Bucket::Never,
-            Prefilter::Keys { event_name, event_source } => match (event_name, event_source) {
+            Prefilter::Keys {
+                event_name,
+                event_source,
+            } => match (event_name, event_source) {
                 (FieldCond::In(s), _) if s.prefixes.is_empty() => Bucket::EventName,
                 (FieldCond::In(_), _) => Bucket::EventNamePrefix,
                 (_, FieldCond::In(s)) if s.prefixes.is_empty() => Bucket::EventSource,
@@ -83,7 +86,10 @@ const BUCKETS: [Bucket; 7] = [
 ];
 
 fn quote_all(s: &BTreeSet<String>) -> String {
-    s.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>().join(", ")
+    s.iter()
+        .map(|x| format!("{x:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn set_text(s: &KeySet) -> String {
@@ -124,8 +130,13 @@ fn eval_text(r: &PlannedRule) -> &'static str {
 }
 
 /// Line and column (1-based) in the config of a note's span.
-fn note_position(r: &PlannedRule, source: &str, span: &Option<std::ops::Range<usize>>) -> Option<(usize, usize)> {
-    span.as_ref().map(|s| line_col(source, r.config.jq_offsets.map(s.start)))
+fn note_position(
+    r: &PlannedRule,
+    source: &str,
+    span: &Option<std::ops::Range<usize>>,
+) -> Option<(usize, usize)> {
+    span.as_ref()
+        .map(|s| line_col(source, r.config.jq_offsets.map(s.start)))
 }
 
 /// The text form.
@@ -133,7 +144,12 @@ pub fn text(plan: &Plan, file: &str, source: &str) -> String {
     let mut out = String::new();
     for r in &plan.rules {
         let (line, _) = line_col(source, r.config.span.start);
-        let _ = writeln!(out, "rule {}: {} ({file}:{line})", r.config.index + 1, r.config.display_name());
+        let _ = writeln!(
+            out,
+            "rule {}: {} ({file}:{line})",
+            r.config.index + 1,
+            r.config.display_name()
+        );
         match r.prefilter() {
             Prefilter::Any => {
                 let _ = writeln!(out, "  prefilter:   every event");
@@ -141,10 +157,37 @@ pub fn text(plan: &Plan, file: &str, source: &str) -> String {
             Prefilter::Never => {
                 let _ = writeln!(out, "  prefilter:   never fires (no event can give it a first output other than null or false)");
             }
-            Prefilter::Keys { event_name, event_source } => {
-                let _ = writeln!(out, "  eventName:   {}", if event_name.is_any() { "any".into() } else { field_text(event_name) });
-                let _ = writeln!(out, "  eventSource: {}", if event_source.is_any() { "any".into() } else { field_text(event_source) });
-                let _ = writeln!(out, "  exact:       {}", if r.analysis.exact { "yes" } else { "no (jq decides)" });
+            Prefilter::Keys {
+                event_name,
+                event_source,
+            } => {
+                let _ = writeln!(
+                    out,
+                    "  eventName:   {}",
+                    if event_name.is_any() {
+                        "any".into()
+                    } else {
+                        field_text(event_name)
+                    }
+                );
+                let _ = writeln!(
+                    out,
+                    "  eventSource: {}",
+                    if event_source.is_any() {
+                        "any".into()
+                    } else {
+                        field_text(event_source)
+                    }
+                );
+                let _ = writeln!(
+                    out,
+                    "  exact:       {}",
+                    if r.analysis.exact {
+                        "yes"
+                    } else {
+                        "no (jq decides)"
+                    }
+                );
             }
         }
         if matches!(r.prefilter(), Prefilter::Any) {
@@ -171,54 +214,137 @@ pub fn text(plan: &Plan, file: &str, source: &str) -> String {
     }
     let _ = writeln!(out, "index: {} rules", plan.rules.len());
     for b in BUCKETS {
-        let n = plan.rules.iter().filter(|r| Bucket::of(r.prefilter()) == b).count();
+        let n = plan
+            .rules
+            .iter()
+            .filter(|r| Bucket::of(r.prefilter()) == b)
+            .count();
         if n > 0 {
             let _ = writeln!(out, "  {:<34} {n}", b.label());
         }
     }
-    let index_only = plan.rules.iter().filter(|r| matches!(r.eval, Eval::IndexOnly(_))).count();
-    let _ = writeln!(out, "  {:<34} {index_only}", "decided by the index alone (no jq)");
+    let index_only = plan
+        .rules
+        .iter()
+        .filter(|r| matches!(r.eval, Eval::IndexOnly(_)))
+        .count();
+    let _ = writeln!(
+        out,
+        "  {:<34} {index_only}",
+        "decided by the index alone (no jq)"
+    );
     out
 }
 
-fn set_json(s: &KeySet) -> Value {
-    json!({
-        "names": s.names,
-        "prefixes": s.prefixes,
-        "non_string": s.other,
-    })
+/// JSON of a key set.
+#[derive(Serialize)]
+struct SetJson<'a> {
+    names: &'a BTreeSet<String>,
+    prefixes: &'a BTreeSet<String>,
+    non_string: bool,
 }
 
-fn field_json(f: &FieldCond) -> Value {
-    match f {
-        _ if f.is_any() => Value::Null,
-        FieldCond::In(s) => json!({ "in": set_json(s) }),
-        FieldCond::NotIn(s) => json!({ "not_in": set_json(s) }),
+/// JSON of a field condition (`null` when it admits everything).
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum FieldJson<'a> {
+    In(SetJson<'a>),
+    NotIn(SetJson<'a>),
+}
+
+fn set_json(s: &KeySet) -> SetJson<'_> {
+    SetJson {
+        names: &s.names,
+        prefixes: &s.prefixes,
+        non_string: s.other,
     }
 }
 
-/// The JSON form: `{"rules":[{"name":…, "prefilter": null | {…}, …}], "index": {…}}`;
+fn field_json(f: &FieldCond) -> Option<FieldJson<'_>> {
+    let set = set_json;
+    match f {
+        _ if f.is_any() => None,
+        FieldCond::In(s) => Some(FieldJson::In(set(s))),
+        FieldCond::NotIn(s) => Some(FieldJson::NotIn(set(s))),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum PrefilterJson<'a> {
+    Never {
+        never: bool,
+    },
+    Keys {
+        #[serde(rename = "eventName")]
+        event_name: Option<FieldJson<'a>>,
+        #[serde(rename = "eventSource")]
+        event_source: Option<FieldJson<'a>>,
+    },
+}
+
+#[derive(Serialize)]
+struct ReasonJson<'a> {
+    message: &'a str,
+    line: Option<usize>,
+    column: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct RuleJson<'a> {
+    index: usize,
+    name: Option<&'a str>,
+    line: usize,
+    prefilter: Option<PrefilterJson<'a>>,
+    exact: bool,
+    bucket: &'static str,
+    evaluation: &'static str,
+    reasons: Vec<ReasonJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct IndexJson {
+    rules: usize,
+    buckets: std::collections::BTreeMap<&'static str, usize>,
+    index_only: usize,
+}
+
+#[derive(Serialize)]
+struct ExplainJson<'a> {
+    rules: Vec<RuleJson<'a>>,
+    index: IndexJson,
+}
+
+/// The JSON form, pretty-printed with a fixed key order:
+/// `{"rules":[{"name":…, "prefilter": null | {…}, …}], "index": {…}}`;
 /// `prefilter` is `null` exactly when the rule runs on every event.
-pub fn json(plan: &Plan, source: &str) -> Value {
-    let rules: Vec<Value> = plan
+pub fn json(plan: &Plan, source: &str) -> String {
+    let rules = plan
         .rules
         .iter()
         .map(|r| {
             let prefilter = match r.prefilter() {
-                Prefilter::Any => Value::Null,
-                Prefilter::Never => json!({ "never": true }),
-                Prefilter::Keys { event_name, event_source } => json!({
-                    "eventName": field_json(event_name),
-                    "eventSource": field_json(event_source),
+                Prefilter::Any => None,
+                Prefilter::Never => Some(PrefilterJson::Never { never: true }),
+                Prefilter::Keys {
+                    event_name,
+                    event_source,
+                } => Some(PrefilterJson::Keys {
+                    event_name: field_json(event_name),
+                    event_source: field_json(event_source),
                 }),
             };
-            let reasons: Vec<Value> = if matches!(r.prefilter(), Prefilter::Any) {
+            let reasons = if matches!(r.prefilter(), Prefilter::Any) {
                 r.analysis
                     .notes
                     .iter()
                     .map(|n| {
                         let pos = note_position(r, source, &n.span);
-                        json!({ "message": n.message, "line": pos.map(|p| p.0), "column": pos.map(|p| p.1) })
+                        ReasonJson {
+                            message: &n.message,
+                            line: pos.map(|p| p.0),
+                            column: pos.map(|p| p.1),
+                        }
                     })
                     .collect()
             } else {
@@ -229,26 +355,42 @@ pub fn json(plan: &Plan, source: &str) -> Value {
                 Eval::IndexOnly(_) => "index_only",
                 Eval::Jq => "jq",
             };
-            json!({
-                "index": r.config.index,
-                "name": r.config.name,
-                "line": line_col(source, r.config.span.start).0,
-                "prefilter": prefilter,
-                "exact": r.analysis.exact,
-                "bucket": Bucket::of(r.prefilter()).key(),
-                "evaluation": evaluation,
-                "reasons": reasons,
-            })
+            RuleJson {
+                index: r.config.index,
+                name: r.config.name.as_deref(),
+                line: line_col(source, r.config.span.start).0,
+                prefilter,
+                exact: r.analysis.exact,
+                bucket: Bucket::of(r.prefilter()).key(),
+                evaluation,
+                reasons,
+            }
         })
         .collect();
-    let mut buckets = serde_json::Map::new();
-    for b in BUCKETS {
-        let n = plan.rules.iter().filter(|r| Bucket::of(r.prefilter()) == b).count();
-        buckets.insert(b.key().to_string(), json!(n));
-    }
-    let index_only = plan.rules.iter().filter(|r| matches!(r.eval, Eval::IndexOnly(_))).count();
-    json!({
-        "rules": rules,
-        "index": { "rules": plan.rules.len(), "buckets": buckets, "index_only": index_only },
-    })
+    let buckets = BUCKETS
+        .iter()
+        .map(|b| {
+            (
+                b.key(),
+                plan.rules
+                    .iter()
+                    .filter(|r| Bucket::of(r.prefilter()) == *b)
+                    .count(),
+            )
+        })
+        .collect();
+    let index_only = plan
+        .rules
+        .iter()
+        .filter(|r| matches!(r.eval, Eval::IndexOnly(_)))
+        .count();
+    let doc = ExplainJson {
+        rules,
+        index: IndexJson {
+            rules: plan.rules.len(),
+            buckets,
+            index_only,
+        },
+    };
+    serde_json::to_string_pretty(&doc).expect("explain JSON serialises") + "\n"
 }

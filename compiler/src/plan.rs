@@ -77,7 +77,12 @@ pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
                             .with_help("no event can give it a first output other than null or false (contradicting conditions on eventName/eventSource, or `empty`/`error` on every path)"),
                     );
                 }
-                rules.push(PlannedRule { config: rule, program, analysis, eval });
+                rules.push(PlannedRule {
+                    config: rule,
+                    program,
+                    analysis,
+                    eval,
+                });
             }
             Err(errors) => {
                 for e in errors {
@@ -93,7 +98,13 @@ pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);
     }
-    Ok(Compiled { plan: Plan { rules, destinations: cfg.destinations }, warnings: diags })
+    Ok(Compiled {
+        plan: Plan {
+            rules,
+            destinations: cfg.destinations,
+        },
+        warnings: diags,
+    })
 }
 
 #[cfg(test)]
@@ -115,7 +126,11 @@ mod tests {
     fn config_and_jq_errors_come_together() {
         let src = "[[rule]]\nname = \"a\"\njq_match = 'select(('\ndestinations = [\"zz\"]\n";
         let errs = compile(src).unwrap_err();
-        assert!(errs.iter().any(|e| e.message.contains("unknown destination id")), "{errs:#?}");
+        assert!(
+            errs.iter()
+                .any(|e| e.message.contains("unknown destination id")),
+            "{errs:#?}"
+        );
     }
 
     #[test]
@@ -138,7 +153,12 @@ jq_match = 'select(.eventName == "A" and .eventName == "B")'
         let modes: Vec<Eval> = c.plan.rules.iter().map(|r| r.eval).collect();
         assert_eq!(
             modes,
-            [Eval::IndexOnly(IndexOnly::Record), Eval::IndexOnly(IndexOnly::True), Eval::Jq, Eval::Never]
+            [
+                Eval::IndexOnly(IndexOnly::Record),
+                Eval::IndexOnly(IndexOnly::True),
+                Eval::Jq,
+                Eval::Never
+            ]
         );
         assert_eq!(c.warnings.len(), 1);
     }

@@ -24,7 +24,10 @@ impl OffsetMap {
             .filter(|(text, _)| text == decoded)
             .map(|(_, offs)| offs.into_iter().map(|o| o + start).collect())
             .unwrap_or_default();
-        OffsetMap { offsets, fallback: start }
+        OffsetMap {
+            offsets,
+            fallback: start,
+        }
     }
 
     /// File offset of decoded byte `i` (clamped to the end of the string).
@@ -38,7 +41,11 @@ impl OffsetMap {
     /// File range of the decoded range `r`.
     pub fn map_range(&self, r: std::ops::Range<usize>) -> std::ops::Range<usize> {
         let start = self.map(r.start);
-        let end = if r.end > r.start { self.map(r.end - 1) + 1 } else { start };
+        let end = if r.end > r.start {
+            self.map(r.end - 1) + 1
+        } else {
+            start
+        };
         start..end.max(start)
     }
 }

@@ -9,7 +9,10 @@ use tattletail_compiler::diag::render_all;
 use tattletail_compiler::{compile, explain, pack};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn check(expected: &Path, actual: &str) {
@@ -17,8 +20,12 @@ fn check(expected: &Path, actual: &str) {
         std::fs::write(expected, actual).unwrap();
         return;
     }
-    let want = std::fs::read_to_string(expected)
-        .unwrap_or_else(|_| panic!("{} is missing; run with UPDATE_EXPECT=1", expected.display()));
+    let want = std::fs::read_to_string(expected).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing; run with UPDATE_EXPECT=1",
+            expected.display()
+        )
+    });
     assert!(
         want == actual,
         "{} differs (UPDATE_EXPECT=1 rewrites it)\n--- expected\n{want}\n--- actual\n{actual}",
@@ -30,16 +37,33 @@ fn check(expected: &Path, actual: &str) {
 fn explain_goldens() {
     let read = |p: &str| std::fs::read_to_string(root().join(p)).unwrap();
     let configs = [
-        ("pack", "<built-in rule pack>".to_string(), pack::DEFAULT_PACK.to_string()),
-        ("adversarial", "testdata/rules/adversarial.toml".to_string(), read("testdata/rules/adversarial.toml")),
-        ("readme", "testdata/rules/readme.toml".to_string(), read("testdata/rules/readme.toml")),
+        (
+            "pack",
+            "<built-in rule pack>".to_string(),
+            pack::DEFAULT_PACK.to_string(),
+        ),
+        (
+            "adversarial",
+            "testdata/rules/adversarial.toml".to_string(),
+            read("testdata/rules/adversarial.toml"),
+        ),
+        (
+            "readme",
+            "testdata/rules/readme.toml".to_string(),
+            read("testdata/rules/readme.toml"),
+        ),
     ];
     for (stem, file, src) in configs {
         let compiled = compile(&src).unwrap_or_else(|d| panic!("{file}: {d:?}"));
         let dir = root().join("testdata/explain");
-        check(&dir.join(format!("{stem}.txt")), &explain::text(&compiled.plan, &file, &src));
-        let json = serde_json::to_string_pretty(&explain::json(&compiled.plan, &src)).unwrap() + "\n";
-        check(&dir.join(format!("{stem}.json")), &json);
+        check(
+            &dir.join(format!("{stem}.txt")),
+            &explain::text(&compiled.plan, &file, &src),
+        );
+        check(
+            &dir.join(format!("{stem}.json")),
+            &explain::json(&compiled.plan, &src),
+        );
     }
 }
 
@@ -47,11 +71,20 @@ fn explain_goldens() {
 fn diagnostics_goldens() {
     let dir = root().join("testdata/diagnostics");
     let mut n = 0;
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
-    for p in entries.into_iter().filter(|p| p.extension().is_some_and(|e| e == "toml")) {
+    for p in entries
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+    {
         let src = std::fs::read_to_string(&p).unwrap();
-        let name = format!("testdata/diagnostics/{}", p.file_name().unwrap().to_string_lossy());
+        let name = format!(
+            "testdata/diagnostics/{}",
+            p.file_name().unwrap().to_string_lossy()
+        );
         let rendered = match compile(&src) {
             Ok(c) => render_all(&c.warnings, &name, &src),
             Err(d) => render_all(&d, &name, &src),
@@ -64,7 +97,8 @@ fn diagnostics_goldens() {
 
 #[test]
 fn every_problem_is_reported_at_once() {
-    let src = std::fs::read_to_string(root().join("testdata/diagnostics/every-problem.toml")).unwrap();
+    let src =
+        std::fs::read_to_string(root().join("testdata/diagnostics/every-problem.toml")).unwrap();
     let errs = compile(&src).unwrap_err();
     let errors = errs.iter().filter(|d| d.is_error()).count();
     // empty jq, jq syntax, unknown destination, undefined function, missing

@@ -55,7 +55,9 @@ impl Rng {
     }
 
     fn hex(&mut self, n: usize) -> String {
-        (0..n).map(|_| char::from_digit(self.below(16) as u32, 16).unwrap_or('0')).collect()
+        (0..n)
+            .map(|_| char::from_digit(self.below(16) as u32, 16).unwrap_or('0'))
+            .collect()
     }
 }
 
@@ -72,16 +74,34 @@ pub fn event_table() -> Vec<(u64, &'static str, &'static str)> {
 
 const ERRORS: &[(&str, &str)] = &[
     ("AccessDenied", "Access Denied"),
-    ("Client.UnauthorizedOperation", "You are not authorized to perform this operation."),
+    (
+        "Client.UnauthorizedOperation",
+        "You are not authorized to perform this operation.",
+    ),
     ("ThrottlingException", "Rate exceeded"),
     ("NoSuchBucketPolicy", "The bucket policy does not exist"),
-    ("AccessDeniedException", "User is not authorized to perform this action"),
-    ("Client.InvalidRouteTableID.NotFound", "The routeTable ID does not exist"),
-    ("NoSuchEntityException", "The user with name alice cannot be found."),
+    (
+        "AccessDeniedException",
+        "User is not authorized to perform this action",
+    ),
+    (
+        "Client.InvalidRouteTableID.NotFound",
+        "The routeTable ID does not exist",
+    ),
+    (
+        "NoSuchEntityException",
+        "The user with name alice cannot be found.",
+    ),
     ("ValidationException", "1 validation error detected"),
 ];
 
-const REGIONS: &[&str] = &["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2"];
+const REGIONS: &[&str] = &[
+    "us-east-1",
+    "us-west-2",
+    "eu-west-1",
+    "eu-central-1",
+    "ap-southeast-2",
+];
 const AGENTS: &[&str] = &[
     "aws-cli/2.15.30 Python/3.11.8 Linux/6.1 exe/x86_64.amzn.2023",
     "Boto3/1.34.69 md/Botocore#1.34.69 ua/2.0 os/linux#6.1 lang/python#3.12.2",
@@ -104,7 +124,12 @@ impl Generator {
     pub fn new(seed: u64) -> Generator {
         let table = event_table();
         let total = table.iter().map(|t| t.0).sum();
-        Generator { rng: Rng::new(seed), table, total, seq: 0 }
+        Generator {
+            rng: Rng::new(seed),
+            table,
+            total,
+            seq: 0,
+        }
     }
 
     /// The random source.
@@ -132,7 +157,15 @@ impl Generator {
                 "accessKeyId": format!("AKIA{}", self.rng.hex(16).to_uppercase()), "userName": user
             }),
             55..=84 => {
-                let role = self.rng.pick(&["Admin", "ReadOnly", "deploy", "AWSReservedSSO_Admin_0123abcd"]).to_string();
+                let role = self
+                    .rng
+                    .pick(&[
+                        "Admin",
+                        "ReadOnly",
+                        "deploy",
+                        "AWSReservedSSO_Admin_0123abcd",
+                    ])
+                    .to_string();
                 json!({
                     "type": "AssumedRole", "principalId": format!("AROA{}:{user}", self.rng.hex(16).to_uppercase()),
                     "arn": format!("arn:aws:sts::{account}:assumed-role/{role}/{user}"), "accountId": account,
@@ -144,8 +177,12 @@ impl Generator {
                     }
                 })
             }
-            85..=96 => json!({"type": "AWSService", "invokedBy": self.rng.pick(&["ec2.amazonaws.com", "lambda.amazonaws.com", "cloudtrail.amazonaws.com"]).to_string()}),
-            97 => json!({"type": "Root", "principalId": account, "arn": format!("arn:aws:iam::{account}:root"), "accountId": account}),
+            85..=96 => {
+                json!({"type": "AWSService", "invokedBy": self.rng.pick(&["ec2.amazonaws.com", "lambda.amazonaws.com", "cloudtrail.amazonaws.com"]).to_string()})
+            }
+            97 => {
+                json!({"type": "Root", "principalId": account, "arn": format!("arn:aws:iam::{account}:root"), "accountId": account})
+            }
             _ => json!({"type": "FederatedUser", "principalId": format!("{account}:{user}"),
                         "arn": format!("arn:aws:sts::{account}:federated-user/{user}"), "accountId": account}),
         }
@@ -167,7 +204,13 @@ impl Generator {
         r.insert("awsRegion".into(), json!(region));
         r.insert(
             "sourceIPAddress".into(),
-            json!(format!("{}.{}.{}.{}", 1 + self.rng.below(222), self.rng.below(256), self.rng.below(256), self.rng.below(256))),
+            json!(format!(
+                "{}.{}.{}.{}",
+                1 + self.rng.below(222),
+                self.rng.below(256),
+                self.rng.below(256),
+                self.rng.below(256)
+            )),
         );
         r.insert("userAgent".into(), json!(*self.rng.pick(AGENTS)));
         if self.rng.chance(0.09) {
@@ -176,14 +219,41 @@ impl Generator {
             r.insert("errorMessage".into(), json!(msg));
         }
         r.insert("requestParameters".into(), self.params(name));
-        r.insert("responseElements".into(), if self.rng.chance(0.6) { Value::Null } else { json!({"requestId": self.rng.hex(8)}) });
+        r.insert(
+            "responseElements".into(),
+            if self.rng.chance(0.6) {
+                Value::Null
+            } else {
+                json!({"requestId": self.rng.hex(8)})
+            },
+        );
         if name == "ConsoleLogin" {
             r.insert("additionalEventData".into(), json!({"MFAUsed": if self.rng.chance(0.7) { "Yes" } else { "No" }, "LoginTo": "https://console.aws.amazon.com/"}));
-            r.insert("responseElements".into(), json!({"ConsoleLogin": if self.rng.chance(0.9) { "Success" } else { "Failure" }}));
+            r.insert(
+                "responseElements".into(),
+                json!({"ConsoleLogin": if self.rng.chance(0.9) { "Success" } else { "Failure" }}),
+            );
         }
-        r.insert("requestID".into(), json!(format!("{}-{}", self.rng.hex(8), self.rng.hex(12))));
-        r.insert("eventID".into(), json!(format!("{}-{}-{}-{}", self.rng.hex(8), self.rng.hex(4), self.rng.hex(4), self.rng.hex(12))));
-        r.insert("readOnly".into(), json!(name.starts_with("Get") || name.starts_with("List") || name.starts_with("Describe")));
+        r.insert(
+            "requestID".into(),
+            json!(format!("{}-{}", self.rng.hex(8), self.rng.hex(12))),
+        );
+        r.insert(
+            "eventID".into(),
+            json!(format!(
+                "{}-{}-{}-{}",
+                self.rng.hex(8),
+                self.rng.hex(4),
+                self.rng.hex(4),
+                self.rng.hex(12)
+            )),
+        );
+        r.insert(
+            "readOnly".into(),
+            json!(
+                name.starts_with("Get") || name.starts_with("List") || name.starts_with("Describe")
+            ),
+        );
         r.insert("eventType".into(), json!("AwsApiCall"));
         r.insert("managementEvent".into(), json!(true));
         r.insert("recipientAccountId".into(), json!(account));
@@ -196,7 +266,9 @@ impl Generator {
         if name == "RunInstances" || self.rng.chance(0.02) {
             // Large requests: user data, many tags.
             let user_data_len = 400 + self.rng.below(3000) as usize;
-            let tags: Vec<Value> = (0..self.rng.below(30)).map(|i| json!({"key": format!("tag{i}"), "value": self.rng.hex(24)})).collect();
+            let tags: Vec<Value> = (0..self.rng.below(30))
+                .map(|i| json!({"key": format!("tag{i}"), "value": self.rng.hex(24)}))
+                .collect();
             return json!({
                 "instancesSet": {"items": [{"imageId": format!("ami-{}", self.rng.hex(17)), "minCount": 1, "maxCount": 1}]},
                 "userData": self.rng.hex(user_data_len),
@@ -206,9 +278,13 @@ impl Generator {
         }
         match self.rng.below(4) {
             0 => Value::Null,
-            1 => json!({"bucketName": format!("bucket-{}", self.rng.hex(6)), "Host": "s3.amazonaws.com"}),
+            1 => {
+                json!({"bucketName": format!("bucket-{}", self.rng.hex(6)), "Host": "s3.amazonaws.com"})
+            }
             2 => json!({"userName": format!("user{}", self.rng.below(40))}),
-            _ => json!({"roleArn": format!("arn:aws:iam::123456789012:role/r{}", self.rng.below(9)), "roleSessionName": self.rng.hex(10), "durationSeconds": 3600}),
+            _ => {
+                json!({"roleArn": format!("arn:aws:iam::123456789012:role/r{}", self.rng.below(9)), "roleSessionName": self.rng.hex(10), "durationSeconds": 3600})
+            }
         }
     }
 }
@@ -228,7 +304,12 @@ fn format_time(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Records as raw JSON text that stress exact JSON semantics. Every one is
@@ -237,38 +318,68 @@ pub fn adversarial_records() -> Vec<String> {
     let base = r#""eventVersion":"1.09","eventTime":"2026-11-01T00:00:00Z","eventID":"adv","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice"}"#;
     let mut v = vec![
         // Nested keys with the names we index; the top-level ones differ.
-        format!(r#"{{{base},"requestParameters":{{"eventName":"ConsoleLogin","eventSource":"signin.amazonaws.com"}},"eventName":"GetObject","eventSource":"s3.amazonaws.com"}}"#),
-        format!(r#"{{"responseElements":{{"eventName":"StopLogging"}},{base},"eventSource":"s3.amazonaws.com","eventName":"ListBuckets"}}"#),
+        format!(
+            r#"{{{base},"requestParameters":{{"eventName":"ConsoleLogin","eventSource":"signin.amazonaws.com"}},"eventName":"GetObject","eventSource":"s3.amazonaws.com"}}"#
+        ),
+        format!(
+            r#"{{"responseElements":{{"eventName":"StopLogging"}},{base},"eventSource":"s3.amazonaws.com","eventName":"ListBuckets"}}"#
+        ),
         // \u escapes and escaped slashes in names and sources.
-        format!(r#"{{{base},"eventName":"\u0043onsoleLogin","eventSource":"signin.amazonaws.com"}}"#),
-        format!(r#"{{{base},"eventName":"StopLoggin\u0067","eventSource":"cloudtrail\u002eamazonaws.com"}}"#),
+        format!(
+            r#"{{{base},"eventName":"\u0043onsoleLogin","eventSource":"signin.amazonaws.com"}}"#
+        ),
+        format!(
+            r#"{{{base},"eventName":"StopLoggin\u0067","eventSource":"cloudtrail\u002eamazonaws.com"}}"#
+        ),
         format!(r#"{{{base},"eventName":"PutBucket\/Policy","eventSource":"s3.amazonaws.com"}}"#),
-        format!(r#"{{{base},"eventName":"DeleteTrail","eventSource":"cloudtrail.amazonaws.com\/"}}"#),
-        format!(r#"{{{base},"\u0065ventName":"DeleteTrail","eventSource":"cloudtrail.amazonaws.com"}}"#),
+        format!(
+            r#"{{{base},"eventName":"DeleteTrail","eventSource":"cloudtrail.amazonaws.com\/"}}"#
+        ),
+        format!(
+            r#"{{{base},"\u0065ventName":"DeleteTrail","eventSource":"cloudtrail.amazonaws.com"}}"#
+        ),
         // Key order: names first, last, between.
-        format!(r#"{{"eventName":"CreateUser","eventSource":"iam.amazonaws.com",{base},"requestParameters":{{"userName":"mallory"}}}}"#),
-        format!(r#"{{"eventSource":"kms.amazonaws.com",{base},"eventName":"ScheduleKeyDeletion"}}"#),
+        format!(
+            r#"{{"eventName":"CreateUser","eventSource":"iam.amazonaws.com",{base},"requestParameters":{{"userName":"mallory"}}}}"#
+        ),
+        format!(
+            r#"{{"eventSource":"kms.amazonaws.com",{base},"eventName":"ScheduleKeyDeletion"}}"#
+        ),
         // Duplicate keys: the last one wins (jq).
-        format!(r#"{{{base},"eventName":"GetObject","eventSource":"s3.amazonaws.com","eventName":"PutBucketPolicy"}}"#),
-        format!(r#"{{{base},"eventName":"StopLogging","eventSource":"cloudtrail.amazonaws.com","eventSource":"s3.amazonaws.com"}}"#),
+        format!(
+            r#"{{{base},"eventName":"GetObject","eventSource":"s3.amazonaws.com","eventName":"PutBucketPolicy"}}"#
+        ),
+        format!(
+            r#"{{{base},"eventName":"StopLogging","eventSource":"cloudtrail.amazonaws.com","eventSource":"s3.amazonaws.com"}}"#
+        ),
         // Missing, null, numeric, object names.
         format!(r#"{{{base},"eventSource":"iam.amazonaws.com"}}"#),
         format!(r#"{{{base},"eventName":null,"eventSource":null}}"#),
         format!(r#"{{{base},"eventName":5,"eventSource":true}}"#),
-        format!(r#"{{{base},"eventName":{{"name":"ConsoleLogin"}},"eventSource":["signin.amazonaws.com"]}}"#),
+        format!(
+            r#"{{{base},"eventName":{{"name":"ConsoleLogin"}},"eventSource":["signin.amazonaws.com"]}}"#
+        ),
         // Near misses: prefix, suffix, case, whitespace, newline.
         format!(r#"{{{base},"eventName":"ConsoleLoginX","eventSource":"signin.amazonaws.com"}}"#),
         format!(r#"{{{base},"eventName":"consolelogin","eventSource":"signin.amazonaws.com"}}"#),
         format!(r#"{{{base},"eventName":"ConsoleLogin\n","eventSource":"signin.amazonaws.com"}}"#),
-        format!(r#"{{{base},"eventName":" StopLogging","eventSource":"cloudtrail.amazonaws.com"}}"#),
+        format!(
+            r#"{{{base},"eventName":" StopLogging","eventSource":"cloudtrail.amazonaws.com"}}"#
+        ),
         format!(r#"{{{base},"eventName":"","eventSource":""}}"#),
         format!(r#"{{{base},"eventName":"Stop","eventSource":"cloudtrail.amazonaws.com"}}"#),
         // Unicode.
         format!(r#"{{{base},"eventName":"Créer\u00e9","eventSource":"ünïcode.amazonaws.com"}}"#),
         // Errors and roots in tricky places.
-        format!(r#"{{{base},"eventName":"GetObject","eventSource":"s3.amazonaws.com","errorCode":"AccessDenied"}}"#),
-        format!(r#"{{"eventName":"CreateAccessKey","eventSource":"iam.amazonaws.com","userIdentity":{{"type":"Root","arn":"arn:aws:iam::111122223333:root"}},"eventType":"AwsApiCall"}}"#),
-        format!(r#"{{"eventName":"ConsoleLogin","eventSource":"signin.amazonaws.com","userIdentity":{{"type":"IAMUser"}},"additionalEventData":{{"MFAUsed":"No"}},"responseElements":{{"ConsoleLogin":"Success"}}}}"#),
+        format!(
+            r#"{{{base},"eventName":"GetObject","eventSource":"s3.amazonaws.com","errorCode":"AccessDenied"}}"#
+        ),
+        format!(
+            r#"{{"eventName":"CreateAccessKey","eventSource":"iam.amazonaws.com","userIdentity":{{"type":"Root","arn":"arn:aws:iam::111122223333:root"}},"eventType":"AwsApiCall"}}"#
+        ),
+        format!(
+            r#"{{"eventName":"ConsoleLogin","eventSource":"signin.amazonaws.com","userIdentity":{{"type":"IAMUser"}},"additionalEventData":{{"MFAUsed":"No"}},"responseElements":{{"ConsoleLogin":"Success"}}}}"#
+        ),
         // Empty object, and records that are not objects.
         "{}".to_string(),
         "null".to_string(),
@@ -287,7 +398,10 @@ pub fn adversarial_records() -> Vec<String> {
 /// A pretty-printed CloudTrail file holding every adversarial record
 /// (committed as `corp../adversarial/adversarial.json`).
 pub fn adversarial_file() -> String {
-    format!("{{\n  \"Records\": [\n    {}\n  ]\n}}\n", adversarial_records().join(",\n    "))
+    format!(
+        "{{\n  \"Records\": [\n    {}\n  ]\n}}\n",
+        adversarial_records().join(",\n    ")
+    )
 }
 
 /// How to lay out a generated file.
@@ -300,9 +414,18 @@ pub struct Layout {
 }
 
 /// Write one CloudTrail log file with `n` records.
-pub fn write_file(g: &mut Generator, n: u64, layout: Layout, out: &mut dyn Write) -> io::Result<()> {
+pub fn write_file(
+    g: &mut Generator,
+    n: u64,
+    layout: Layout,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let adv = adversarial_records();
-    out.write_all(if layout.pretty { b"{\n  \"Records\": [\n" } else { b"{\"Records\":[" })?;
+    out.write_all(if layout.pretty {
+        b"{\n  \"Records\": [\n"
+    } else {
+        b"{\"Records\":["
+    })?;
     for i in 0..n {
         if i > 0 {
             out.write_all(if layout.pretty { b",\n" } else { b"," })?;
@@ -331,8 +454,26 @@ mod tests {
     fn same_seed_same_bytes() {
         let mut a = Vec::new();
         let mut b = Vec::new();
-        write_file(&mut Generator::new(7), 200, Layout { pretty: false, adversarial: true }, &mut a).unwrap();
-        write_file(&mut Generator::new(7), 200, Layout { pretty: false, adversarial: true }, &mut b).unwrap();
+        write_file(
+            &mut Generator::new(7),
+            200,
+            Layout {
+                pretty: false,
+                adversarial: true,
+            },
+            &mut a,
+        )
+        .unwrap();
+        write_file(
+            &mut Generator::new(7),
+            200,
+            Layout {
+                pretty: false,
+                adversarial: true,
+            },
+            &mut b,
+        )
+        .unwrap();
         assert_eq!(a, b);
         let v: Value = serde_json::from_slice(&a).unwrap();
         assert_eq!(v["Records"].as_array().unwrap().len(), 200);

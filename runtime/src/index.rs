@@ -65,12 +65,19 @@ struct Lookup {
 
 impl Lookup {
     fn new(n: usize) -> Lookup {
-        Lookup { exact: HashMap::new(), prefixes: Vec::new(), other: Bits::new(n) }
+        Lookup {
+            exact: HashMap::new(),
+            prefixes: Vec::new(),
+            other: Bits::new(n),
+        }
     }
 
     fn add(&mut self, n: usize, set: &KeySet, rule: usize) {
         for name in &set.names {
-            self.exact.entry(name.clone()).or_insert_with(|| Bits::new(n)).set(rule);
+            self.exact
+                .entry(name.clone())
+                .or_insert_with(|| Bits::new(n))
+                .set(rule);
         }
         for p in &set.prefixes {
             match self.prefixes.iter_mut().find(|(q, _)| q == p) {
@@ -114,7 +121,11 @@ struct FieldIndex {
 
 impl FieldIndex {
     fn new(n: usize) -> FieldIndex {
-        FieldIndex { base: Bits::new(n), include: Lookup::new(n), exclude: Lookup::new(n) }
+        FieldIndex {
+            base: Bits::new(n),
+            include: Lookup::new(n),
+            exclude: Lookup::new(n),
+        }
     }
 
     fn add(&mut self, n: usize, cond: &FieldCond, rule: usize) {
@@ -168,7 +179,10 @@ impl DispatchIndex {
                     name.add(n, &FieldCond::any(), i);
                     source.add(n, &FieldCond::any(), i);
                 }
-                Prefilter::Keys { event_name, event_source } => {
+                Prefilter::Keys {
+                    event_name,
+                    event_source,
+                } => {
                     name.add(n, event_name, i);
                     source.add(n, event_source, i);
                 }
@@ -244,16 +258,32 @@ mod tests {
     #[test]
     fn dispatches_by_name_prefix_source_and_exclusion() {
         let rules = [
-            Prefilter::Keys { event_name: names(&["A"]), event_source: FieldCond::any() },
+            Prefilter::Keys {
+                event_name: names(&["A"]),
+                event_source: FieldCond::any(),
+            },
             Prefilter::Any,
-            Prefilter::Keys { event_name: FieldCond::In(KeySet::prefixes(["Get"])), event_source: FieldCond::any() },
-            Prefilter::Keys { event_name: FieldCond::any(), event_source: names(&["s3"]) },
-            Prefilter::Keys { event_name: names(&["A"]).not(), event_source: FieldCond::any() },
+            Prefilter::Keys {
+                event_name: FieldCond::In(KeySet::prefixes(["Get"])),
+                event_source: FieldCond::any(),
+            },
+            Prefilter::Keys {
+                event_name: FieldCond::any(),
+                event_source: names(&["s3"]),
+            },
+            Prefilter::Keys {
+                event_name: names(&["A"]).not(),
+                event_source: FieldCond::any(),
+            },
             Prefilter::Never,
-            Prefilter::Keys { event_name: names(&["A"]), event_source: names(&["iam"]) },
+            Prefilter::Keys {
+                event_name: names(&["A"]),
+                event_source: names(&["iam"]),
+            },
         ];
         let mut ix = DispatchIndex::new(&rules);
-        let c = |ix: &mut DispatchIndex, n: Option<&str>, s: Option<&str>| ix.candidates(n, s).to_vec();
+        let c =
+            |ix: &mut DispatchIndex, n: Option<&str>, s: Option<&str>| ix.candidates(n, s).to_vec();
         assert_eq!(c(&mut ix, Some("A"), Some("iam")), [0, 1, 6]);
         assert_eq!(c(&mut ix, Some("A"), Some("s3")), [0, 1, 3]);
         assert_eq!(c(&mut ix, Some("GetObject"), Some("s3")), [1, 2, 3, 4]);
@@ -266,7 +296,10 @@ mod tests {
     #[test]
     fn many_rules_spill_over_one_word() {
         let rules: Vec<Prefilter> = (0..200)
-            .map(|i| Prefilter::Keys { event_name: names(&[&format!("E{i}")]), event_source: FieldCond::any() })
+            .map(|i| Prefilter::Keys {
+                event_name: names(&[&format!("E{i}")]),
+                event_source: FieldCond::any(),
+            })
             .collect();
         let mut ix = DispatchIndex::new(&rules);
         assert_eq!(ix.candidates(Some("E150"), None).to_vec(), [150]);

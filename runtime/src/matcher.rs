@@ -47,7 +47,10 @@ impl<'p> Matcher<'p> {
     /// A matcher that uses the dispatch index.
     pub fn new(plan: &'p Plan) -> Self {
         let index = DispatchIndex::new(plan.rules.iter().map(|r| r.prefilter()));
-        Matcher { plan, index: Some(index) }
+        Matcher {
+            plan,
+            index: Some(index),
+        }
     }
 
     /// A matcher that runs every rule through jq on every record.
@@ -66,7 +69,10 @@ impl<'p> Matcher<'p> {
         out.errors.clear();
         out.jq_runs = 0;
         let (candidates, shortcuts) = match &mut self.index {
-            Some(ix) if record.is_object() => (ix.candidates(record.event_name(), record.event_source()), true),
+            Some(ix) if record.is_object() => (
+                ix.candidates(record.event_name(), record.event_source()),
+                true,
+            ),
             Some(ix) => (ix.every_rule(), false),
             None => ((0..self.plan.rules.len() as u32).collect(), false),
         };
@@ -78,11 +84,17 @@ impl<'p> Matcher<'p> {
                 match rule.eval {
                     Eval::Never => continue,
                     Eval::IndexOnly(IndexOnly::Record) => {
-                        out.matches.push(RuleMatch { rule: r, annotation: None });
+                        out.matches.push(RuleMatch {
+                            rule: r,
+                            annotation: None,
+                        });
                         continue;
                     }
                     Eval::IndexOnly(IndexOnly::True) => {
-                        out.matches.push(RuleMatch { rule: r, annotation: Some(Val::Bool(true)) });
+                        out.matches.push(RuleMatch {
+                            rule: r,
+                            annotation: Some(Val::Bool(true)),
+                        });
                         continue;
                     }
                     Eval::Jq => {}
@@ -93,7 +105,10 @@ impl<'p> Matcher<'p> {
             match rule.program.first_output(input.clone()) {
                 FirstOutput::Value(v) if !matches!(v, Val::Null | Val::Bool(false)) => {
                     let annotation = if v == *input { None } else { Some(v) };
-                    out.matches.push(RuleMatch { rule: r, annotation });
+                    out.matches.push(RuleMatch {
+                        rule: r,
+                        annotation,
+                    });
                 }
                 FirstOutput::Error(e) => out.errors.push((r, e)),
                 _ => {}

@@ -43,7 +43,9 @@ impl std::fmt::Display for ReadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ReadError::Io { offset, source } => write!(f, "read failed at byte {offset}: {source}"),
-            ReadError::Syntax { offset, message } => write!(f, "malformed JSON at byte {offset}: {message}"),
+            ReadError::Syntax { offset, message } => {
+                write!(f, "malformed JSON at byte {offset}: {message}")
+            }
         }
     }
 }
@@ -76,9 +78,13 @@ pub struct RecordPos {
 enum State {
     Start,
     /// Inside the top-level object, before a key (or `}`).
-    Key { first: bool },
+    Key {
+        first: bool,
+    },
     /// Inside `Records`, before an element (or `]`).
-    Element { first: bool },
+    Element {
+        first: bool,
+    },
     Done,
 }
 
@@ -101,7 +107,10 @@ pub fn open(read: impl Read + Send + 'static) -> io::Result<RecordReader<Box<dyn
     let head = buffered.fill_buf()?;
     let gzip = head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
     let input: Box<dyn BufRead + Send> = if gzip {
-        Box::new(BufReader::with_capacity(BUF_SIZE, MultiGzDecoder::new(buffered)))
+        Box::new(BufReader::with_capacity(
+            BUF_SIZE,
+            MultiGzDecoder::new(buffered),
+        ))
     } else {
         Box::new(buffered)
     };
@@ -135,11 +144,17 @@ impl<R: BufRead> RecordReader<R> {
     }
 
     fn io(&self, source: io::Error) -> ReadError {
-        ReadError::Io { offset: self.offset, source }
+        ReadError::Io {
+            offset: self.offset,
+            source,
+        }
     }
 
     fn syntax(&self, message: impl Into<String>) -> ReadError {
-        ReadError::Syntax { offset: self.offset, message: message.into() }
+        ReadError::Syntax {
+            offset: self.offset,
+            message: message.into(),
+        }
     }
 
     fn bump(&mut self) {
@@ -158,7 +173,9 @@ impl<R: BufRead> RecordReader<R> {
             if buf.is_empty() {
                 return Ok(None);
             }
-            let n = buf.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+            let n = buf
+                .iter()
+                .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
             match n {
                 Some(n) => {
                     let b = buf[n];
@@ -182,7 +199,9 @@ impl<R: BufRead> RecordReader<R> {
                 Ok(())
             }
             Some(b) => Err(self.syntax(format!("expected {what}, found `{}`", b as char))),
-            None => Err(self.syntax(format!("unexpected end of file, expected {what} (truncated file?)"))),
+            None => Err(self.syntax(format!(
+                "unexpected end of file, expected {what} (truncated file?)"
+            ))),
         }
     }
 
@@ -279,7 +298,8 @@ impl<R: BufRead> RecordReader<R> {
         if raw.first() != Some(&b'"') {
             return Err(self.syntax("expected an object key"));
         }
-        serde_json::from_slice::<String>(&raw).map_err(|e| self.syntax(format!("bad object key: {e}")))
+        serde_json::from_slice::<String>(&raw)
+            .map_err(|e| self.syntax(format!("bad object key: {e}")))
     }
 
     /// Read the next record into `out` (cleared first). `Ok(None)` at the
@@ -386,12 +406,20 @@ impl<R: BufRead> RecordReader<R> {
             FileKind::CloudTrail
         } else if self.empty {
             FileKind::Empty
-        } else if self.keys.iter().any(|k| k == "digestStartTime" || k == "digestS3Object") {
+        } else if self
+            .keys
+            .iter()
+            .any(|k| k == "digestStartTime" || k == "digestS3Object")
+        {
             FileKind::Digest
         } else if self.json_lines {
-            FileKind::NotCloudTrail("several top-level JSON values (JSON Lines?), not {\"Records\": [...]}".into())
+            FileKind::NotCloudTrail(
+                "several top-level JSON values (JSON Lines?), not {\"Records\": [...]}".into(),
+            )
         } else if self.keys.first().map(String::as_str) == Some("[") {
-            FileKind::NotCloudTrail("the top-level JSON value is an array, not {\"Records\": [...]}".into())
+            FileKind::NotCloudTrail(
+                "the top-level JSON value is an array, not {\"Records\": [...]}".into(),
+            )
         } else {
             FileKind::NotCloudTrail("the top-level object has no \"Records\" array".into())
         }
@@ -436,8 +464,14 @@ mod tests {
             records(br#"{"awsAccountId":"1","digestStartTime":"x","logFiles":[]}"#).1,
             Ok(FileKind::Digest)
         );
-        assert!(matches!(records(br#"[{"eventName":"x"}]"#).1, Ok(FileKind::NotCloudTrail(_))));
-        assert!(matches!(records(br#"{"x":1}"#).1, Ok(FileKind::NotCloudTrail(_))));
+        assert!(matches!(
+            records(br#"[{"eventName":"x"}]"#).1,
+            Ok(FileKind::NotCloudTrail(_))
+        ));
+        assert!(matches!(
+            records(br#"{"x":1}"#).1,
+            Ok(FileKind::NotCloudTrail(_))
+        ));
         let (_, kind) = records(b"{\"eventName\":\"A\"}\n{\"eventName\":\"B\"}\n");
         assert!(matches!(kind, Ok(FileKind::NotCloudTrail(why)) if why.contains("JSON Lines")));
         let (_, err) = records(br#"{"Records":[]} {"x":1}"#);

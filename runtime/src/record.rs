@@ -24,8 +24,15 @@ impl RecordParser {
         simd_json::to_borrowed_value_with_buffers(bytes, &mut self.buffers)
             .map(|value| Record { value })
             .map_err(|e| {
-                let near = e.character().map(|c| format!(" near {:?}", c)).unwrap_or_default();
-                format!("invalid JSON at byte {} of the record{near}: {:?}", e.index(), e.error())
+                let near = e
+                    .character()
+                    .map(|c| format!(" near {:?}", c))
+                    .unwrap_or_default();
+                format!(
+                    "invalid JSON at byte {} of the record{near}: {:?}",
+                    e.index(),
+                    e.error()
+                )
             })
     }
 }
@@ -41,7 +48,11 @@ impl<'a> Record<'a> {
     /// every duplicate of a small object, and `get` would find the first).
     pub fn str_field(&self, key: &str) -> Option<&str> {
         let obj = self.value.as_object()?;
-        obj.iter().filter(|(k, _)| k.as_ref() == key).last()?.1.as_str()
+        obj.iter()
+            .filter(|(k, _)| k.as_ref() == key)
+            .last()?
+            .1
+            .as_str()
     }
 
     /// Top-level `eventName` if it is a string.
@@ -100,29 +111,42 @@ mod tests {
         let mut bytes = json.as_bytes().to_vec();
         let mut p = RecordParser::default();
         let r = p.parse(&mut bytes).unwrap();
-        (r.event_name().map(String::from), r.event_source().map(String::from))
+        (
+            r.event_name().map(String::from),
+            r.event_source().map(String::from),
+        )
     }
 
     #[test]
     fn top_level_keys_are_read_exactly() {
         assert_eq!(
-            names(r#"{"userIdentity":{"eventName":"Nested"},"eventSource":"s3.amazonaws.com","eventName":"Get\u004fbject"}"#),
+            names(
+                r#"{"userIdentity":{"eventName":"Nested"},"eventSource":"s3.amazonaws.com","eventName":"Get\u004fbject"}"#
+            ),
             (Some("GetObject".into()), Some("s3.amazonaws.com".into()))
         );
         assert_eq!(names(r#"{"eventName":"a\/b"}"#).0.as_deref(), Some("a/b"));
         assert_eq!(names(r#"{"eventName":5}"#).0, None);
         assert_eq!(names("[1]"), (None, None));
         // Duplicate keys: the last one wins, as in jq.
-        assert_eq!(names(r#"{"eventName":"A","eventName":"B"}"#).0.as_deref(), Some("B"));
+        assert_eq!(
+            names(r#"{"eventName":"A","eventName":"B"}"#).0.as_deref(),
+            Some("B")
+        );
     }
 
     #[test]
     fn converts_to_jaq_values() {
-        let mut bytes = br#"{"a":[1,-2,3.5,true,null,"x"],"b":{"c":18446744073709551615}}"#.to_vec();
+        let mut bytes =
+            br#"{"a":[1,-2,3.5,true,null,"x"],"b":{"c":18446744073709551615}}"#.to_vec();
         let mut p = RecordParser::default();
         let v = p.parse(&mut bytes).unwrap().to_val();
         let s = v.to_string();
-        assert!(s.starts_with(r#"{"a":[1,-2,3.5,true,null,"x"],"b":{"c":1.8446744073709552e19}}"#) || s.contains("18446744073709552000"), "{s}");
+        assert!(
+            s.starts_with(r#"{"a":[1,-2,3.5,true,null,"x"],"b":{"c":1.8446744073709552e19}}"#)
+                || s.contains("18446744073709552000"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -43,7 +43,12 @@ pub struct CollectSink(pub Vec<(usize, String, u64, Option<String>)>);
 impl AlertSink for CollectSink {
     fn alert(&mut self, a: &Alert<'_>) -> io::Result<()> {
         let rule = a.rule.config.index;
-        self.0.push((rule, a.source.to_string(), a.position.index, a.annotation.map(|v| v.to_string())));
+        self.0.push((
+            rule,
+            a.source.to_string(),
+            a.position.index,
+            a.annotation.map(|v| v.to_string()),
+        ));
         Ok(())
     }
 }
@@ -176,7 +181,10 @@ impl<'p> Scanner<'p> {
         sink: &mut dyn AlertSink,
     ) -> io::Result<InputOutcome> {
         let count = Arc::new(AtomicU64::new(0));
-        let counting = Counting { inner: read, count: count.clone() };
+        let counting = Counting {
+            inner: read,
+            count: count.clone(),
+        };
         let result = self.scan_inner(source, counting, sink);
         self.stats.bytes_read += count.load(Ordering::Relaxed);
         self.stats.elapsed = self.started.elapsed();
@@ -192,7 +200,9 @@ impl<'p> Scanner<'p> {
                     FileKind::NotCloudTrail(why) => format!("not a CloudTrail log: {why}"),
                     FileKind::CloudTrail => unreachable!(),
                 };
-                self.stats.skipped.push((source.to_string(), reason.clone()));
+                self.stats
+                    .skipped
+                    .push((source.to_string(), reason.clone()));
                 InputOutcome::Skipped(reason)
             }
             Err(e) => {
@@ -214,7 +224,12 @@ impl<'p> Scanner<'p> {
     ) -> io::Result<Result<FileKind, ReadError>> {
         let mut reader = match reader::open(read) {
             Ok(r) => r,
-            Err(e) => return Ok(Err(ReadError::Io { offset: 0, source: e })),
+            Err(e) => {
+                return Ok(Err(ReadError::Io {
+                    offset: 0,
+                    source: e,
+                }))
+            }
         };
         let mut buf = std::mem::take(&mut self.buf);
         let result = loop {
@@ -229,7 +244,11 @@ impl<'p> Scanner<'p> {
                 Err(message) => {
                     self.stats.bad_records += 1;
                     if self.stats.bad_examples.len() < EXAMPLES * 4 {
-                        self.stats.bad_examples.push(BadRecord { source: source.to_string(), position: pos, message });
+                        self.stats.bad_examples.push(BadRecord {
+                            source: source.to_string(),
+                            position: pos,
+                            message,
+                        });
                     }
                     continue;
                 }

@@ -36,16 +36,30 @@ pub fn render(stats: &Stats, plan: &Plan) -> String {
     }
     let errors: u64 = stats.rule_errors.iter().sum();
     if errors > 0 {
-        let _ = writeln!(out, "rule errors: {errors} (an error before the first output is not an alert)");
-        let failing: Vec<usize> = (0..stats.rule_errors.len()).filter(|&i| stats.rule_errors[i] > 0).collect();
+        let _ = writeln!(
+            out,
+            "rule errors: {errors} (an error before the first output is not an alert)"
+        );
+        let failing: Vec<usize> = (0..stats.rule_errors.len())
+            .filter(|&i| stats.rule_errors[i] > 0)
+            .collect();
         for &i in failing.iter().take(SHOWN) {
-            let _ = writeln!(out, "  {:>8}  {}", stats.rule_errors[i], plan.rules[i].config.display_name());
+            let _ = writeln!(
+                out,
+                "  {:>8}  {}",
+                stats.rule_errors[i],
+                plan.rules[i].config.display_name()
+            );
             if let Some(ex) = stats.rule_error_examples[i].first() {
                 let _ = writeln!(out, "            e.g. {ex}");
             }
         }
         if failing.len() > SHOWN {
-            let _ = writeln!(out, "  … and {} more rules with errors", failing.len() - SHOWN);
+            let _ = writeln!(
+                out,
+                "  … and {} more rules with errors",
+                failing.len() - SHOWN
+            );
         }
     }
     if stats.bad_records > 0 {
@@ -59,10 +73,18 @@ pub fn render(stats: &Stats, plan: &Plan) -> String {
         }
     }
     if !stats.skipped.is_empty() {
-        let _ = writeln!(out, "skipped inputs: {} (not CloudTrail logs; see the lines above)", stats.skipped.len());
+        let _ = writeln!(
+            out,
+            "skipped inputs: {} (not CloudTrail logs; see the lines above)",
+            stats.skipped.len()
+        );
     }
     if !stats.failed.is_empty() {
-        let _ = writeln!(out, "unreadable inputs: {} (see the lines above)", stats.failed.len());
+        let _ = writeln!(
+            out,
+            "unreadable inputs: {} (see the lines above)",
+            stats.failed.len()
+        );
     }
     out
 }

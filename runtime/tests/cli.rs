@@ -7,8 +7,15 @@ use std::process::{Command, Output, Stdio};
 
 fn tattletail(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tattletail"));
-    cmd.args(args).current_dir(common::root()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.args(args)
+        .current_dir(common::root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     let mut child = cmd.spawn().unwrap();
     if let Some(input) = stdin {
         child.stdin.take().unwrap().write_all(input).unwrap();
@@ -31,37 +38,95 @@ fn scans_the_samples_with_the_built_in_pack() {
     let out = tattletail(&["scan", "corpus/samples"], None);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stdout.contains("CIS 4.5 CloudTrail configuration changes  cloudtrail.amazonaws.com StopLogging"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "CIS 4.5 CloudTrail configuration changes  cloudtrail.amazonaws.com StopLogging"
+        ),
+        "{stdout}"
+    );
     assert!(stderr.contains("scanned 17 files"), "{stderr}");
-    assert!(stderr.contains("MB/s") && stderr.contains("alerts: "), "{stderr}");
+    assert!(
+        stderr.contains("MB/s") && stderr.contains("alerts: "),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn jsonl_has_the_documented_keys() {
-    let out = tattletail(&["scan", "--format", "jsonl", "--config", "testdata/rules/readme.toml", "corpus/samples"], None);
+    let out = tattletail(
+        &[
+            "scan",
+            "--format",
+            "jsonl",
+            "--config",
+            "testdata/rules/readme.toml",
+            "corpus/samples",
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let lines: Vec<serde_json::Value> =
-        text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert!(!lines.is_empty());
     for l in &lines {
-        for key in ["rule", "eventID", "eventName", "eventSource", "eventTime", "annotation", "destinations"] {
+        for key in [
+            "rule",
+            "eventID",
+            "eventName",
+            "eventSource",
+            "eventTime",
+            "annotation",
+            "destinations",
+        ] {
             assert!(l.get(key).is_some(), "missing {key} in {l}");
         }
     }
-    let create = lines.iter().find(|l| l["rule"] == "Create User").expect("a CreateUser alert");
-    assert!(create["annotation"].as_str().unwrap().starts_with("username: "), "{create}");
-    assert_eq!(create["destinations"], serde_json::json!(["Default SNS", "Slack", "Email"]));
-    let login = lines.iter().find(|l| l["rule"] == "Console Login").expect("a ConsoleLogin alert");
-    assert_eq!(login["annotation"], serde_json::Value::Null, "a select() rule has no annotation");
+    let create = lines
+        .iter()
+        .find(|l| l["rule"] == "Create User")
+        .expect("a CreateUser alert");
+    assert!(
+        create["annotation"]
+            .as_str()
+            .unwrap()
+            .starts_with("username: "),
+        "{create}"
+    );
+    assert_eq!(
+        create["destinations"],
+        serde_json::json!(["Default SNS", "Slack", "Email"])
+    );
+    let login = lines
+        .iter()
+        .find(|l| l["rule"] == "Console Login")
+        .expect("a ConsoleLogin alert");
+    assert_eq!(
+        login["annotation"],
+        serde_json::Value::Null,
+        "a select() rule has no annotation"
+    );
 }
 
 #[test]
 fn invalid_config_exits_2_with_located_errors_and_scans_nothing() {
-    let out = tattletail(&["scan", "--config", "testdata/diagnostics/every-problem.toml", "corpus/samples"], None);
+    let out = tattletail(
+        &[
+            "scan",
+            "--config",
+            "testdata/diagnostics/every-problem.toml",
+            "corpus/samples",
+        ],
+        None,
+    );
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(out.stdout.is_empty());
-    assert!(stderr.contains("--> testdata/diagnostics/every-problem.toml:12:22"), "{stderr}");
+    assert!(
+        stderr.contains("--> testdata/diagnostics/every-problem.toml:12:22"),
+        "{stderr}"
+    );
     assert!(stderr.contains("^"), "{stderr}");
     assert!(stderr.contains("nothing was scanned"), "{stderr}");
     assert_eq!(stderr.matches("error: ").count(), 10, "{stderr}");
@@ -69,11 +134,22 @@ fn invalid_config_exits_2_with_located_errors_and_scans_nothing() {
 
 #[test]
 fn broken_and_missing_inputs_exit_1_but_the_rest_is_scanned() {
-    let out = tattletail(&["scan", "corpus/broken", "corpus/samples/cloudtrail-tattletail-1.json", "no/such/file.json.gz"], None);
+    let out = tattletail(
+        &[
+            "scan",
+            "corpus/broken",
+            "corpus/samples/cloudtrail-tattletail-1.json",
+            "no/such/file.json.gz",
+        ],
+        None,
+    );
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("unreadable corpus/broken/cloudtrail2sightings-ec2-user-data-malformed.json: malformed JSON at byte 3327"), "{stderr}");
-    assert!(stderr.contains("unreadable no/such/file.json.gz: cannot open"), "{stderr}");
+    assert!(
+        stderr.contains("unreadable no/such/file.json.gz: cannot open"),
+        "{stderr}"
+    );
     assert!(stderr.contains("scanned 1 file,"), "{stderr}");
 }
 
@@ -84,8 +160,14 @@ fn a_bad_record_is_reported_and_skipped() {
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("unreadable records: 1"), "{stderr}");
-    assert!(stderr.contains("<stdin> record 1 at byte 81: invalid JSON at byte 14 of the record"), "{stderr}");
-    assert!(stdout.contains("StopLogging") && stdout.contains("DeleteTrail"), "{stdout}");
+    assert!(
+        stderr.contains("<stdin> record 1 at byte 81: invalid JSON at byte 14 of the record"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("StopLogging") && stdout.contains("DeleteTrail"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -98,22 +180,38 @@ fn stdin_gzip_digest_empty_and_truncated() {
     let digest = gzip(br#"{"awsAccountId":"1","digestStartTime":"2026-01-01T00:00:00Z","digestEndTime":"x","digestS3Bucket":"b","logFiles":[]}"#);
     let out = tattletail(&["scan", "-"], Some(&digest));
     assert_eq!(out.status.code(), Some(0));
-    assert!(text(&out.stderr).contains("skipped <stdin>: CloudTrail digest file"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("skipped <stdin>: CloudTrail digest file"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let out = tattletail(&["scan", "-"], Some(b""));
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stderr).contains("skipped <stdin>: empty file"));
 
-    let mut truncated = gzip(&br#"{"Records":[{"eventName":"StopLogging"}]}"#.repeat(1));
+    let mut truncated = gzip(br#"{"Records":[{"eventName":"StopLogging"}]}"#);
     truncated.truncate(truncated.len() - 12);
     let out = tattletail(&["scan", "-"], Some(&truncated));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("unreadable <stdin>"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("unreadable <stdin>"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
 fn no_index_gives_the_same_alerts() {
-    let args = ["scan", "--format", "jsonl", "--config", "testdata/rules/adversarial.toml", "corpus/samples", "corpus/adversarial"];
+    let args = [
+        "scan",
+        "--format",
+        "jsonl",
+        "--config",
+        "testdata/rules/adversarial.toml",
+        "corpus/samples",
+        "corpus/adversarial",
+    ];
     let with = tattletail(&args, None);
     let mut naive_args = args.to_vec();
     naive_args.insert(1, "--no-index");
@@ -126,27 +224,50 @@ fn no_index_gives_the_same_alerts() {
 #[test]
 fn rule_errors_are_summarised_not_fatal() {
     let cfg = std::env::temp_dir().join(format!("tt-errors-{}.toml", std::process::id()));
-    std::fs::write(&cfg, "[[rule]]\nname = \"boom\"\njq_match = '.requestParameters.userName | startswith(\"a\")'\n").unwrap();
-    let out = tattletail(&["scan", "--config", cfg.to_str().unwrap(), "corpus/samples"], None);
+    std::fs::write(
+        &cfg,
+        "[[rule]]\nname = \"boom\"\njq_match = '.requestParameters.userName | startswith(\"a\")'\n",
+    )
+    .unwrap();
+    let out = tattletail(
+        &["scan", "--config", cfg.to_str().unwrap(), "corpus/samples"],
+        None,
+    );
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("rule errors: "), "{stderr}");
     assert!(stderr.contains("e.g. corpus/samples/"), "{stderr}");
-    assert!(stderr.lines().filter(|l| l.contains("e.g.")).count() <= 1, "{stderr}");
+    assert!(
+        stderr.lines().filter(|l| l.contains("e.g.")).count() <= 1,
+        "{stderr}"
+    );
     std::fs::remove_file(cfg).ok();
 }
 
 #[test]
 fn compile_explains_and_checks() {
     let bin = env!("CARGO_BIN_EXE_tattletail").replace("tattletail", "tattletail-compile");
-    let run = |args: &[&str]| Command::new(&bin).args(args).current_dir(common::root()).output().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(&bin)
+            .args(args)
+            .current_dir(common::root())
+            .output()
+            .unwrap()
+    };
     let out = run(&["--explain", "--config", "testdata/rules/readme.toml"]);
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(text(&out.stdout), std::fs::read_to_string(common::root().join("testdata/explain/readme.txt")).unwrap());
+    assert_eq!(
+        text(&out.stdout),
+        std::fs::read_to_string(common::root().join("testdata/explain/readme.txt")).unwrap()
+    );
     let out = run(&["--explain", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["rules"].as_array().unwrap().len() >= 20);
-    let out = run(&["--check", "--config", "testdata/diagnostics/every-problem.toml"]);
+    let out = run(&[
+        "--check",
+        "--config",
+        "testdata/diagnostics/every-problem.toml",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let out = run(&["--check"]);
     assert_eq!(out.status.code(), Some(0));

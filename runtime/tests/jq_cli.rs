@@ -30,7 +30,10 @@ fn regex_dollar_before_newline(rule: &str, record: &[u8]) -> bool {
 }
 
 fn jq_available() -> bool {
-    Command::new("jq").arg("--version").output().is_ok_and(|o| o.status.success())
+    Command::new("jq")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// Numbers as f64 so that `1` and `1.0` compare equal across engines.
@@ -67,19 +70,35 @@ fn jq_results(rule: &str, input: &[u8], n: usize) -> Option<Vec<Value>> {
     let written = writer.join().unwrap();
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("syntax error") || err.contains("compile error"), "jq failed on {rule}: {err}");
+        assert!(
+            err.contains("syntax error") || err.contains("compile error"),
+            "jq failed on {rule}: {err}"
+        );
         return None;
     }
     written.unwrap();
-    let lines: Vec<Value> = out.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
-    assert_eq!(lines.len(), n, "jq gave {} results for {n} records ({rule})", lines.len());
+    let lines: Vec<Value> = out
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        n,
+        "jq gave {} results for {n} records ({rule})",
+        lines.len()
+    );
     Some(lines.into_iter().map(normalize).collect())
 }
 
 #[test]
 fn first_output_alerts_match_the_jq_cli() {
     if !jq_available() {
-        assert!(std::env::var("CI").is_err(), "jq is required under CI (.ci/run installs it)");
+        assert!(
+            std::env::var("CI").is_err(),
+            "jq is required under CI (.ci/run installs it)"
+        );
         eprintln!("note: jq is not installed; skipping the comparison with the jq CLI");
         return;
     }
@@ -104,7 +123,10 @@ fn first_output_alerts_match_the_jq_cli() {
                 continue;
             }
             let Some(theirs) = jq_results(&rule.config.jq_match, &input, records.len()) else {
-                assert!(NOT_IN_JQ_1_6.contains(&rule_name.as_str()), "jq cannot compile rule `{rule_name}`");
+                assert!(
+                    NOT_IN_JQ_1_6.contains(&rule_name.as_str()),
+                    "jq cannot compile rule `{rule_name}`"
+                );
                 continue;
             };
             for (i, t) in theirs.iter().enumerate() {
@@ -114,9 +136,11 @@ fn first_output_alerts_match_the_jq_cli() {
                 let mine = match &ours[i][r] {
                     None => Value::from("-"),
                     Some(None) => Value::from("="),
-                    Some(Some(json)) => normalize(serde_json::json!({ "annotation": serde_json::from_str::<Value>(json).unwrap() })),
+                    Some(Some(json)) => normalize(
+                        serde_json::json!({ "annotation": serde_json::from_str::<Value>(json).unwrap() }),
+                    ),
                 };
-                if mine != Value::from("-") {
+                if mine != "-" {
                     alerts += 1;
                 }
                 assert_eq!(
@@ -128,5 +152,8 @@ fn first_output_alerts_match_the_jq_cli() {
             }
         }
     }
-    assert!(compared > 100_000 && alerts > 1000, "compared {compared}, alerts {alerts}");
+    assert!(
+        compared > 100_000 && alerts > 1000,
+        "compared {compared}, alerts {alerts}"
+    );
 }

@@ -24,7 +24,10 @@ fn walk(p: &Path, out: &mut Vec<PathBuf>) {
 fn the_shared_real_corpus_scans() {
     let dir = common::root().join("../shared/corpus/real");
     if !dir.exists() {
-        assert!(std::env::var("CI").is_err(), "CI runs with shared/ beside the repo");
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI runs with shared/ beside the repo"
+        );
         eprintln!("note: {} not found; skipping", dir.display());
         return;
     }
@@ -37,15 +40,23 @@ fn the_shared_real_corpus_scans() {
     let mut failed = Vec::new();
     for f in &files {
         let label = f.display().to_string();
-        match scanner.scan(&label, std::fs::File::open(f).unwrap(), &mut sink).unwrap() {
+        match scanner
+            .scan(&label, std::fs::File::open(f).unwrap(), &mut sink)
+            .unwrap()
+        {
             InputOutcome::Failed(why) => failed.push((label, why)),
             InputOutcome::Scanned | InputOutcome::Skipped(_) => {}
         }
     }
     // README and LICENSE files are not JSON: reported, like any such input.
-    let (text, failed): (Vec<_>, Vec<_>) =
-        failed.into_iter().partition(|(f, _)| f.ends_with("README.md") || f.contains("LICENSE"));
-    assert!(text.iter().all(|(_, why)| why.contains("does not start with a JSON object")), "{text:#?}");
+    let (text, failed): (Vec<_>, Vec<_>) = failed
+        .into_iter()
+        .partition(|(f, _)| f.ends_with("README.md") || f.contains("LICENSE"));
+    assert!(
+        text.iter()
+            .all(|(_, why)| why.contains("does not start with a JSON object")),
+        "{text:#?}"
+    );
     // Of the JSON files only the one broken upstream fails; the rest scan or
     // are skipped as not CloudTrail (test fixtures, JSON Lines, arrays).
     assert_eq!(failed.len(), 1, "{failed:#?}");

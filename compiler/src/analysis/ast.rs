@@ -30,7 +30,17 @@ use super::regex_lit;
 /// Names whose meaning the analysis relies on. A rule that defines any of
 /// them (or a parameter with such a name) is not analysed.
 pub const RECOGNISED: &[&str] = &[
-    "select", "not", "empty", "error", "true", "false", "null", "startswith", "test", "IN", "any",
+    "select",
+    "not",
+    "empty",
+    "error",
+    "true",
+    "false",
+    "null",
+    "startswith",
+    "test",
+    "IN",
+    "any",
 ];
 
 /// Deepest nesting we analyse; deeper terms give "unknown".
@@ -87,7 +97,13 @@ pub struct Abs {
 impl Abs {
     /// The abstraction of the record itself (an object: truthy).
     pub fn root() -> Abs {
-        Abs { some: Cond::all(), truthy: Cond::all(), falsy: Cond::never(), kind: Kind::Root, at_most_one: true }
+        Abs {
+            some: Cond::all(),
+            truthy: Cond::all(),
+            falsy: Cond::never(),
+            kind: Kind::Root,
+            at_most_one: true,
+        }
     }
 
     fn unknown() -> Abs {
@@ -101,17 +117,39 @@ impl Abs {
     }
 
     fn nothing() -> Abs {
-        Abs { some: Cond::never(), truthy: Cond::never(), falsy: Cond::never(), kind: Kind::Other, at_most_one: true }
+        Abs {
+            some: Cond::never(),
+            truthy: Cond::never(),
+            falsy: Cond::never(),
+            kind: Kind::Other,
+            at_most_one: true,
+        }
     }
 
     fn lit(l: Lit, truthy: bool) -> Abs {
-        let (t, f) = if truthy { (Cond::all(), Cond::never()) } else { (Cond::never(), Cond::all()) };
-        Abs { some: Cond::all(), truthy: t, falsy: f, kind: Kind::Lits(vec![l]), at_most_one: true }
+        let (t, f) = if truthy {
+            (Cond::all(), Cond::never())
+        } else {
+            (Cond::never(), Cond::all())
+        };
+        Abs {
+            some: Cond::all(),
+            truthy: t,
+            falsy: f,
+            kind: Kind::Lits(vec![l]),
+            at_most_one: true,
+        }
     }
 
     fn boolean(truthy: Cond, falsy: Cond, at_most_one: bool) -> Abs {
         let some = truthy.or(&falsy);
-        Abs { some, truthy, falsy, kind: Kind::Bool, at_most_one }
+        Abs {
+            some,
+            truthy,
+            falsy,
+            kind: Kind::Bool,
+            at_most_one,
+        }
     }
 
     /// Restrict to the records where `c` holds (the term runs only there).
@@ -133,7 +171,9 @@ fn merge_kind(a: &Kind, b: &Kind) -> Kind {
 
 /// The literal string of a string term without interpolation or format.
 pub fn literal_str(t: &Term<&str>) -> Option<String> {
-    let Term::Str(None, parts) = t else { return None };
+    let Term::Str(None, parts) = t else {
+        return None;
+    };
     let mut s = String::new();
     for p in parts {
         match p {
@@ -156,7 +196,11 @@ pub struct Walker<'s> {
 impl<'s> Walker<'s> {
     /// A walker for the jq program `code` (used for spans).
     pub fn new(code: &'s str) -> Self {
-        Walker { code, notes: Vec::new(), depth: 0 }
+        Walker {
+            code,
+            notes: Vec::new(),
+            depth: 0,
+        }
     }
 
     fn span(&self, part: &str) -> Option<Range<usize>> {
@@ -166,7 +210,10 @@ impl<'s> Walker<'s> {
 
     fn note(&mut self, message: impl Into<String>, at: Option<&str>) -> Abs {
         let span = at.and_then(|s| self.span(s));
-        self.notes.push(Note { message: message.into(), span });
+        self.notes.push(Note {
+            message: message.into(),
+            span,
+        });
         Abs::unknown()
     }
 
@@ -190,16 +237,27 @@ impl<'s> Walker<'s> {
                 Abs::lit(Lit::Str(literal_str(t).unwrap_or_default()), true)
             }
             // Interpolated or formatted strings: strings, so never falsy.
-            Term::Str(..) => Abs { falsy: Cond::never(), ..Abs::unknown() },
-            Term::Arr(_) | Term::Obj(_) => Abs { falsy: Cond::never(), ..Abs::unknown() },
+            Term::Str(..) => Abs {
+                falsy: Cond::never(),
+                ..Abs::unknown()
+            },
+            Term::Arr(_) | Term::Obj(_) => Abs {
+                falsy: Cond::never(),
+                ..Abs::unknown()
+            },
             Term::Neg(_) => Abs::unknown(),
             Term::BinOp(l, op, r) => self.binop(l, op, r, input),
-            Term::Label(x, _) | Term::Break(x) => self.note("`label`/`break` are not analysed", Some(x)),
+            Term::Label(x, _) | Term::Break(x) => {
+                self.note("`label`/`break` are not analysed", Some(x))
+            }
             Term::Fold(kw, ..) => self.note(format!("`{kw}` is not analysed"), Some(kw)),
             Term::TryCatch(body, catch) => {
                 let b = self.term(body, input);
                 match catch {
-                    None => Abs { at_most_one: b.at_most_one, ..b },
+                    None => Abs {
+                        at_most_one: b.at_most_one,
+                        ..b
+                    },
                     Some(c) => {
                         // The handler runs on an error, which we do not track.
                         let c = self.term(c, &Abs::unknown()).within(&Cond::unknown());
@@ -260,35 +318,59 @@ impl<'s> Walker<'s> {
                             Some(f) => Abs {
                                 // A missing field is null: truthiness is unknown.
                                 truthy: some.clone().inexact(),
-                                falsy: some.and(&Cond::field(f, FieldCond::In(KeySet::other()), false)),
+                                falsy: some.and(&Cond::field(
+                                    f,
+                                    FieldCond::In(KeySet::other()),
+                                    false,
+                                )),
                                 some,
                                 kind: Kind::Field(f),
                                 at_most_one: h.at_most_one,
                             },
-                            None => Abs { some, kind: Kind::Other, at_most_one: h.at_most_one, ..Abs::unknown() },
+                            None => Abs {
+                                some,
+                                kind: Kind::Other,
+                                at_most_one: h.at_most_one,
+                                ..Abs::unknown()
+                            },
                         };
                     }
                 }
                 // Iteration, slices, nested paths: maybe no output, maybe many.
-                Abs { some: h.some.inexact(), ..Abs::unknown() }
+                Abs {
+                    some: h.some.inexact(),
+                    ..Abs::unknown()
+                }
             }
         }
     }
 
-    fn binop(&mut self, l: &Term<&'s str>, op: &BinaryOp<&'s str>, r: &Term<&'s str>, input: &Abs) -> Abs {
+    fn binop(
+        &mut self,
+        l: &Term<&'s str>,
+        op: &BinaryOp<&'s str>,
+        r: &Term<&'s str>,
+        input: &Abs,
+    ) -> Abs {
         match op {
             BinaryOp::Pipe(None) => {
                 let a = self.term(l, input);
                 let b = self.term(r, &a);
                 let one = a.at_most_one && b.at_most_one;
-                Abs { at_most_one: one, ..b.within(&a.some) }
+                Abs {
+                    at_most_one: one,
+                    ..b.within(&a.some)
+                }
             }
             BinaryOp::Pipe(Some(_)) => {
                 // `l as $x | r`: r runs on the same input, once per output of l.
                 let a = self.term(l, input);
                 let b = self.term(r, input);
                 let one = a.at_most_one && b.at_most_one;
-                Abs { at_most_one: one, ..b.within(&a.some) }
+                Abs {
+                    at_most_one: one,
+                    ..b.within(&a.some)
+                }
             }
             BinaryOp::Comma => {
                 let (a, b) = (self.term(l, input), self.term(r, input));
@@ -368,7 +450,9 @@ impl<'s> Walker<'s> {
                     at_most_one: p.at_most_one && input.at_most_one,
                 }
             }
-            ("not", []) => Abs::boolean(input.falsy.clone(), input.truthy.clone(), input.at_most_one),
+            ("not", []) => {
+                Abs::boolean(input.falsy.clone(), input.truthy.clone(), input.at_most_one)
+            }
             ("empty", []) => Abs::nothing(),
             ("error", []) => Abs::nothing(),
             ("error", [m]) => {
@@ -384,13 +468,22 @@ impl<'s> Walker<'s> {
                         [Lit::Str(p)] => {
                             let set = KeySet::prefixes([p.clone()]);
                             // Non-strings make startswith fail: the falsy side is a superset.
-                            let t = Cond::field(*f, FieldCond::In(set.clone()), true).and(&input.some);
+                            let t =
+                                Cond::field(*f, FieldCond::In(set.clone()), true).and(&input.some);
                             let fl = Cond::field(*f, FieldCond::NotIn(set), false).and(&input.some);
                             Abs::boolean(t, fl, input.at_most_one)
                         }
-                        _ => Abs::boolean(input.some.clone().inexact(), input.some.clone().inexact(), false),
+                        _ => Abs::boolean(
+                            input.some.clone().inexact(),
+                            input.some.clone().inexact(),
+                            false,
+                        ),
                     },
-                    _ => Abs::boolean(input.some.clone().inexact(), input.some.clone().inexact(), false),
+                    _ => Abs::boolean(
+                        input.some.clone().inexact(),
+                        input.some.clone().inexact(),
+                        false,
+                    ),
                 }
             }
             ("test", [re]) | ("test", [re, _]) => {
@@ -399,10 +492,21 @@ impl<'s> Walker<'s> {
                     _ => true,
                 };
                 let pattern = literal_str(re);
-                let unknown = || Abs::boolean(input.some.clone().inexact(), input.some.clone().inexact(), false);
-                let Kind::Field(f) = input.kind else { return unknown() };
+                let unknown = || {
+                    Abs::boolean(
+                        input.some.clone().inexact(),
+                        input.some.clone().inexact(),
+                        false,
+                    )
+                };
+                let Kind::Field(f) = input.kind else {
+                    return unknown();
+                };
                 let Some(pattern) = pattern.filter(|_| flags_ok) else {
-                    self.note("`test` with a computed pattern or flags is not analysed", Some(name));
+                    self.note(
+                        "`test` with a computed pattern or flags is not analysed",
+                        Some(name),
+                    );
                     return unknown();
                 };
                 match regex_lit::extract(&pattern) {
@@ -416,14 +520,22 @@ impl<'s> Walker<'s> {
                         Abs::boolean(t, fl, input.at_most_one)
                     }
                     None => {
-                        self.note(format!("regex {pattern:?} is not anchored with ^ on literals"), Some(name));
+                        self.note(
+                            format!("regex {pattern:?} is not anchored with ^ on literals"),
+                            Some(name),
+                        );
                         unknown()
                     }
                 }
             }
             ("IN", [s]) => {
                 let s = self.term(s, input);
-                self.field_in(&input.kind, &s.kind, input.some.and(&s.some), input.at_most_one)
+                self.field_in(
+                    &input.kind,
+                    &s.kind,
+                    input.some.and(&s.some),
+                    input.at_most_one,
+                )
             }
             ("IN", [src, s]) => {
                 let src = self.term(src, input);
@@ -434,7 +546,10 @@ impl<'s> Walker<'s> {
                 for a in args {
                     self.term(a, input);
                 }
-                self.note(format!("`{name}/{}` is not analysed", args.len()), Some(name))
+                self.note(
+                    format!("`{name}/{}` is not analysed", args.len()),
+                    Some(name),
+                )
             }
         }
     }
@@ -442,8 +557,16 @@ impl<'s> Walker<'s> {
     /// `IN(...)` of a field against literals; `any` gives exactly one boolean.
     fn field_in(&mut self, field: &Kind, lits: &Kind, within: Cond, one: bool) -> Abs {
         if let (Kind::Field(f), Kind::Lits(lits)) = (field, lits) {
-            let strings: Vec<String> =
-                lits.iter().filter_map(|l| if let Lit::Str(s) = l { Some(s.clone()) } else { None }).collect();
+            let strings: Vec<String> = lits
+                .iter()
+                .filter_map(|l| {
+                    if let Lit::Str(s) = l {
+                        Some(s.clone())
+                    } else {
+                        None
+                    }
+                })
+                .collect();
             let all_strings = strings.len() == lits.len();
             let mut set = KeySet::names(strings);
             set.other = !all_strings;
@@ -461,8 +584,16 @@ impl<'s> Walker<'s> {
 
 /// Truthy and falsy conditions of `field == one of lits`.
 fn field_eq(f: Field, lits: &[Lit]) -> Option<(Cond, Cond)> {
-    let strings: Vec<String> =
-        lits.iter().filter_map(|l| if let Lit::Str(s) = l { Some(s.clone()) } else { None }).collect();
+    let strings: Vec<String> = lits
+        .iter()
+        .filter_map(|l| {
+            if let Lit::Str(s) = l {
+                Some(s.clone())
+            } else {
+                None
+            }
+        })
+        .collect();
     let all_strings = strings.len() == lits.len();
     let mut set = KeySet::names(strings);
     // A non-string literal can only equal a non-string (or missing) value.

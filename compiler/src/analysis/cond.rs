@@ -43,18 +43,28 @@ pub struct KeySet {
 impl KeySet {
     /// The set of the given exact strings.
     pub fn names<I: IntoIterator<Item = S>, S: Into<String>>(names: I) -> Self {
-        KeySet { names: names.into_iter().map(Into::into).collect(), ..Default::default() }.normalized()
+        KeySet {
+            names: names.into_iter().map(Into::into).collect(),
+            ..Default::default()
+        }
+        .normalized()
     }
 
     /// The set of strings starting with one of `prefixes`.
     pub fn prefixes<I: IntoIterator<Item = S>, S: Into<String>>(prefixes: I) -> Self {
-        KeySet { prefixes: prefixes.into_iter().map(Into::into).collect(), ..Default::default() }
-            .normalized()
+        KeySet {
+            prefixes: prefixes.into_iter().map(Into::into).collect(),
+            ..Default::default()
+        }
+        .normalized()
     }
 
     /// Only "missing or not a string".
     pub fn other() -> Self {
-        KeySet { other: true, ..Default::default() }
+        KeySet {
+            other: true,
+            ..Default::default()
+        }
     }
 
     /// No value at all.
@@ -66,7 +76,9 @@ impl KeySet {
     pub fn contains(&self, value: Option<&str>) -> bool {
         match value {
             None => self.other,
-            Some(v) => self.names.contains(v) || self.prefixes.iter().any(|p| v.starts_with(p.as_str())),
+            Some(v) => {
+                self.names.contains(v) || self.prefixes.iter().any(|p| v.starts_with(p.as_str()))
+            }
         }
     }
 
@@ -77,7 +89,8 @@ impl KeySet {
     /// Drop names covered by a prefix and prefixes covered by a shorter one.
     fn normalized(mut self) -> Self {
         let prefixes: Vec<String> = self.prefixes.iter().cloned().collect();
-        self.prefixes.retain(|p| !prefixes.iter().any(|q| q != p && p.starts_with(q.as_str())));
+        self.prefixes
+            .retain(|p| !prefixes.iter().any(|q| q != p && p.starts_with(q.as_str())));
         let snapshot = self.clone();
         self.names.retain(|n| !snapshot.covered_by_prefix(n));
         self
@@ -95,9 +108,19 @@ impl KeySet {
 
     /// Intersection (exact).
     pub fn intersect(&self, other: &KeySet) -> KeySet {
-        let mut names: BTreeSet<String> =
-            self.names.iter().filter(|n| other.contains(Some(n))).cloned().collect();
-        names.extend(other.names.iter().filter(|n| self.contains(Some(n))).cloned());
+        let mut names: BTreeSet<String> = self
+            .names
+            .iter()
+            .filter(|n| other.contains(Some(n)))
+            .cloned()
+            .collect();
+        names.extend(
+            other
+                .names
+                .iter()
+                .filter(|n| self.contains(Some(n)))
+                .cloned(),
+        );
         let mut prefixes = BTreeSet::new();
         for a in &self.prefixes {
             for b in &other.prefixes {
@@ -108,45 +131,86 @@ impl KeySet {
                 }
             }
         }
-        KeySet { names, prefixes, other: self.other && other.other }.normalized()
+        KeySet {
+            names,
+            prefixes,
+            other: self.other && other.other,
+        }
+        .normalized()
     }
 
     /// `self` minus `other`, rounded outwards (a superset of the true
     /// difference). The flag says whether the result is exact.
     pub fn minus_over(&self, other: &KeySet) -> (KeySet, bool) {
         let mut exact = true;
-        let names = self.names.iter().filter(|n| !other.contains(Some(n))).cloned().collect();
+        let names = self
+            .names
+            .iter()
+            .filter(|n| !other.contains(Some(n)))
+            .cloned()
+            .collect();
         let mut prefixes = BTreeSet::new();
         for p in &self.prefixes {
             if other.covered_by_prefix(p) {
                 continue; // every string with prefix p is removed
             }
             // Strings of `other` under p cannot be cut out of a prefix.
-            if other.names.iter().chain(&other.prefixes).any(|x| x.starts_with(p.as_str())) {
+            if other
+                .names
+                .iter()
+                .chain(&other.prefixes)
+                .any(|x| x.starts_with(p.as_str()))
+            {
                 exact = false;
             }
             prefixes.insert(p.clone());
         }
-        (KeySet { names, prefixes, other: self.other && !other.other }.normalized(), exact)
+        (
+            KeySet {
+                names,
+                prefixes,
+                other: self.other && !other.other,
+            }
+            .normalized(),
+            exact,
+        )
     }
 
     /// `self` minus `other`, rounded inwards (a subset of the true
     /// difference). The flag says whether the result is exact.
     pub fn minus_under(&self, other: &KeySet) -> (KeySet, bool) {
         let mut exact = true;
-        let names = self.names.iter().filter(|n| !other.contains(Some(n))).cloned().collect();
+        let names = self
+            .names
+            .iter()
+            .filter(|n| !other.contains(Some(n)))
+            .cloned()
+            .collect();
         let mut prefixes = BTreeSet::new();
         for p in &self.prefixes {
             if other.covered_by_prefix(p) {
                 continue;
             }
-            if other.names.iter().chain(&other.prefixes).any(|x| x.starts_with(p.as_str())) {
+            if other
+                .names
+                .iter()
+                .chain(&other.prefixes)
+                .any(|x| x.starts_with(p.as_str()))
+            {
                 exact = false; // drop the whole prefix: a subset
                 continue;
             }
             prefixes.insert(p.clone());
         }
-        (KeySet { names, prefixes, other: self.other && !other.other }.normalized(), exact)
+        (
+            KeySet {
+                names,
+                prefixes,
+                other: self.other && !other.other,
+            }
+            .normalized(),
+            exact,
+        )
     }
 }
 
@@ -267,22 +331,36 @@ pub struct Cond {
 impl Cond {
     /// Every record (exact: "always").
     pub fn all() -> Cond {
-        Cond { name: FieldCond::any(), source: FieldCond::any(), exact: true }
+        Cond {
+            name: FieldCond::any(),
+            source: FieldCond::any(),
+            exact: true,
+        }
     }
 
     /// No record (exact: "never").
     pub fn never() -> Cond {
-        Cond { name: FieldCond::never(), source: FieldCond::never(), exact: true }
+        Cond {
+            name: FieldCond::never(),
+            source: FieldCond::never(),
+            exact: true,
+        }
     }
 
     /// Every record, but only as an over-approximation: we know nothing.
     pub fn unknown() -> Cond {
-        Cond { exact: false, ..Cond::all() }
+        Cond {
+            exact: false,
+            ..Cond::all()
+        }
     }
 
     /// A condition on one field.
     pub fn field(field: Field, cond: FieldCond, exact: bool) -> Cond {
-        let mut c = Cond { exact, ..Cond::all() };
+        let mut c = Cond {
+            exact,
+            ..Cond::all()
+        };
         match field {
             Field::EventName => c.name = cond,
             Field::EventSource => c.source = cond,
@@ -302,7 +380,10 @@ impl Cond {
 
     fn normalized(self) -> Cond {
         if self.is_never() {
-            Cond { exact: self.exact, ..Cond::never() }
+            Cond {
+                exact: self.exact,
+                ..Cond::never()
+            }
         } else {
             self
         }
@@ -317,11 +398,19 @@ impl Cond {
     pub fn and(&self, other: &Cond) -> Cond {
         if self.is_never() || other.is_never() {
             let exact = (self.is_never() && self.exact) || (other.is_never() && other.exact);
-            return Cond { exact, ..Cond::never() };
+            return Cond {
+                exact,
+                ..Cond::never()
+            };
         }
         let (name, e1) = self.name.and(&other.name);
         let (source, e2) = self.source.and(&other.source);
-        Cond { name, source, exact: self.exact && other.exact && e1 && e2 }.normalized()
+        Cond {
+            name,
+            source,
+            exact: self.exact && other.exact && e1 && e2,
+        }
+        .normalized()
     }
 
     /// Either holds. The union of two boxes is a box (exact) only when
@@ -336,7 +425,12 @@ impl Cond {
         let (name, e1) = self.name.or(&other.name);
         let (source, e2) = self.source.or(&other.source);
         let boxy = self.name == other.name || self.source == other.source;
-        Cond { name, source, exact: self.exact && other.exact && e1 && e2 && boxy }.normalized()
+        Cond {
+            name,
+            source,
+            exact: self.exact && other.exact && e1 && e2 && boxy,
+        }
+        .normalized()
     }
 
     /// The same condition, marked inexact.
@@ -369,8 +463,14 @@ mod tests {
         assert_eq!(a.or(&FieldCond::never()).0, a);
         assert_eq!(a.and(&names(&["B", "C"])), (names(&["B"]), true));
         assert_eq!(a.and(&not(names(&["A"]))), (names(&["B"]), true));
-        assert_eq!(prefix("Create").and(&names(&["CreateUser", "DeleteUser"])), (names(&["CreateUser"]), true));
-        assert_eq!(prefix("Create").and(&prefix("CreateU")), (prefix("CreateU"), true));
+        assert_eq!(
+            prefix("Create").and(&names(&["CreateUser", "DeleteUser"])),
+            (names(&["CreateUser"]), true)
+        );
+        assert_eq!(
+            prefix("Create").and(&prefix("CreateU")),
+            (prefix("CreateU"), true)
+        );
         assert!(prefix("Create").and(&prefix("Delete")).0.is_never());
     }
 

@@ -59,7 +59,10 @@ impl Prefilter {
         if event_name.is_any() && event_source.is_any() {
             Prefilter::Any
         } else {
-            Prefilter::Keys { event_name, event_source }
+            Prefilter::Keys {
+                event_name,
+                event_source,
+            }
         }
     }
 
@@ -69,9 +72,10 @@ impl Prefilter {
         match self {
             Prefilter::Any => true,
             Prefilter::Never => false,
-            Prefilter::Keys { event_name, event_source } => {
-                event_name.admits(name) && event_source.admits(source)
-            }
+            Prefilter::Keys {
+                event_name,
+                event_source,
+            } => event_name.admits(name) && event_source.admits(source),
         }
     }
 }
@@ -104,7 +108,10 @@ pub fn analyze(code: &str) -> Analysis {
         prefilter: Prefilter::Any,
         exact: false,
         index_only: None,
-        notes: vec![Note { message, span: None }],
+        notes: vec![Note {
+            message,
+            span: None,
+        }],
     };
     let Ok(tokens) = Lexer::new(code).lex() else {
         return any("the program could not be lexed for analysis".into());
@@ -116,7 +123,9 @@ pub fn analyze(code: &str) -> Analysis {
     let mut defined = Vec::new();
     ast::defined_names(&term, &mut defined);
     if let Some(name) = defined.iter().find(|n| ast::RECOGNISED.contains(n)) {
-        return any(format!("the rule redefines `{name}`, so builtins cannot be trusted"));
+        return any(format!(
+            "the rule redefines `{name}`, so builtins cannot be trusted"
+        ));
     }
     let mut walker = ast::Walker::new(code);
     let abs = walker.term(&term, &ast::Abs::root());
@@ -129,7 +138,12 @@ pub fn analyze(code: &str) -> Analysis {
         }
         _ => (abs.kind == ast::Kind::Bool && abs.at_most_one && exact).then_some(IndexOnly::True),
     };
-    Analysis { prefilter, exact, index_only, notes: walker.notes }
+    Analysis {
+        prefilter,
+        exact,
+        index_only,
+        notes: walker.notes,
+    }
 }
 
 /// Planning limits may widen a prefilter; then it is no longer exact.
@@ -137,7 +151,10 @@ fn prefilter_is_cond(p: &Prefilter, c: &Cond) -> bool {
     match p {
         Prefilter::Any => c.is_all(),
         Prefilter::Never => c.is_never(),
-        Prefilter::Keys { event_name, event_source } => *event_name == c.name && *event_source == c.source,
+        Prefilter::Keys {
+            event_name,
+            event_source,
+        } => *event_name == c.name && *event_source == c.source,
     }
 }
 

@@ -55,7 +55,10 @@ fn sequence(parts: &[Hir]) -> Option<(KeySet, bool)> {
         }
         match literals(p) {
             Some(ls) if strings.len() * ls.len() <= LIMIT => {
-                strings = strings.iter().flat_map(|s| ls.iter().map(move |l| format!("{s}{l}"))).collect();
+                strings = strings
+                    .iter()
+                    .flat_map(|s| ls.iter().map(move |l| format!("{s}{l}")))
+                    .collect();
             }
             _ => return Some((KeySet::prefixes(strings), false)),
         }
@@ -99,7 +102,10 @@ fn literals(h: &Hir) -> Option<Vec<String>> {
                 if out.len() * ls.len() > LIMIT {
                     return None;
                 }
-                out = out.iter().flat_map(|s| ls.iter().map(move |l| format!("{s}{l}"))).collect();
+                out = out
+                    .iter()
+                    .flat_map(|s| ls.iter().map(move |l| format!("{s}{l}")))
+                    .collect();
             }
             Some(out)
         }
@@ -123,14 +129,26 @@ mod tests {
         assert_eq!(extract("^(A|B)$"), names(&["A", "B"]));
         assert_eq!(extract("^ConsoleLogin$"), names(&["ConsoleLogin"]));
         assert_eq!(extract("^Create"), prefixes(&["Create"], true));
-        assert_eq!(extract("^(Create|Delete)"), prefixes(&["Create", "Delete"], true));
-        assert_eq!(extract("^(CreateUser|CreateRole)$"), names(&["CreateRole", "CreateUser"]));
-        assert_eq!(extract("^Put(Bucket|Object)Acl$"), names(&["PutBucketAcl", "PutObjectAcl"]));
+        assert_eq!(
+            extract("^(Create|Delete)"),
+            prefixes(&["Create", "Delete"], true)
+        );
+        assert_eq!(
+            extract("^(CreateUser|CreateRole)$"),
+            names(&["CreateRole", "CreateUser"])
+        );
+        assert_eq!(
+            extract("^Put(Bucket|Object)Acl$"),
+            names(&["PutBucketAcl", "PutObjectAcl"])
+        );
         assert_eq!(extract("^Create[A-Z]"), prefixes(&["Create"], false));
         assert_eq!(extract("^Create.*$"), prefixes(&["Create"], false));
         assert_eq!(extract("^A|^B"), prefixes(&["A", "B"], true));
         assert_eq!(extract("^[AB]x$"), names(&["Ax", "Bx"]));
-        assert_eq!(extract(r"^s3\.amazonaws\.com$"), names(&["s3.amazonaws.com"]));
+        assert_eq!(
+            extract(r"^s3\.amazonaws\.com$"),
+            names(&["s3.amazonaws.com"])
+        );
     }
 
     #[test]

@@ -14,7 +14,10 @@ fn any() -> FieldCond {
 }
 /// Prefilter on (eventName, eventSource).
 fn keys(event_name: FieldCond, event_source: FieldCond) -> Prefilter {
-    Prefilter::Keys { event_name, event_source }
+    Prefilter::Keys {
+        event_name,
+        event_source,
+    }
 }
 fn n(x: &[&str]) -> Prefilter {
     keys(names(x), any())
@@ -38,66 +41,178 @@ fn equality_and_selects() {
     check(r#"select(.eventName? == "A")"#, n(&["A"]), true);
     check(r#"select(.eventName == "A\u0042\t")"#, n(&["AB\t"]), true);
     check(r#"select(.eventName == ("A", "B"))"#, n(&["A", "B"]), true);
-    check(r#"select(.eventSource == "s3.amazonaws.com")"#, keys(any(), names(&["s3.amazonaws.com"])), true);
+    check(
+        r#"select(.eventSource == "s3.amazonaws.com")"#,
+        keys(any(), names(&["s3.amazonaws.com"])),
+        true,
+    );
     check(
         r#"select(.eventSource == "s3.amazonaws.com" and .eventName == "PutBucketPolicy")"#,
         keys(names(&["PutBucketPolicy"]), names(&["s3.amazonaws.com"])),
         true,
     );
-    check(r#"select(.eventName == "A") | select(.eventName == "B")"#, Prefilter::Never, true);
-    check(r#"select(.eventName == "A") | select(.eventSource == "s")"#, keys(names(&["A"]), names(&["s"])), true);
-    check(r#"select(.eventName == "A") | .requestParameters"#, n(&["A"]), false);
-    check(r#"select(.eventName == "A") | "user: \(.userIdentity.arn)""#, n(&["A"]), false);
+    check(
+        r#"select(.eventName == "A") | select(.eventName == "B")"#,
+        Prefilter::Never,
+        true,
+    );
+    check(
+        r#"select(.eventName == "A") | select(.eventSource == "s")"#,
+        keys(names(&["A"]), names(&["s"])),
+        true,
+    );
+    check(
+        r#"select(.eventName == "A") | .requestParameters"#,
+        n(&["A"]),
+        false,
+    );
+    check(
+        r#"select(.eventName == "A") | "user: \(.userIdentity.arn)""#,
+        n(&["A"]),
+        false,
+    );
 }
 
 #[test]
 fn boolean_connectives() {
-    check(r#"select(.eventName == "A" or .eventName == "B")"#, n(&["A", "B"]), true);
-    check(r#"select(.eventName | . == "A" or . == "B")"#, n(&["A", "B"]), true);
-    check(r#"select(.eventName == "A" and .userIdentity.type == "Root")"#, n(&["A"]), false);
-    check(r#"select(.eventName == "A" or .userIdentity.type == "Root")"#, Prefilter::Any, false);
-    check(r#"select(.eventName != "A")"#, keys(names(&["A"]).not(), any()), true);
-    check(r#"select(.eventName == "A" | not)"#, keys(names(&["A"]).not(), any()), true);
-    check(r#"select((.eventName == "A" or .eventName == "B") | not | not)"#, n(&["A", "B"]), true);
+    check(
+        r#"select(.eventName == "A" or .eventName == "B")"#,
+        n(&["A", "B"]),
+        true,
+    );
+    check(
+        r#"select(.eventName | . == "A" or . == "B")"#,
+        n(&["A", "B"]),
+        true,
+    );
+    check(
+        r#"select(.eventName == "A" and .userIdentity.type == "Root")"#,
+        n(&["A"]),
+        false,
+    );
+    check(
+        r#"select(.eventName == "A" or .userIdentity.type == "Root")"#,
+        Prefilter::Any,
+        false,
+    );
+    check(
+        r#"select(.eventName != "A")"#,
+        keys(names(&["A"]).not(), any()),
+        true,
+    );
+    check(
+        r#"select(.eventName == "A" | not)"#,
+        keys(names(&["A"]).not(), any()),
+        true,
+    );
+    check(
+        r#"select((.eventName == "A" or .eventName == "B") | not | not)"#,
+        n(&["A", "B"]),
+        true,
+    );
     check(
         r#"select(.eventName == "A" and .eventSource == "s" | not)"#,
         Prefilter::Any,
         false,
     );
-    check(r#"select(.eventName == "A" and .eventName != "B")"#, n(&["A"]), true);
+    check(
+        r#"select(.eventName == "A" and .eventName != "B")"#,
+        n(&["A"]),
+        true,
+    );
 }
 
 #[test]
 fn alternatives_commas_conditionals_try() {
-    check(r#"select(.eventName == "A"), select(.eventName == "B")"#, n(&["A", "B"]), true);
-    check(r#"select(.eventName == "A") // select(.eventName == "B")"#, n(&["A", "B"]), true);
+    check(
+        r#"select(.eventName == "A"), select(.eventName == "B")"#,
+        n(&["A", "B"]),
+        true,
+    );
+    check(
+        r#"select(.eventName == "A") // select(.eventName == "B")"#,
+        n(&["A", "B"]),
+        true,
+    );
     check(r#"(.eventName == "A") // false"#, n(&["A"]), true);
-    check(r#"if .eventName == "A" then true else false end"#, n(&["A"]), true);
-    check(r#"if .eventName == "A" then .x else empty end"#, n(&["A"]), false);
+    check(
+        r#"if .eventName == "A" then true else false end"#,
+        n(&["A"]),
+        true,
+    );
+    check(
+        r#"if .eventName == "A" then .x else empty end"#,
+        n(&["A"]),
+        false,
+    );
     // A missing else is `.`: the record itself, always truthy.
-    check(r#"if .eventName == "A" then empty end"#, keys(names(&["A"]).not(), any()), true);
-    check(r#"if .eventName == "A" then 1 elif .eventName == "B" then 2 else null end"#, n(&["A", "B"]), true);
+    check(
+        r#"if .eventName == "A" then empty end"#,
+        keys(names(&["A"]).not(), any()),
+        true,
+    );
+    check(
+        r#"if .eventName == "A" then 1 elif .eventName == "B" then 2 else null end"#,
+        n(&["A", "B"]),
+        true,
+    );
     check(r#"try select(.eventName == "A")"#, n(&["A"]), true);
-    check(r#"try select(.eventName == "A") catch empty"#, n(&["A"]), true);
-    check(r#"try select(.eventName == "A") catch true"#, Prefilter::Any, false);
+    check(
+        r#"try select(.eventName == "A") catch empty"#,
+        n(&["A"]),
+        true,
+    );
+    check(
+        r#"try select(.eventName == "A") catch true"#,
+        Prefilter::Any,
+        false,
+    );
 }
 
 #[test]
 fn builtins() {
-    check(r#"select(.eventName | startswith("Create"))"#, keys(prefixes(&["Create"]), any()), true);
+    check(
+        r#"select(.eventName | startswith("Create"))"#,
+        keys(prefixes(&["Create"]), any()),
+        true,
+    );
     check(r#"select(.eventName | IN("A", "B"))"#, n(&["A", "B"]), true);
     check(r#"select(IN(.eventName; "A", "B"))"#, n(&["A", "B"]), true);
-    check(r#"select(.eventName | test("^(A|B)$"))"#, n(&["A", "B"]), true);
-    check(r#"select(.eventName | test("^Delete"))"#, keys(prefixes(&["Delete"]), any()), true);
-    check(r#"select(.eventName | test("^Create[A-Z]"))"#, keys(prefixes(&["Create"]), any()), false);
-    check(r#"select(.eventName | test("Create"))"#, Prefilter::Any, false);
-    check(r#"select(.eventName | test("^Create"; "i"))"#, Prefilter::Any, false);
+    check(
+        r#"select(.eventName | test("^(A|B)$"))"#,
+        n(&["A", "B"]),
+        true,
+    );
+    check(
+        r#"select(.eventName | test("^Delete"))"#,
+        keys(prefixes(&["Delete"]), any()),
+        true,
+    );
+    check(
+        r#"select(.eventName | test("^Create[A-Z]"))"#,
+        keys(prefixes(&["Create"]), any()),
+        false,
+    );
+    check(
+        r#"select(.eventName | test("Create"))"#,
+        Prefilter::Any,
+        false,
+    );
+    check(
+        r#"select(.eventName | test("^Create"; "i"))"#,
+        Prefilter::Any,
+        false,
+    );
     check(
         r#"select(.eventName | test("^(Get|List)") | not)"#,
         keys(prefixes(&["Get", "List"]).not(), any()),
         false,
     );
-    check(r#"select(.eventName | startswith("Get") | not)"#, keys(prefixes(&["Get"]).not(), any()), false);
+    check(
+        r#"select(.eventName | startswith("Get") | not)"#,
+        keys(prefixes(&["Get"]).not(), any()),
+        false,
+    );
     check("empty", Prefilter::Never, true);
     check("error(\"x\")", Prefilter::Never, true);
     check("true", Prefilter::Any, true);
@@ -115,7 +230,10 @@ fn unknown_forms_give_any_with_a_reason() {
     ] {
         let a = analyze(jq);
         assert_eq!(a.prefilter, Prefilter::Any, "{jq}");
-        assert!(!a.notes.is_empty() || jq.contains("endswith"), "{jq} has no reason");
+        assert!(
+            !a.notes.is_empty() || jq.contains("endswith"),
+            "{jq} has no reason"
+        );
     }
 }
 
@@ -132,15 +250,28 @@ fn shadowing_a_builtin_gives_any() {
         assert!(a.notes[0].message.contains("redefines"), "{:?}", a.notes);
     }
     // A def that does not shadow anything is fine.
-    check(r#"def isroot: .userIdentity.type == "Root"; select(.eventName == "A" and isroot)"#, n(&["A"]), false);
+    check(
+        r#"def isroot: .userIdentity.type == "Root"; select(.eventName == "A" and isroot)"#,
+        n(&["A"]),
+        false,
+    );
 }
 
 #[test]
 fn index_only_modes() {
     let mode = |jq: &str| analyze(jq).index_only;
-    assert_eq!(mode(r#"select(.eventName == "A")"#), Some(IndexOnly::Record));
-    assert_eq!(mode(r#"select(.eventSource == "s" and (.eventName | IN("A","B")))"#), Some(IndexOnly::Record));
-    assert_eq!(mode(r#"select(.eventName | startswith("Get"))"#), Some(IndexOnly::Record));
+    assert_eq!(
+        mode(r#"select(.eventName == "A")"#),
+        Some(IndexOnly::Record)
+    );
+    assert_eq!(
+        mode(r#"select(.eventSource == "s" and (.eventName | IN("A","B")))"#),
+        Some(IndexOnly::Record)
+    );
+    assert_eq!(
+        mode(r#"select(.eventName | startswith("Get"))"#),
+        Some(IndexOnly::Record)
+    );
     assert_eq!(mode(r#".eventName == "A""#), Some(IndexOnly::True));
     assert_eq!(mode(r#".eventName != "A""#), Some(IndexOnly::True));
     assert_eq!(mode(r#"select(.eventName == "A") | .x"#), None);

@@ -50,7 +50,8 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let (name, source) = match &args.config {
         Some(p) => (
             p.display().to_string(),
-            std::fs::read_to_string(p).with_context(|| format!("cannot read config {}", p.display()))?,
+            std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read config {}", p.display()))?,
         ),
         None => (DEFAULT_PACK_NAME.to_string(), DEFAULT_PACK.to_string()),
     };
@@ -59,7 +60,10 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Err(diags) => {
             eprint!("{}", render_all(&diags, &name, &source));
             let n = diags.iter().filter(|d| d.is_error()).count();
-            eprintln!("{name}: {n} error{} found; nothing was compiled", if n == 1 { "" } else { "s" });
+            eprintln!(
+                "{name}: {n} error{} found; nothing was compiled",
+                if n == 1 { "" } else { "s" }
+            );
             return Ok(ExitCode::from(2));
         }
     };
@@ -69,7 +73,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if args.explain {
         match args.format {
             Format::Text => print!("{}", explain::text(&compiled.plan, &name, &source)),
-            Format::Json => println!("{}", serde_json::to_string_pretty(&explain::json(&compiled.plan, &source))?),
+            Format::Json => print!("{}", explain::json(&compiled.plan, &source)),
         }
     } else {
         let p = &compiled.plan;

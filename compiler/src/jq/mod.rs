@@ -68,11 +68,16 @@ impl FirstOutput {
 
 fn defs() -> impl Iterator<Item = load::parse::Def<&'static str>> {
     let prelude = load::parse(PRELUDE, |p| p.defs()).expect("the prelude parses");
-    jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs()).chain(prelude)
+    jaq_core::defs()
+        .chain(jaq_std::defs())
+        .chain(jaq_json::defs())
+        .chain(prelude)
 }
 
 fn funs() -> impl Iterator<Item = jaq_core::native::Fun<Data>> {
-    let base = jaq_core::funs().chain(jaq_std::funs()).chain(jaq_json::funs());
+    let base = jaq_core::funs()
+        .chain(jaq_std::funs())
+        .chain(jaq_json::funs());
     base.filter(|(name, _, _)| !natives::REMOVED.contains(name))
         .map(|(name, args, f)| {
             let renamed = natives::RENAMED.iter().find(|(from, _)| *from == name);
@@ -86,29 +91,44 @@ impl JqProgram {
     pub fn compile(code: &str) -> Result<JqProgram, Vec<JqError>> {
         let arena = Arena::default();
         let loader = Loader::new(defs());
-        let modules = loader.load(&arena, File { code, path: () }).map_err(|errs| {
-            let mut out = Vec::new();
-            for (_file, err) in errs {
-                match err {
-                    load::Error::Io(items) => out.extend(items.into_iter().map(|(s, msg)| JqError {
-                        message: format!("modules cannot be imported in rules: {msg}"),
-                        span: span_of(code, s),
-                    })),
-                    load::Error::Lex(items) => out.extend(items.into_iter().map(|(expect, s)| JqError {
-                        message: format!("jq syntax: expected {}", expect.as_str()),
-                        span: span_of(code, s),
-                    })),
-                    load::Error::Parse(items) => out.extend(items.into_iter().map(|(expect, s)| {
-                        let found = if s.is_empty() { "end of program".to_string() } else { format!("`{s}`") };
-                        JqError {
-                            message: format!("jq syntax: expected {}, found {found}", expect.as_str()),
-                            span: span_of(code, s),
+        let modules = loader
+            .load(&arena, File { code, path: () })
+            .map_err(|errs| {
+                let mut out = Vec::new();
+                for (_file, err) in errs {
+                    match err {
+                        load::Error::Io(items) => {
+                            out.extend(items.into_iter().map(|(s, msg)| JqError {
+                                message: format!("modules cannot be imported in rules: {msg}"),
+                                span: span_of(code, s),
+                            }))
                         }
-                    })),
+                        load::Error::Lex(items) => {
+                            out.extend(items.into_iter().map(|(expect, s)| JqError {
+                                message: format!("jq syntax: expected {}", expect.as_str()),
+                                span: span_of(code, s),
+                            }))
+                        }
+                        load::Error::Parse(items) => {
+                            out.extend(items.into_iter().map(|(expect, s)| {
+                                let found = if s.is_empty() {
+                                    "end of program".to_string()
+                                } else {
+                                    format!("`{s}`")
+                                };
+                                JqError {
+                                    message: format!(
+                                        "jq syntax: expected {}, found {found}",
+                                        expect.as_str()
+                                    ),
+                                    span: span_of(code, s),
+                                }
+                            }))
+                        }
+                    }
                 }
-            }
-            out
-        })?;
+                out
+            })?;
         let filter = Compiler::default()
             .with_funs(funs())
             .with_global_vars(GLOBALS.iter().copied())

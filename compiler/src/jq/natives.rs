@@ -33,9 +33,21 @@ pub const RENAMED: &[(&str, &str)] = &[("ltrimstr", "_tt_ltrimstr"), ("rtrimstr"
 pub fn funs() -> Vec<Fun<Data>> {
     let vv = || -> Box<[Bind]> { [Bind::Var(()), Bind::Var(())].into() };
     vec![
-        ("matches", vv(), Native::new(|cv| bome(regex_run(cv, false, true)))),
-        ("split_matches", vv(), Native::new(|cv| bome(regex_run(cv, true, true)))),
-        ("split_", vv(), Native::new(|cv| bome(regex_run(cv, true, false)))),
+        (
+            "matches",
+            vv(),
+            Native::new(|cv| bome(regex_run(cv, false, true))),
+        ),
+        (
+            "split_matches",
+            vv(),
+            Native::new(|cv| bome(regex_run(cv, true, true))),
+        ),
+        (
+            "split_",
+            vv(),
+            Native::new(|cv| bome(regex_run(cv, true, false))),
+        ),
         (
             "_tt_decode_base32",
             v(0),
@@ -45,7 +57,11 @@ pub fn funs() -> Vec<Fun<Data>> {
             "_tt_encode_base32",
             v(0),
             Native::new(|cv| {
-                box_once(str_bytes(&cv.1).map(|b| Val::from(base32::encode(ALPHABET, b))).map_err(Into::into))
+                box_once(
+                    str_bytes(&cv.1)
+                        .map(|b| Val::from(base32::encode(ALPHABET, b)))
+                        .map_err(Into::into),
+                )
             }),
         ),
     ]
@@ -138,7 +154,10 @@ fn as_str(v: &Val, what: &str) -> Result<String, Error<Val>> {
     match v {
         Val::TStr(b) | Val::BStr(b) => Ok(String::from_utf8_lossy(b).into_owned()),
         Val::Null if what == "flags" => Ok(String::new()),
-        other => Err(Error::str(format!("{} cannot be matched, as it is not a string", other_desc(other, what)))),
+        other => Err(Error::str(format!(
+            "{} cannot be matched, as it is not a string",
+            other_desc(other, what)
+        ))),
     }
 }
 
@@ -154,12 +173,17 @@ fn regex_run(mut cv: jaq_core::Cv<'_, Data>, s: bool, m: bool) -> ValR<Val> {
     let flags_v = cv.0.pop_var();
     let re_v = cv.0.pop_var();
     let flags_str = as_str(&flags_v, "flags")?;
-    let flags = Flags::parse(&flags_str).map_err(|c| Error::str(format!("{flags_str} is not a valid modifier string ({c})")))?;
+    let flags = Flags::parse(&flags_str)
+        .map_err(|c| Error::str(format!("{flags_str} is not a valid modifier string ({c})")))?;
     let re = as_str(&re_v, "regex")?;
     let regex = cached_regex(&re, &flags_str, flags).map_err(Error::str)?;
     let input = match &cv.1 {
         Val::TStr(b) | Val::BStr(b) => b.clone(),
-        other => return Err(Error::str(format!("{other} cannot be matched, as it is not a string"))),
+        other => {
+            return Err(Error::str(format!(
+                "{other} cannot be matched, as it is not a string"
+            )))
+        }
     };
     let hay: &[u8] = &input;
     let mut out = Vec::new();
@@ -171,7 +195,9 @@ fn regex_run(mut cv: jaq_core::Cv<'_, Data>, s: bool, m: bool) -> ValR<Val> {
             continue;
         }
         if s {
-            out.push(Val::from(String::from_utf8_lossy(&hay[last..whole.start()]).into_owned()));
+            out.push(Val::from(
+                String::from_utf8_lossy(&hay[last..whole.start()]).into_owned(),
+            ));
             last = whole.end();
         }
         if m {
@@ -183,7 +209,10 @@ fn regex_run(mut cv: jaq_core::Cv<'_, Data>, s: bool, m: bool) -> ValR<Val> {
                         let offset = chars.char_of(g.start());
                         let text = String::from_utf8_lossy(g.as_bytes()).into_owned();
                         obj.insert(Val::from("offset".to_string()), Val::from(offset as isize));
-                        obj.insert(Val::from("length".to_string()), Val::from(text.chars().count() as isize));
+                        obj.insert(
+                            Val::from("length".to_string()),
+                            Val::from(text.chars().count() as isize),
+                        );
                         obj.insert(Val::from("string".to_string()), Val::from(text));
                     }
                     None => {
@@ -205,7 +234,9 @@ fn regex_run(mut cv: jaq_core::Cv<'_, Data>, s: bool, m: bool) -> ValR<Val> {
         }
     }
     if s {
-        out.push(Val::from(String::from_utf8_lossy(&hay[last..]).into_owned()));
+        out.push(Val::from(
+            String::from_utf8_lossy(&hay[last..]).into_owned(),
+        ));
     }
     Ok(out.into_iter().collect())
 }
@@ -219,7 +250,11 @@ struct CharIndex<'a> {
 
 impl<'a> CharIndex<'a> {
     fn new(s: &'a [u8]) -> Self {
-        CharIndex { s, byte: 0, chars: 0 }
+        CharIndex {
+            s,
+            byte: 0,
+            chars: 0,
+        }
     }
 
     fn char_of(&mut self, byte: usize) -> usize {

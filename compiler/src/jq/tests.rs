@@ -27,11 +27,19 @@ fn check(prog: &str, input: &str, want: &[&str]) {
 #[test]
 fn in_with_one_and_two_arguments() {
     // jq.test: range(5;10)|IN(range(10))
-    check("[range(5;10)|IN(range(10))]", "null", &["[true,true,true,true,true]"]);
+    check(
+        "[range(5;10)|IN(range(10))]",
+        "null",
+        &["[true,true,true,true,true]"],
+    );
     check("[range(10;12)|IN(range(10))]", "null", &["[false,false]"]);
     check("IN(range(10;20); range(10))", "null", &["false"]);
     check("IN(range(5;20); range(10))", "null", &["true"]);
-    check(r#".eventName | IN("A", "B")"#, r#"{"eventName":"B"}"#, &["true"]);
+    check(
+        r#".eventName | IN("A", "B")"#,
+        r#"{"eventName":"B"}"#,
+        &["true"],
+    );
 }
 
 #[test]
@@ -42,7 +50,11 @@ fn index_builds_an_object() {
         "null",
         &[r#"{"0":[0,"foo0"],"1":[1,"foo1"],"2":[2,"foo2"],"3":[3,"foo3"],"4":[4,"foo4"]}"#],
     );
-    check("INDEX(.id)", r#"[{"id":"a"},{"id":"b"}]"#, &[r#"{"a":{"id":"a"},"b":{"id":"b"}}"#]);
+    check(
+        "INDEX(.id)",
+        r#"[{"id":"a"},{"id":"b"}]"#,
+        &[r#"{"a":{"id":"a"},"b":{"id":"b"}}"#],
+    );
 }
 
 #[test]
@@ -50,7 +62,11 @@ fn ascii_leaf_paths_tostream() {
     check("[65, 97] | map(ascii)", "null", &[r#"["A","a"]"#]);
     check("try (200 | ascii) catch \"bad\"", "null", &[r#""bad""#]);
     // jq manual: [leaf_paths]
-    check("[leaf_paths]", r#"[1,[[],{"a":2}]]"#, &["[[0],[1,1,\"a\"]]"]);
+    check(
+        "[leaf_paths]",
+        r#"[1,[[],{"a":2}]]"#,
+        &["[[0],[1,1,\"a\"]]"],
+    );
     // jq manual: [1|truncate_stream([[0],1],[[1,0],2],[[1,0]],[[1]])] and tostream
     check(
         "[tostream]",
@@ -64,7 +80,11 @@ fn base32() {
     // jq manual: @base32d of "ORSXG5A=" is "test"
     check("@base32d", r#""ORSXG5A=""#, &[r#""test""#]);
     check("@base32", r#""test""#, &[r#""ORSXG5A=""#]);
-    check("@base32 | @base32d", r#""CloudTrail""#, &[r#""CloudTrail""#]);
+    check(
+        "@base32 | @base32d",
+        r#""CloudTrail""#,
+        &[r#""CloudTrail""#],
+    );
 }
 
 #[test]
@@ -99,7 +119,11 @@ fn env_is_empty() {
 fn regexes_match_jq() {
     // jq manual examples.
     check(r#"test("foo")"#, r#""foo""#, &["true"]);
-    check(r#".[] | test("a b c # spaces are ignored"; "ix")"#, r#"["xabcd", "ABC"]"#, &["true", "true"]);
+    check(
+        r#".[] | test("a b c # spaces are ignored"; "ix")"#,
+        r#"["xabcd", "ABC"]"#,
+        &["true", "true"],
+    );
     check(
         r#"match("(abc)+"; "g")"#,
         r#""abc abc""#,
@@ -117,16 +141,40 @@ fn regexes_match_jq() {
             r#"{"offset":12,"length":8,"string":"foo  foo","captures":[{"offset":-1,"length":0,"string":null,"name":"bar123"}]}"#,
         ],
     );
-    check(r#"capture("(?<a>[a-z]+)-(?<n>[0-9]+)")"#, r#""xyzzy-14""#, &[r#"{"a":"xyzzy","n":"14"}"#]);
+    check(
+        r#"capture("(?<a>[a-z]+)-(?<n>[0-9]+)")"#,
+        r#""xyzzy-14""#,
+        &[r#"{"a":"xyzzy","n":"14"}"#],
+    );
     check(r#"[scan("c")]"#, r#""abcdabcd""#, &[r#"["c","c"]"#]);
-    check(r#"[splits(", *")]"#, r#""ab,cd, ef""#, &[r#"["ab","cd","ef"]"#]);
-    check(r#"sub("^(?<head>.)"; "Head=\(.head) Tail=")"#, r#""abcdef""#, &[r#""Head=a Tail=bcdef""#]);
-    check(r#"gsub("p"; "a")"#, r#""Abcdefghijklmnopqrstuvwxyz""#, &[r#""Abcdefghijklmnoaqrstuvwxyz""#]);
+    check(
+        r#"[splits(", *")]"#,
+        r#""ab,cd, ef""#,
+        &[r#"["ab","cd","ef"]"#],
+    );
+    check(
+        r#"sub("^(?<head>.)"; "Head=\(.head) Tail=")"#,
+        r#""abcdef""#,
+        &[r#""Head=a Tail=bcdef""#],
+    );
+    check(
+        r#"gsub("p"; "a")"#,
+        r#""Abcdefghijklmnopqrstuvwxyz""#,
+        &[r#""Abcdefghijklmnoaqrstuvwxyz""#],
+    );
     // Offsets count characters, not bytes.
     check(r#"match("b").offset"#, r#""éb""#, &["1"]);
     // Errors are errors.
-    check(r#"try test("(") catch "bad regex""#, r#""x""#, &[r#""bad regex""#]);
-    check(r#"try test("a") catch "not a string""#, "1", &[r#""not a string""#]);
+    check(
+        r#"try test("(") catch "bad regex""#,
+        r#""x""#,
+        &[r#""bad regex""#],
+    );
+    check(
+        r#"try test("a") catch "not a string""#,
+        "1",
+        &[r#""not a string""#],
+    );
 }
 
 #[test]
@@ -142,8 +190,14 @@ fn first_output_semantics() {
     // Only the first output counts.
     assert!(!p("false, true", "{}").is_alert());
     assert!(p("1, error(\"x\")", "{}").is_alert());
-    assert!(matches!(p("error(\"boom\"), 1", "{}"), FirstOutput::Error(_)));
-    assert!(matches!(p(".a | startswith(\"x\")", "{}"), FirstOutput::Error(_)));
+    assert!(matches!(
+        p("error(\"boom\"), 1", "{}"),
+        FirstOutput::Error(_)
+    ));
+    assert!(matches!(
+        p(".a | startswith(\"x\")", "{}"),
+        FirstOutput::Error(_)
+    ));
 }
 
 #[test]
@@ -157,4 +211,27 @@ fn syntax_and_compile_errors_are_located() {
     assert_eq!(e[0].span, 0..5);
     let e = JqProgram::compile(r#"import "x" as x; ."#).unwrap_err();
     assert!(e[0].message.contains("import"), "{e:?}");
+}
+
+#[test]
+fn formats_and_helpers_jaq_lacks() {
+    // jq manual: @csv and @tsv
+    check(
+        "@csv",
+        r#"[1,"one\"two",null,true]"#,
+        &[r#""1,\"one\"\"two\",,true""#],
+    );
+    check("@tsv", r#"[1,"a\tb\\c",null]"#, &[r#""1\ta\\tb\\\\c\t""#]);
+    check("try @csv catch \"err\"", r#"[[1]]"#, &[r#""err""#]);
+    // jq manual: [1|truncate_stream([[0],1],[[1,0],2],[[1,0]],[[1]])]
+    check(
+        "[1|truncate_stream([[0],1],[[1,0],2],[[1,0]],[[1]])]",
+        "null",
+        &["[[[0],2],[[0]]]"],
+    );
+    check("toarray", "1", &["[1]"]);
+    check("toarray", "[1]", &["[1]"]);
+    check(r#"trimstr("a")"#, r#""abca""#, &[r#""bc""#]);
+    check("isvalid(error)", "null", &["false"]);
+    check("input_filename", "null", &["null"]);
 }

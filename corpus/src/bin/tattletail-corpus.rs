@@ -41,12 +41,17 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let a = Args::parse();
     if let Some(p) = &a.adversarial_sample {
-        std::fs::write(p, tattletail_corpus::adversarial_file()).with_context(|| format!("cannot write {}", p.display()))?;
+        std::fs::write(p, tattletail_corpus::adversarial_file())
+            .with_context(|| format!("cannot write {}", p.display()))?;
         return Ok(());
     }
-    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
     let mut g = Generator::new(a.seed);
-    let layout = Layout { pretty: a.pretty, adversarial: a.adversarial };
+    let layout = Layout {
+        pretty: a.pretty,
+        adversarial: a.adversarial,
+    };
     for i in 0..a.files {
         let name = format!(
             "123456789012_CloudTrail_us-east-1_20261101T{:02}{:02}Z_seed{}.json{}",
@@ -56,7 +61,9 @@ fn main() -> anyhow::Result<()> {
             if a.gzip { ".gz" } else { "" }
         );
         let path = a.out.join(name);
-        let file = BufWriter::new(File::create(&path).with_context(|| format!("cannot create {}", path.display()))?);
+        let file = BufWriter::new(
+            File::create(&path).with_context(|| format!("cannot create {}", path.display()))?,
+        );
         if a.gzip {
             let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::new(6));
             write_file(&mut g, a.records, layout, &mut gz)?;

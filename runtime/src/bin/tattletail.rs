@@ -66,11 +66,17 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let Command::Scan { paths, config, format, no_index } = cli.command;
+    let Command::Scan {
+        paths,
+        config,
+        format,
+        no_index,
+    } = cli.command;
     let (name, source) = match &config {
         Some(p) => (
             p.display().to_string(),
-            std::fs::read_to_string(p).with_context(|| format!("cannot read config {}", p.display()))?,
+            std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read config {}", p.display()))?,
         ),
         None => (DEFAULT_PACK_NAME.to_string(), DEFAULT_PACK.to_string()),
     };
@@ -96,10 +102,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Format::Text => Box::new(TextLines(out)),
         Format::Jsonl => Box::new(JsonLines(out)),
     };
-    let mut scanner = if no_index { Scanner::with_matcher(Matcher::naive(plan)) } else { Scanner::new(plan) };
+    let mut scanner = if no_index {
+        Scanner::with_matcher(Matcher::naive(plan))
+    } else {
+        Scanner::new(plan)
+    };
     for input in &inputs {
         let (label, outcome) = if input.as_os_str() == "-" {
-            ("<stdin>".to_string(), scanner.scan("<stdin>", io::stdin(), sink.as_mut()))
+            (
+                "<stdin>".to_string(),
+                scanner.scan("<stdin>", io::stdin(), sink.as_mut()),
+            )
         } else {
             let label = input.display().to_string();
             let outcome = match std::fs::File::open(input) {
@@ -121,7 +134,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     drop(sink);
     io::stdout().flush().ok();
     eprint!("{}", summary::render(&scanner.stats, plan));
-    Ok(if scanner.stats.had_read_errors() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if scanner.stats.had_read_errors() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Expand a path: files as given, directories recursively (sorted; hidden
@@ -135,14 +152,20 @@ fn collect_inputs(p: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
         .with_context(|| format!("cannot list {}", p.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|e| !e.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .filter(|e| {
+            !e.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     entries.sort();
     for e in entries {
         if e.is_dir() {
             collect_inputs(&e, out)?;
         } else {
-            let n = e.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+            let n = e
+                .file_name()
+                .map(|n| n.to_string_lossy().to_lowercase())
+                .unwrap_or_default();
             if n.ends_with(".json") || n.ends_with(".gz") {
                 out.push(e);
             }

@@ -12,7 +12,10 @@ use tattletail_runtime::record::RecordParser;
 
 /// The workspace root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Compile a config or fail the test with its diagnostics.
@@ -24,7 +27,10 @@ pub fn compile(src: &str) -> Compiled {
 pub fn configs() -> Vec<(&'static str, String)> {
     let read = |p: &str| std::fs::read_to_string(root().join(p)).unwrap();
     vec![
-        ("built-in pack", tattletail_compiler::pack::DEFAULT_PACK.to_string()),
+        (
+            "built-in pack",
+            tattletail_compiler::pack::DEFAULT_PACK.to_string(),
+        ),
         ("README example", read("testdata/rules/readme.toml")),
         ("adversarial rules", read("testdata/rules/adversarial.toml")),
     ]
@@ -59,11 +65,20 @@ pub fn record_sets() -> Vec<(String, Vec<Vec<u8>>)> {
     }
     for (seed, n, pretty) in [(1u64, 3000u64, false), (2, 500, true)] {
         let mut bytes = Vec::new();
-        write_file(&mut Generator::new(seed), n, Layout { pretty, adversarial: true }, &mut bytes).unwrap();
+        write_file(
+            &mut Generator::new(seed),
+            n,
+            Layout {
+                pretty,
+                adversarial: true,
+            },
+            &mut bytes,
+        )
+        .unwrap();
         let mut r = reader::RecordReader::new(&bytes[..], false);
         let mut recs = Vec::new();
         let mut buf = Vec::new();
-        while let Some(_) = r.next_record(&mut buf).unwrap() {
+        while r.next_record(&mut buf).unwrap().is_some() {
             recs.push(buf.clone());
         }
         sets.push((format!("generated seed {seed}"), recs));

@@ -1,0 +1,122 @@
+//! `cargo bench -p tattletail-benches`: the stages of a scan, each alone,
+//! then end to end. Throughput is reported in bytes of JSON (MB/s) or
+//! elements (records/s, rules compiled/s).
+
+use std::hint::black_box;
+use std::io::Cursor;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use tattletail_compiler::pack::DEFAULT_PACK;
+use tattletail_runtime::matcher::{Matcher, Outcome};
+use tattletail_runtime::reader::{self, RecordReader};
+use tattletail_runtime::record::RecordParser;
+use tattletail_runtime::scan::CollectSink;
+use tattletail_runtime::Scanner;
+
+const RECORDS: u64 = 20_000;
+
+fn reader(c: &mut Criterion) {
+    let (json, gz) = tattletail_benches::generated(RECORDS);
+    let mut g = c.benchmark_group("reader");
+    g.throughput(Throughput::Bytes(json.len() as u64));
+    g.bench_function("split records (plain JSON)", |b| {
+        b.iter(|| {
+            let mut r = RecordReader::new(&json[..], false);
+            let mut buf = Vec::new();
+            let mut n = 0;
+            while r.next_record(&mut buf).unwrap().is_some() {
+                n += 1;
+            }
+            black_box(n)
+        })
+    });
+    g.bench_function("inflate + split records (gzip)", |b| {
+        b.iter(|| {
+            let mut r = reader::open(Cursor::new(gz.clone())).unwrap();
+            let mut buf = Vec::new();
+            while r.next_record(&mut buf).unwrap().is_some() {}
+        })
+    });
+    g.bench_function("split + simd-json parse", |b| {
+        b.iter(|| {
+            let mut r = RecordReader::new(&json[..], false);
+            let mut buf = Vec::new();
+            let mut p = RecordParser::default();
+            while r.next_record(&mut buf).unwrap().is_some() {
+                let rec = p.parse(&mut buf).unwrap();
+                black_box(rec.event_name().is_some());
+            }
+        })
+    });
+    g.finish();
+}
+
+fn compile(c: &mut Criterion) {
+    let mut g = c.benchmark_group("compile");
+    g.throughput(Throughput::Elements(23));
+    g.bench_function(
+        "built-in pack (23 rules): parse, analyse, compile jq",
+        |b| b.iter(|| black_box(tattletail_compiler::compile(DEFAULT_PACK).unwrap())),
+    );
+    g.finish();
+}
+
+fn evaluate(c: &mut Criterion) {
+    let (json, _) = tattletail_benches::generated(RECORDS);
+    let mut raws = Vec::new();
+    let mut r = RecordReader::new(&json[..], false);
+    let mut buf = Vec::new();
+    while r.next_record(&mut buf).unwrap().is_some() {
+        raws.push(buf.clone());
+    }
+    let compiled = tattletail_compiler::compile(DEFAULT_PACK).unwrap();
+    let mut g = c.benchmark_group("evaluate");
+    g.throughput(Throughput::Elements(raws.len() as u64));
+    for (name, indexed) in [
+        ("pack with dispatch index", true),
+        ("pack, every rule through jq", false),
+    ] {
+        g.bench_function(name, |b| {
+            let mut matcher = if indexed {
+                Matcher::new(&compiled.plan)
+            } else {
+                Matcher::naive(&compiled.plan)
+            };
+            let mut p = RecordParser::default();
+            let mut out = Outcome::default();
+            let mut scratch = Vec::new();
+            b.iter(|| {
+                for raw in &raws {
+                    scratch.clear();
+                    scratch.extend_from_slice(raw);
+                    let rec = p.parse(&mut scratch).unwrap();
+                    matcher.evaluate(&rec, &mut out);
+                    black_box(out.matches.len());
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+fn end_to_end(c: &mut Criterion) {
+    let (json, gz) = tattletail_benches::generated(RECORDS);
+    let compiled = tattletail_compiler::compile(DEFAULT_PACK).unwrap();
+    let mut g = c.benchmark_group("scan");
+    g.throughput(Throughput::Bytes(json.len() as u64));
+    g.sample_size(20);
+    g.bench_function("gzip file, built-in pack", |b| {
+        b.iter(|| {
+            let mut scanner = Scanner::new(&compiled.plan);
+            let mut sink = CollectSink::default();
+            scanner
+                .scan("bench", Cursor::new(gz.clone()), &mut sink)
+                .unwrap();
+            black_box(sink.0.len())
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, reader, compile, evaluate, end_to_end);
+criterion_main!(benches);
