@@ -139,79 +139,36 @@ impl KeySet {
         .normalized()
     }
 
-    /// `self` minus `other`, rounded outwards (a superset of the true
-    /// difference). The flag says whether the result is exact.
-    pub fn minus_over(&self, other: &KeySet) -> (KeySet, bool) {
+    /// `self` minus `other`, rounded the given way when the difference
+    /// cannot be represented (a name cannot be cut out of a prefix). The
+    /// flag says whether the result is exact.
+    pub fn minus(&self, other: &KeySet, round: Round) -> (KeySet, bool) {
         let mut exact = true;
-        let names = self
-            .names
-            .iter()
-            .filter(|n| !other.contains(Some(n)))
-            .cloned()
-            .collect();
+        let names = self.names.iter().filter(|n| !other.contains(Some(n))).cloned().collect();
         let mut prefixes = BTreeSet::new();
         for p in &self.prefixes {
             if other.covered_by_prefix(p) {
                 continue; // every string with prefix p is removed
             }
-            // Strings of `other` under p cannot be cut out of a prefix.
-            if other
-                .names
-                .iter()
-                .chain(&other.prefixes)
-                .any(|x| x.starts_with(p.as_str()))
-            {
+            if other.names.iter().chain(&other.prefixes).any(|x| x.starts_with(p.as_str())) {
                 exact = false;
+                if round == Round::Inwards {
+                    continue; // drop the whole prefix: a subset
+                }
             }
             prefixes.insert(p.clone());
         }
-        (
-            KeySet {
-                names,
-                prefixes,
-                other: self.other && !other.other,
-            }
-            .normalized(),
-            exact,
-        )
+        (KeySet { names, prefixes, other: self.other && !other.other }.normalized(), exact)
     }
+}
 
-    /// `self` minus `other`, rounded inwards (a subset of the true
-    /// difference). The flag says whether the result is exact.
-    pub fn minus_under(&self, other: &KeySet) -> (KeySet, bool) {
-        let mut exact = true;
-        let names = self
-            .names
-            .iter()
-            .filter(|n| !other.contains(Some(n)))
-            .cloned()
-            .collect();
-        let mut prefixes = BTreeSet::new();
-        for p in &self.prefixes {
-            if other.covered_by_prefix(p) {
-                continue;
-            }
-            if other
-                .names
-                .iter()
-                .chain(&other.prefixes)
-                .any(|x| x.starts_with(p.as_str()))
-            {
-                exact = false; // drop the whole prefix: a subset
-                continue;
-            }
-            prefixes.insert(p.clone());
-        }
-        (
-            KeySet {
-                names,
-                prefixes,
-                other: self.other && !other.other,
-            }
-            .normalized(),
-            exact,
-        )
-    }
+/// Which way an inexact set operation rounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Round {
+    /// To a superset (for sets of admitted values).
+    Outwards,
+    /// To a subset (for sets of excluded values).
+    Inwards,
 }
 
 /// A condition on one field: in a set, or not in it.
@@ -267,7 +224,7 @@ impl FieldCond {
             (In(a), In(b)) => (In(a.intersect(b)), true),
             (NotIn(a), NotIn(b)) => (NotIn(a.union(b)), true),
             (In(a), NotIn(b)) | (NotIn(b), In(a)) => {
-                let (d, exact) = a.minus_over(b);
+                let (d, exact) = a.minus(b, Round::Outwards);
                 (In(d), exact)
             }
         }
@@ -282,7 +239,7 @@ impl FieldCond {
             (In(a), NotIn(b)) | (NotIn(b), In(a)) => {
                 // complement of (b - a); b - a must not grow, or we would
                 // exclude values that belong.
-                let (d, exact) = b.minus_under(a);
+                let (d, exact) = b.minus(a, Round::Inwards);
                 (NotIn(d), exact)
             }
         }
