@@ -144,13 +144,23 @@ impl KeySet {
     /// flag says whether the result is exact.
     pub fn minus(&self, other: &KeySet, round: Round) -> (KeySet, bool) {
         let mut exact = true;
-        let names = self.names.iter().filter(|n| !other.contains(Some(n))).cloned().collect();
+        let names = self
+            .names
+            .iter()
+            .filter(|n| !other.contains(Some(n)))
+            .cloned()
+            .collect();
         let mut prefixes = BTreeSet::new();
         for p in &self.prefixes {
             if other.covered_by_prefix(p) {
                 continue; // every string with prefix p is removed
             }
-            if other.names.iter().chain(&other.prefixes).any(|x| x.starts_with(p.as_str())) {
+            if other
+                .names
+                .iter()
+                .chain(&other.prefixes)
+                .any(|x| x.starts_with(p.as_str()))
+            {
                 exact = false;
                 if round == Round::Inwards {
                     continue; // drop the whole prefix: a subset
@@ -158,7 +168,15 @@ impl KeySet {
             }
             prefixes.insert(p.clone());
         }
-        (KeySet { names, prefixes, other: self.other && !other.other }.normalized(), exact)
+        (
+            KeySet {
+                names,
+                prefixes,
+                other: self.other && !other.other,
+            }
+            .normalized(),
+            exact,
+        )
     }
 }
 
