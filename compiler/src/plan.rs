@@ -61,39 +61,41 @@ pub struct Compiled {
 /// Compile config source text into a plan, or every error found.
 pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
     let (cfg, mut diags) = config::parse(source);
-    let mut rules = Vec::new();
-    for rule in cfg.rules {
-        match JqProgram::compile(&rule.jq_match) {
-            Ok(program) => {
-                let analysis = analysis::analyze(&rule.jq_match);
-                let eval = match (&analysis.prefilter, analysis.index_only) {
-                    (Prefilter::Never, _) => Eval::Never,
-                    (_, Some(mode)) => Eval::IndexOnly(mode),
-                    _ => Eval::Jq,
-                };
-                if eval == Eval::Never {
-                    diags.push(
-                        Diagnostic::warning(format!("rule `{}` can never fire", rule.display_name()), rule.jq_span.clone())
-                            .with_help("no event can give it a first output other than null or false (contradicting conditions on eventName/eventSource, or `empty`/`error` on every path)"),
-                    );
-                }
-                rules.push(PlannedRule {
-                    config: rule,
-                    program,
-                    analysis,
-                    eval,
-                });
+    let codes: Vec<&str> = cfg.rules.iter().map(|r| r.jq_match.as_str()).collect();
+    let programs = match JqProgram::compile_all(&codes) {
+        Ok(p) => p,
+        Err(errors) => {
+            for (i, e) in errors {
+                let rule = &cfg.rules[i];
+                let span = rule.jq_offsets.map_range(e.span.clone());
+                diags.push(
+                    Diagnostic::error(format!("rule `{}`: {}", rule.display_name(), e.message), span)
+                        .with_help("jq_match must be a jq program; test it with `tattletail scan --config` on a sample"),
+                );
             }
-            Err(errors) => {
-                for e in errors {
-                    let span = rule.jq_offsets.map_range(e.span.clone());
-                    diags.push(
-                        Diagnostic::error(format!("rule `{}`: {}", rule.display_name(), e.message), span)
-                            .with_help("jq_match must be a jq program; test it with `tattletail scan --config` on a sample"),
-                    );
-                }
-            }
+            return Err(diags);
         }
+    };
+    let mut rules = Vec::new();
+    for (rule, program) in cfg.rules.into_iter().zip(programs) {
+        let analysis = analysis::analyze(&rule.jq_match);
+        let eval = match (&analysis.prefilter, analysis.index_only) {
+            (Prefilter::Never, _) => Eval::Never,
+            (_, Some(mode)) => Eval::IndexOnly(mode),
+            _ => Eval::Jq,
+        };
+        if eval == Eval::Never {
+            diags.push(
+                Diagnostic::warning(format!("rule `{}` can never fire", rule.display_name()), rule.jq_span.clone())
+                    .with_help("no event can give it a first output other than null or false (contradicting conditions on eventName/eventSource, or `empty`/`error` on every path)"),
+            );
+        }
+        rules.push(PlannedRule {
+            config: rule,
+            program,
+            analysis,
+            eval,
+        });
     }
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);

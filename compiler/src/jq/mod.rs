@@ -13,6 +13,7 @@
 mod natives;
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use jaq_core::load::{self, Arena, File, Loader};
 use jaq_core::{data, Compiler, Ctx, Vars};
@@ -24,8 +25,9 @@ pub type Data = data::JustLut<Val>;
 /// The jq source of our prelude.
 pub const PRELUDE: &str = include_str!("prelude.jq");
 
-/// Global variables every program may use, with the values they have.
-const GLOBALS: &[&str] = &["$ENV"];
+/// Global variables: `$ENV` (always `{}`) and the index of the rule to run
+/// in a program compiled from several rules.
+const GLOBALS: &[&str] = &["$ENV", "$__tt_rule"];
 
 /// A jq syntax or compile error, located in the jq source.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,8 +39,16 @@ pub struct JqError {
 }
 
 /// A compiled jq program, ready to run on records.
+///
+/// Programs compiled together ([`JqProgram::compile_all`]) share one jaq
+/// filter: each rule is a `def`, and the main term picks the rule given by
+/// `$__tt_rule` through a balanced tree of `if`s. jaq compiles its whole
+/// standard library once per filter, so this makes loading a config of
+/// many rules about as fast as loading one.
+#[derive(Clone)]
 pub struct JqProgram {
-    filter: jaq_core::Filter<Data>,
+    filter: Arc<jaq_core::Filter<Data>>,
+    index: usize,
 }
 
 impl std::fmt::Debug for JqProgram {
@@ -86,7 +96,63 @@ fn funs() -> impl Iterator<Item = jaq_core::native::Fun<Data>> {
         .chain(natives::funs())
 }
 
+/// The jq source of a program that runs rule `$__tt_rule` of `codes`.
+fn combined_source(codes: &[&str]) -> String {
+    fn tree(lo: usize, hi: usize, out: &mut String) {
+        if hi - lo == 1 {
+            out.push_str(&format!("__tt_rule_{lo}"));
+            return;
+        }
+        let mid = (lo + hi) / 2;
+        out.push_str(&format!("if $__tt_rule < {mid} then "));
+        tree(lo, mid, out);
+        out.push_str(" else ");
+        tree(mid, hi, out);
+        out.push_str(" end");
+    }
+    let mut src = String::new();
+    for (i, code) in codes.iter().enumerate() {
+        // Newlines keep a trailing `#` comment from swallowing the `;`.
+        src.push_str(&format!("def __tt_rule_{i}:\n{code}\n;\n"));
+    }
+    if codes.is_empty() {
+        src.push_str("empty");
+    } else {
+        tree(0, codes.len(), &mut src);
+    }
+    src
+}
+
 impl JqProgram {
+    /// Compile several programs at once, sharing jaq's compiled standard
+    /// library. On any error, every program is compiled alone so that each
+    /// error is located in its own program: `Err` lists (program index, error).
+    pub fn compile_all(codes: &[&str]) -> Result<Vec<JqProgram>, Vec<(usize, JqError)>> {
+        let combined = combined_source(codes);
+        if let Ok(p) = Self::compile(&combined) {
+            return Ok((0..codes.len())
+                .map(|index| JqProgram {
+                    filter: p.filter.clone(),
+                    index,
+                })
+                .collect());
+        }
+        let mut errors = Vec::new();
+        let mut programs = Vec::new();
+        for (i, code) in codes.iter().enumerate() {
+            match Self::compile(code) {
+                Ok(p) => programs.push(p),
+                Err(es) => errors.extend(es.into_iter().map(|e| (i, e))),
+            }
+        }
+        if errors.is_empty() {
+            // Each compiles alone but not together: should not happen; use
+            // the separately compiled programs.
+            return Ok(programs);
+        }
+        Err(errors)
+    }
+
     /// Parse and compile `code`. Errors are located in `code`.
     pub fn compile(code: &str) -> Result<JqProgram, Vec<JqError>> {
         let arena = Arena::default();
@@ -142,22 +208,30 @@ impl JqProgram {
                     })
                     .collect::<Vec<_>>()
             })?;
-        Ok(JqProgram { filter })
+        Ok(JqProgram {
+            filter: Arc::new(filter),
+            index: 0,
+        })
+    }
+
+    fn vars(&self) -> Vars<Val> {
+        Vars::new([
+            Val::obj(jaq_json::Map::default()),
+            Val::from(self.index as isize),
+        ])
     }
 
     /// Run on one input and collect every output (for tests and tools; the
     /// alerting path uses [`JqProgram::first_output`]).
     pub fn all_outputs(&self, input: Val) -> Vec<Result<Val, String>> {
-        let vars = Vars::new([Val::obj(jaq_json::Map::default())]);
-        let ctx = Ctx::<Data>::new(&self.filter.lut, vars);
+        let ctx = Ctx::<Data>::new(&self.filter.lut, self.vars());
         let outputs = self.filter.id.run((ctx, input)).map(jaq_core::unwrap_valr);
         outputs.map(|r| r.map_err(|e| e.to_string())).collect()
     }
 
     /// Run on one input and keep only the first output.
     pub fn first_output(&self, input: Val) -> FirstOutput {
-        let vars = Vars::new([Val::obj(jaq_json::Map::default())]);
-        let ctx = Ctx::<Data>::new(&self.filter.lut, vars);
+        let ctx = Ctx::<Data>::new(&self.filter.lut, self.vars());
         let mut outputs = self.filter.id.run((ctx, input)).map(jaq_core::unwrap_valr);
         match outputs.next() {
             None => FirstOutput::Empty,
