@@ -133,6 +133,21 @@ impl<R: BufRead> RecordReader<R> {
         }
     }
 
+    /// Read and discard the rest of the input; the number of bytes (for
+    /// measuring the input side alone).
+    pub fn drain(&mut self) -> u64 {
+        let mut n = 0;
+        while let Ok(b) = self.input.fill_buf() {
+            if b.is_empty() {
+                break;
+            }
+            let len = b.len();
+            self.input.consume(len);
+            n += len as u64;
+        }
+        n
+    }
+
     /// Whether the input was gzip.
     pub fn is_gzip(&self) -> bool {
         self.gzip

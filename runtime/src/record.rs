@@ -5,7 +5,7 @@
 
 use jaq_json::Val;
 use simd_json::prelude::*;
-use simd_json::BorrowedValue;
+use simd_json::tape::{Tape, Value};
 
 /// Parses records, reusing simd-json's buffers between them.
 #[derive(Default)]
@@ -13,20 +13,25 @@ pub struct RecordParser {
     buffers: simd_json::Buffers,
 }
 
-/// A parsed record.
+/// A parsed record: simd-json's tape (a flat array of nodes, no value tree),
+/// which validates the whole record at about twice the speed of building
+/// values.
 pub struct Record<'a> {
-    value: BorrowedValue<'a>,
+    tape: Tape<'a>,
 }
+
+/// A value inside a record.
+pub type RecordValue<'t, 'a> = Value<'t, 'a>;
 
 impl RecordParser {
     /// Parse one record's bytes (simd-json parses in place).
     pub fn parse<'a>(&mut self, bytes: &'a mut [u8]) -> Result<Record<'a>, String> {
-        simd_json::to_borrowed_value_with_buffers(bytes, &mut self.buffers)
-            .map(|value| Record { value })
+        simd_json::to_tape_with_buffers(bytes, &mut self.buffers)
+            .map(|tape| Record { tape })
             .map_err(|e| {
                 let near = e
                     .character()
-                    .map(|c| format!(" near {:?}", c))
+                    .map(|c| format!(" near {c:?}"))
                     .unwrap_or_default();
                 format!(
                     "invalid JSON at byte {} of the record{near}: {:?}",
@@ -37,22 +42,30 @@ impl RecordParser {
     }
 }
 
+/// The value of `key` in an object; with duplicate keys the last one wins,
+/// as in jq.
+pub fn get<'t, 'a>(obj: Value<'t, 'a>, key: &str) -> Option<Value<'t, 'a>> {
+    obj.as_object()?
+        .iter()
+        .filter(|(k, _)| *k == key)
+        .last()
+        .map(|(_, v)| v)
+}
+
 impl<'a> Record<'a> {
+    /// The whole record.
+    pub fn root(&self) -> Value<'_, 'a> {
+        self.tape.as_value()
+    }
+
     /// Is the record a JSON object (as every CloudTrail event is)?
     pub fn is_object(&self) -> bool {
-        self.value.is_object()
+        self.root().is_object()
     }
 
     /// A top-level string field; `None` when missing or not a string.
-    /// With duplicate keys the last one wins, as in jq (simd-json keeps
-    /// every duplicate of a small object, and `get` would find the first).
     pub fn str_field(&self, key: &str) -> Option<&str> {
-        let obj = self.value.as_object()?;
-        obj.iter()
-            .filter(|(k, _)| k.as_ref() == key)
-            .last()?
-            .1
-            .as_str()
+        get(self.root(), key)?.into_string()
     }
 
     /// Top-level `eventName` if it is a string.
@@ -67,39 +80,36 @@ impl<'a> Record<'a> {
 
     /// The record as a jaq value.
     pub fn to_val(&self) -> Val {
-        to_val(&self.value)
-    }
-
-    /// The parsed value.
-    pub fn value(&self) -> &BorrowedValue<'a> {
-        &self.value
+        to_val(self.root())
     }
 }
 
-fn to_val(v: &BorrowedValue<'_>) -> Val {
-    use simd_json::StaticNode as S;
-    match v {
-        BorrowedValue::Static(S::Null) => Val::Null,
-        BorrowedValue::Static(S::Bool(b)) => Val::Bool(*b),
-        BorrowedValue::Static(S::I64(i)) => match isize::try_from(*i) {
-            Ok(i) => Val::from(i),
-            Err(_) => Val::from(*i as f64),
-        },
-        BorrowedValue::Static(S::U64(u)) => match isize::try_from(*u) {
-            Ok(i) => Val::from(i),
-            Err(_) => Val::from(*u as f64),
-        },
-        BorrowedValue::Static(S::F64(f)) => Val::from(*f),
-        BorrowedValue::String(s) => Val::from(s.to_string()),
-        BorrowedValue::Array(a) => a.iter().map(to_val).collect(),
-        BorrowedValue::Object(o) => {
-            let mut m = jaq_json::Map::default();
-            m.reserve(o.len());
-            for (k, v) in o.iter() {
-                m.insert(Val::from(k.to_string()), to_val(v));
-            }
-            Val::obj(m)
+/// Convert a tape value to a jaq value.
+pub fn to_val(v: Value<'_, '_>) -> Val {
+    if let Some(s) = v.as_str() {
+        return Val::from(s.to_string());
+    }
+    if let Some(a) = v.as_array() {
+        return a.iter().map(to_val).collect();
+    }
+    if let Some(o) = v.as_object() {
+        let mut m = jaq_json::Map::default();
+        m.reserve(o.len());
+        for (k, v) in o.iter() {
+            m.insert(Val::from(k.to_string()), to_val(v));
         }
+        return Val::obj(m);
+    }
+    if let Some(b) = v.as_bool() {
+        Val::Bool(b)
+    } else if let Some(i) = v.as_i64() {
+        isize::try_from(i).map_or(Val::from(i as f64), Val::from)
+    } else if let Some(u) = v.as_u64() {
+        isize::try_from(u).map_or(Val::from(u as f64), Val::from)
+    } else if let Some(f) = v.as_f64() {
+        Val::from(f)
+    } else {
+        Val::Null
     }
 }
 
