@@ -122,6 +122,10 @@ fn eval_text(r: &PlannedRule) -> &'static str {
         Eval::Never => "never evaluated",
         Eval::IndexOnly(IndexOnly::Record) => "index only (no jq): alerts with the record",
         Eval::IndexOnly(IndexOnly::True) => "index only (no jq): alerts with `true`",
+        Eval::Native(_) => match r.prefilter() {
+            Prefilter::Any => "native on every event (no jq)",
+            _ => "native on admitted events (no jq)",
+        },
         Eval::Jq => match r.prefilter() {
             Prefilter::Any => "jq on every event",
             _ => "jq on admitted events",
@@ -350,11 +354,7 @@ pub fn json(plan: &Plan, source: &str) -> String {
             } else {
                 Vec::new()
             };
-            let evaluation = match r.eval {
-                Eval::Never => "never",
-                Eval::IndexOnly(_) => "index_only",
-                Eval::Jq => "jq",
-            };
+            let evaluation = r.eval.name();
             RuleJson {
                 index: r.config.index,
                 name: r.config.name.as_deref(),

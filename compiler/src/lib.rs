@@ -13,6 +13,7 @@ pub mod config;
 pub mod diag;
 pub mod explain;
 pub mod jq;
+pub mod native;
 pub mod pack;
 pub mod plan;
 mod toml_str;

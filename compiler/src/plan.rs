@@ -8,16 +8,31 @@ use crate::analysis::{self, Analysis, IndexOnly, Prefilter};
 use crate::config::{self, Destination, RuleConfig};
 use crate::diag::Diagnostic;
 use crate::jq::JqProgram;
+use crate::native::{self, NativeRule};
 
 /// How the runtime evaluates a rule on a record its prefilter admits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Eval {
     /// The rule can never fire; it is not evaluated.
     Never,
     /// The index decides; jq is not run.
     IndexOnly(IndexOnly),
+    /// Evaluated natively on the parsed record (no jq).
+    Native(NativeRule),
     /// jq runs on every admitted record.
     Jq,
+}
+
+impl Eval {
+    /// A short name: `never`, `index_only`, `native` or `jq`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Eval::Never => "never",
+            Eval::IndexOnly(_) => "index_only",
+            Eval::Native(_) => "native",
+            Eval::Jq => "jq",
+        }
+    }
 }
 
 /// One rule, ready to run.
@@ -82,9 +97,9 @@ pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
         let eval = match (&analysis.prefilter, analysis.index_only) {
             (Prefilter::Never, _) => Eval::Never,
             (_, Some(mode)) => Eval::IndexOnly(mode),
-            _ => Eval::Jq,
+            _ => native::compile(&rule.jq_match).map_or(Eval::Jq, Eval::Native),
         };
-        if eval == Eval::Never {
+        if matches!(eval, Eval::Never) {
             diags.push(
                 Diagnostic::warning(format!("rule `{}` can never fire", rule.display_name()), rule.jq_span.clone())
                     .with_help("no event can give it a first output other than null or false (contradicting conditions on eventName/eventSource, or `empty`/`error` on every path)"),
@@ -152,16 +167,8 @@ name = "never"
 jq_match = 'select(.eventName == "A" and .eventName == "B")'
 "#;
         let c = compile(src).unwrap();
-        let modes: Vec<Eval> = c.plan.rules.iter().map(|r| r.eval).collect();
-        assert_eq!(
-            modes,
-            [
-                Eval::IndexOnly(IndexOnly::Record),
-                Eval::IndexOnly(IndexOnly::True),
-                Eval::Jq,
-                Eval::Never
-            ]
-        );
+        let modes: Vec<&str> = c.plan.rules.iter().map(|r| r.eval.name()).collect();
+        assert_eq!(modes, ["index_only", "index_only", "jq", "never"]);
         assert_eq!(c.warnings.len(), 1);
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod index;
 pub mod matcher;
+pub mod native;
 pub mod output;
 pub mod reader;
 pub mod record;

@@ -81,7 +81,7 @@ impl<'p> Matcher<'p> {
             let r = r as usize;
             let rule = &self.plan.rules[r];
             if shortcuts {
-                match rule.eval {
+                match &rule.eval {
                     Eval::Never => continue,
                     Eval::IndexOnly(IndexOnly::Record) => {
                         out.matches.push(RuleMatch {
@@ -95,6 +95,22 @@ impl<'p> Matcher<'p> {
                             rule: r,
                             annotation: Some(Val::Bool(true)),
                         });
+                        continue;
+                    }
+                    Eval::Native(native) => {
+                        use crate::native::Verdict;
+                        match crate::native::eval(native, record.root()) {
+                            Verdict::Alert(false) => out.matches.push(RuleMatch {
+                                rule: r,
+                                annotation: None,
+                            }),
+                            Verdict::Alert(true) => out.matches.push(RuleMatch {
+                                rule: r,
+                                annotation: Some(Val::Bool(true)),
+                            }),
+                            Verdict::Error(e) => out.errors.push((r, e)),
+                            Verdict::Quiet => {}
+                        }
                         continue;
                     }
                     Eval::Jq => {}

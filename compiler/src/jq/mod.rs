@@ -12,6 +12,8 @@
 
 mod natives;
 
+pub use natives::build_regex;
+
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 

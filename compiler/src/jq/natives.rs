@@ -128,6 +128,25 @@ thread_local! {
     static CACHE: RefCell<HashMap<(String, String), Result<Regex, String>>> = RefCell::new(HashMap::new());
 }
 
+/// Build a regex for `test`/`match` with jq flags, as the natives do.
+pub fn build_regex(re: &str, flags: &str) -> Result<Regex, String> {
+    let parsed =
+        Flags::parse(flags).map_err(|c| format!("{flags} is not a valid modifier string ({c})"))?;
+    builder(re, parsed)
+        .build()
+        .map_err(|e| format!("invalid regex {re:?}: {e}"))
+}
+
+fn builder(re: &str, flags: Flags) -> RegexBuilder {
+    let mut b = RegexBuilder::new(re);
+    b.case_insensitive(flags.case_insensitive)
+        .multi_line(flags.multi_line)
+        .dot_matches_new_line(flags.dot_all)
+        .swap_greed(flags.lazy)
+        .ignore_whitespace(flags.extended);
+    b
+}
+
 fn cached_regex(re: &str, flags_str: &str, flags: Flags) -> Result<Regex, String> {
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
@@ -137,12 +156,7 @@ fn cached_regex(re: &str, flags_str: &str, flags: Flags) -> Result<Regex, String
         if c.len() >= CACHE_LIMIT {
             c.clear();
         }
-        let built = RegexBuilder::new(re)
-            .case_insensitive(flags.case_insensitive)
-            .multi_line(flags.multi_line)
-            .dot_matches_new_line(flags.dot_all)
-            .swap_greed(flags.lazy)
-            .ignore_whitespace(flags.extended)
+        let built = builder(re, flags)
             .build()
             .map_err(|e| format!("invalid regex {re:?}: {e}"));
         c.insert((re.to_string(), flags_str.to_string()), built.clone());
