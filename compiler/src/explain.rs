@@ -237,7 +237,16 @@ pub fn text(plan: &Plan, file: &str, source: &str) -> String {
         "  {:<34} {index_only}",
         "decided by the index alone (no jq)"
     );
+    let native = count(plan, |e| matches!(e, Eval::Native(_)));
+    let _ = writeln!(out, "  {:<34} {native}", "evaluated natively (no jq)");
+    let jq = count(plan, |e| matches!(e, Eval::Jq));
+    let _ = writeln!(out, "  {:<34} {jq}", "evaluated by jq");
     out
+}
+
+/// How many rules are evaluated a given way.
+fn count(plan: &Plan, f: impl Fn(&Eval) -> bool) -> usize {
+    plan.rules.iter().filter(|r| f(&r.eval)).count()
 }
 
 /// JSON of a key set.
@@ -311,6 +320,8 @@ struct IndexJson {
     rules: usize,
     buckets: std::collections::BTreeMap<&'static str, usize>,
     index_only: usize,
+    native: usize,
+    jq: usize,
 }
 
 #[derive(Serialize)]
@@ -379,18 +390,13 @@ pub fn json(plan: &Plan, source: &str) -> String {
             )
         })
         .collect();
-    let index_only = plan
-        .rules
-        .iter()
-        .filter(|r| matches!(r.eval, Eval::IndexOnly(_)))
-        .count();
-    let doc = ExplainJson {
-        rules,
-        index: IndexJson {
-            rules: plan.rules.len(),
-            buckets,
-            index_only,
-        },
+    let index = IndexJson {
+        rules: plan.rules.len(),
+        buckets,
+        index_only: count(plan, |e| matches!(e, Eval::IndexOnly(_))),
+        native: count(plan, |e| matches!(e, Eval::Native(_))),
+        jq: count(plan, |e| matches!(e, Eval::Jq)),
     };
+    let doc = ExplainJson { rules, index };
     serde_json::to_string_pretty(&doc).expect("explain JSON serialises") + "\n"
 }
