@@ -89,6 +89,7 @@ fn evaluate(c: &mut Criterion) {
                 for raw in &raws {
                     scratch.clear();
                     scratch.extend_from_slice(raw);
+                    matcher.prescan(&scratch);
                     let rec = p.parse(&mut scratch).unwrap();
                     matcher.evaluate(&rec, &mut out);
                     black_box(out.matches.len());

@@ -47,6 +47,8 @@ pub enum Expr {
     Lower(Box<Expr>),
     /// `e | ascii_upcase`.
     Upper(Box<Expr>),
+    /// `e | tostring`: a string as it is, anything else as compact JSON.
+    Tostring(Box<Expr>),
 }
 
 /// A predicate.
@@ -83,6 +85,54 @@ pub enum NativeRule {
     Select(Pred),
     /// `P`: alerts with `true`.
     Bool(Pred),
+}
+
+/// Can `lit` be looked for in a record's raw JSON bytes? It must survive
+/// JSON encoding unchanged (no quote, backslash, slash, control character,
+/// whitespace or structural character, ASCII only) and must not be able to
+/// come from how numbers are printed (some character outside `0-9+-.eE`).
+pub fn raw_searchable(lit: &str) -> bool {
+    !lit.is_empty()
+        && lit
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"\"\\/{}[]:,".contains(&b))
+        && lit.bytes().any(|b| !b"0123456789+-.eE".contains(&b))
+}
+
+/// A literal that must occur in the record's raw bytes (when the record has
+/// no backslash at all) for the predicate to hold: the string a path
+/// equals, starts with, ends with or contains, or that its `tostring`
+/// contains. `and` needs one of its sides; nothing else is claimed.
+pub fn required_literal(p: &Pred) -> Option<&str> {
+    /// Text of `e` can only come from the record's own bytes. `tostring`
+    /// of a missing key is `null`, which need not be in the record.
+    fn from_record(e: &Expr, lit: &str) -> bool {
+        match e {
+            Expr::Path(_) => true,
+            Expr::Tostring(e) => !"null".contains(lit) && from_record(e, lit),
+            Expr::Alt(..) | Expr::Lower(_) | Expr::Upper(_) => false,
+        }
+    }
+    let lit = match p {
+        Pred::Eq(e, Lit::Str(s))
+        | Pred::StartsWith(e, s)
+        | Pred::EndsWith(e, s)
+        | Pred::Contains(e, s)
+            if from_record(e, s) =>
+        {
+            Some(s.as_str())
+        }
+        Pred::And(a, b) => {
+            let (a, b) = (required_literal(a), required_literal(b));
+            // Prefer the longer (rarer) literal.
+            match (a, b) {
+                (Some(x), Some(y)) => Some(if y.len() > x.len() { y } else { x }),
+                (x, y) => x.or(y),
+            }
+        }
+        _ => None,
+    };
+    lit.filter(|l| raw_searchable(l))
 }
 
 /// Builtins the native fragment relies on; a rule that defines any `def`
@@ -134,6 +184,7 @@ fn expr(t: &Term<&str>, input: &Expr) -> Option<Expr> {
             Some(Expr::Lower(Box::new(input.clone())))
         }
         Term::Call("ascii_upcase", a) if a.is_empty() => Some(Expr::Upper(Box::new(input.clone()))),
+        Term::Call("tostring", a) if a.is_empty() => Some(Expr::Tostring(Box::new(input.clone()))),
         _ => None,
     }
 }
@@ -253,9 +304,37 @@ mod tests {
             r#"select(.readOnly)"#,
             r#"select(.userAgent? | ascii_downcase | contains("terraform"))"#,
             r#"select(.a.b == 1 or .c == true)"#,
+            r#"select(tostring | contains("AKIA"))"#,
         ] {
             assert!(compile(jq).is_some(), "{jq}");
         }
+    }
+
+    #[test]
+    fn required_literals() {
+        let req = |jq: &str| match compile(jq).unwrap() {
+            NativeRule::Select(p) | NativeRule::Bool(p) => required_literal(&p).map(String::from),
+        };
+        assert_eq!(
+            req(r#"select(tostring | contains("AKIA"))"#).as_deref(),
+            Some("AKIA")
+        );
+        assert_eq!(
+            req(r#"select(.errorCode == "AccessDenied" and .x)"#).as_deref(),
+            Some("AccessDenied")
+        );
+        assert_eq!(req(r#"select(.a == "x" or .b == "y")"#), None);
+        assert_eq!(
+            req(r#"select(.a | ascii_downcase | contains("akia"))"#),
+            None
+        );
+        assert_eq!(req(r#"select((.a // "AKIA") | contains("AKIA"))"#), None);
+        assert_eq!(req(r#"select(.a == "12.5")"#), None);
+        assert_eq!(req(r#"select(.a == "a b")"#), None);
+        assert_eq!(req(r#"select(.a | contains("x") | not)"#), None);
+        // A missing key's `tostring` is "null": not in the record's bytes.
+        assert_eq!(req(r#"select(.nothing | tostring == "null")"#), None);
+        assert_eq!(req(r#"select(.nothing | tostring | contains("ul"))"#), None);
     }
 
     #[test]

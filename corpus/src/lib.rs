@@ -380,6 +380,11 @@ pub fn adversarial_records() -> Vec<String> {
         format!(
             r#"{{"eventName":"ConsoleLogin","eventSource":"signin.amazonaws.com","userIdentity":{{"type":"IAMUser"}},"additionalEventData":{{"MFAUsed":"No"}},"responseElements":{{"ConsoleLogin":"Success"}}}}"#
         ),
+        // Literals spelled with escapes, in keys, next to non-ASCII text.
+        r#"{"eventName":"CreateAccessKey","eventSource":"iam.amazonaws.com","responseElements":{"accessKey":{"accessKeyId":"\u0041KIAEXAMPLE"}}}"#.to_string(),
+        r#"{"eventName":"GetObject","eventSource":"s3.amazonaws.com","requestParameters":{"AKIAkey":1,"durationSeconds":3600}}"#.to_string(),
+        r#"{"eventName":"GetObject","eventSource":"s3.amazonaws.com","requestParameters":{"note":"é AKIA mallory"}}"#.to_string(),
+        r#"{"eventName":"AccessDenie\u0064","eventSource":"s3.amazonaws.com","errorCode":"Access\u0044enied"}"#.to_string(),
         // Empty object, and records that are not objects.
         "{}".to_string(),
         "null".to_string(),

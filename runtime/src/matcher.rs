@@ -12,6 +12,7 @@
 use jaq_json::Val;
 use tattletail_compiler::analysis::IndexOnly;
 use tattletail_compiler::jq::FirstOutput;
+use tattletail_compiler::native::{self, NativeRule};
 use tattletail_compiler::plan::{Eval, Plan};
 
 use crate::index::DispatchIndex;
@@ -41,21 +42,71 @@ pub struct Outcome {
 pub struct Matcher<'p> {
     plan: &'p Plan,
     index: Option<DispatchIndex>,
+    /// Per rule, the literal (index into `finders`) its native predicate
+    /// needs in the raw record.
+    required: Vec<Option<usize>>,
+    finders: Vec<memchr::memmem::Finder<'static>>,
+    /// Per literal: present in the current record (or not checkable).
+    present: Vec<bool>,
 }
 
 impl<'p> Matcher<'p> {
     /// A matcher that uses the dispatch index.
     pub fn new(plan: &'p Plan) -> Self {
         let index = DispatchIndex::new(plan.rules.iter().map(|r| r.prefilter()));
+        let mut literals: Vec<String> = Vec::new();
+        let required = plan
+            .rules
+            .iter()
+            .map(|r| {
+                let Eval::Native(NativeRule::Select(p) | NativeRule::Bool(p)) = &r.eval else {
+                    return None;
+                };
+                let lit = native::required_literal(p)?;
+                Some(literals.iter().position(|l| l == lit).unwrap_or_else(|| {
+                    literals.push(lit.to_string());
+                    literals.len() - 1
+                }))
+            })
+            .collect();
+        let finders: Vec<_> = literals
+            .iter()
+            .map(|l| memchr::memmem::Finder::new(l.as_bytes()).into_owned())
+            .collect();
+        let present = vec![true; finders.len()];
         Matcher {
             plan,
             index: Some(index),
+            required,
+            finders,
+            present,
         }
     }
 
     /// A matcher that runs every rule through jq on every record.
     pub fn naive(plan: &'p Plan) -> Self {
-        Matcher { plan, index: None }
+        let required = vec![None; plan.rules.len()];
+        Matcher {
+            plan,
+            index: None,
+            required,
+            finders: Vec::new(),
+            present: Vec::new(),
+        }
+    }
+
+    /// Look at a record's raw bytes before they are parsed (parsing
+    /// rewrites them): which required literals occur. A record with a
+    /// backslash or a non-ASCII byte may spell a literal differently, so
+    /// then every literal counts as present.
+    pub fn prescan(&mut self, raw: &[u8]) {
+        if self.finders.is_empty() {
+            return;
+        }
+        let checkable = raw.is_ascii() && memchr::memchr(b'\\', raw).is_none();
+        for (p, f) in self.present.iter_mut().zip(&self.finders) {
+            *p = !checkable || f.find(raw).is_some();
+        }
     }
 
     /// The plan.
@@ -63,7 +114,8 @@ impl<'p> Matcher<'p> {
         self.plan
     }
 
-    /// Evaluate every rule that needs to look at `record`.
+    /// Evaluate every rule that needs to look at `record` (call
+    /// [`Matcher::prescan`] on its raw bytes first).
     pub fn evaluate(&mut self, record: &Record<'_>, out: &mut Outcome) {
         out.matches.clear();
         out.errors.clear();
@@ -96,6 +148,9 @@ impl<'p> Matcher<'p> {
                             annotation: Some(Val::Bool(true)),
                         });
                         continue;
+                    }
+                    Eval::Native(_) if self.required[r].is_some_and(|l| !self.present[l]) => {
+                        continue
                     }
                     Eval::Native(native) => {
                         use crate::native::Verdict;

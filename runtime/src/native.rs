@@ -67,6 +67,15 @@ fn string<'v>(v: &'v V<'_, '_, '_>, what: &str) -> Result<&'v str, NoOutput> {
         .ok_or_else(|| Some(format!("{what}: {} is not a string", describe(v))))
 }
 
+fn lit_json(l: &Lit) -> String {
+    match l {
+        Lit::Str(s) => s.clone(),
+        Lit::Num(n) => jaq_json::Val::from(*n).to_string(),
+        Lit::Bool(b) => b.to_string(),
+        Lit::Null => "null".to_string(),
+    }
+}
+
 fn number(v: &Value<'_, '_>) -> Option<f64> {
     v.as_i64()
         .map(|i| i as f64)
@@ -98,6 +107,11 @@ fn expr<'t, 'a, 'p>(e: &'p Expr, root: Value<'t, 'a>) -> Result<V<'t, 'a, 'p>, N
         Expr::Upper(e) => Ok(V::Str(
             string(&expr(e, root)?, "ascii_upcase")?.to_ascii_uppercase(),
         )),
+        Expr::Tostring(e) => Ok(match expr(e, root)? {
+            V::Tape(t) if t.into_string().is_none() => V::Str(crate::record::to_val(t).to_string()),
+            V::Lit(l) if !matches!(l, Lit::Str(_)) => V::Str(lit_json(l)),
+            v => v,
+        }),
     }
 }
 

@@ -239,6 +239,7 @@ impl<'p> Scanner<'p> {
                 Err(e) => break Err(e),
             };
             self.stats.records += 1;
+            self.matcher.prescan(&buf);
             let record = match self.parser.parse(&mut buf) {
                 Ok(r) => r,
                 Err(message) => {

@@ -126,6 +126,11 @@ fn leaf() -> impl Strategy<Value = String> {
         Just("empty".to_string()),
         Just(".".to_string()),
         Just(".eventName".to_string()),
+        lit(NAMES).prop_map(|n| format!("(tostring | contains({n}))")),
+        lit(NAMES).prop_map(|n| format!("(.errorCode | tostring | contains({n}))")),
+        Just("(.errorCode | tostring | contains(\"ul\"))".to_string()),
+        lit(NAMES).prop_map(|n| format!("((.eventName // \"\") | contains({n}))")),
+        lit(NAMES).prop_map(|n| format!("(.eventName | ascii_downcase | startswith({n}))")),
     ]
 }
 

@@ -98,6 +98,7 @@ pub fn evaluate(matcher: &mut Matcher<'_>, records: &[Vec<u8>], rules: usize) ->
         .iter()
         .map(|raw| {
             let mut bytes = raw.clone();
+            matcher.prescan(&bytes);
             let rec = parser.parse(&mut bytes).expect("test records parse");
             matcher.evaluate(&rec, &mut out);
             let mut row = vec![None; rules];
