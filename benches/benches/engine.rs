@@ -58,6 +58,49 @@ fn compile(c: &mut Criterion) {
         "built-in pack (23 rules): parse, analyse, compile jq",
         |b| b.iter(|| black_box(tattletail_compiler::compile(DEFAULT_PACK).unwrap())),
     );
+    let hundred = tattletail_benches::indexed_rules(100);
+    g.throughput(Throughput::Elements(100));
+    g.bench_function("100 indexed rules (cold start)", |b| {
+        b.iter(|| black_box(tattletail_compiler::compile(&hundred).unwrap()))
+    });
+    g.bench_function("prefilter extraction only, 100 rules", |b| {
+        let compiled = tattletail_compiler::compile(&hundred).unwrap();
+        b.iter(|| {
+            for r in &compiled.plan.rules {
+                black_box(tattletail_compiler::analysis::analyze(&r.config.jq_match));
+            }
+        })
+    });
+    g.finish();
+}
+
+fn dispatch(c: &mut Criterion) {
+    let (json, _) = tattletail_benches::generated(RECORDS);
+    let mut keys = Vec::new();
+    let mut r = RecordReader::new(&json[..], false);
+    let mut buf = Vec::new();
+    let mut p = RecordParser::default();
+    while r.next_record(&mut buf).unwrap().is_some() {
+        let rec = p.parse(&mut buf).unwrap();
+        keys.push((
+            rec.event_name().map(String::from),
+            rec.event_source().map(String::from),
+        ));
+    }
+    let mut g = c.benchmark_group("dispatch");
+    g.throughput(Throughput::Elements(keys.len() as u64));
+    for n in [10, 1000] {
+        let compiled = tattletail_compiler::compile(&tattletail_benches::indexed_rules(n)).unwrap();
+        g.bench_function(format!("index lookup, {n} rules"), |b| {
+            let prefilters = compiled.plan.rules.iter().map(|r| r.prefilter());
+            let mut ix = tattletail_runtime::index::DispatchIndex::new(prefilters);
+            b.iter(|| {
+                for (n, s) in &keys {
+                    black_box(ix.candidates(n.as_deref(), s.as_deref()).len());
+                }
+            })
+        });
+    }
     g.finish();
 }
 
@@ -73,7 +116,7 @@ fn evaluate(c: &mut Criterion) {
     let mut g = c.benchmark_group("evaluate");
     g.throughput(Throughput::Elements(raws.len() as u64));
     for (name, indexed) in [
-        ("pack with dispatch index", true),
+        ("pack: index + native predicates", true),
         ("pack, every rule through jq", false),
     ] {
         g.bench_function(name, |b| {
@@ -119,5 +162,5 @@ fn end_to_end(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, reader, compile, evaluate, end_to_end);
+criterion_group!(benches, reader, compile, dispatch, evaluate, end_to_end);
 criterion_main!(benches);

@@ -18,3 +18,18 @@ pub fn generated(records: u64) -> (Vec<u8>, Vec<u8>) {
     gz.write_all(&json).expect("in-memory write");
     (json, gz.finish().expect("in-memory write"))
 }
+
+/// A config of `n` indexed rules over real (eventSource, eventName) pairs,
+/// each with a native condition that never holds (as `scripts/compare.py`).
+pub fn indexed_rules(n: usize) -> String {
+    let pairs = tattletail_corpus::event_table();
+    let mut out = String::new();
+    for i in 0..n {
+        let (_, src, name) = pairs[i % pairs.len()];
+        out.push_str(&format!(
+            "[[rule]]\nname = \"r{i}\"\njq_match = '''select(.eventSource == \"{src}\" and \
+             .eventName == \"{name}\" and .userIdentity.userName == \"nobody-{i}\")'''\n"
+        ));
+    }
+    out
+}
