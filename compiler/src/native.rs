@@ -329,6 +329,14 @@ mod tests {
             None
         );
         assert_eq!(req(r#"select((.a // "AKIA") | contains("AKIA"))"#), None);
+        assert_eq!(
+            req(r#"select((.a // "") | endswith("Operation"))"#).as_deref(),
+            Some("Operation")
+        );
+        assert_eq!(
+            req(r#"select((.a // "xOperation") | endswith("Operation"))"#),
+            None
+        );
         assert_eq!(req(r#"select(.a == "12.5")"#), None);
         assert_eq!(req(r#"select(.a == "a b")"#), None);
         assert_eq!(req(r#"select(.a | contains("x") | not)"#), None);

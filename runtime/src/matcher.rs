@@ -46,8 +46,11 @@ pub struct Matcher<'p> {
     /// needs in the raw record.
     required: Vec<Option<usize>>,
     finders: Vec<memchr::memmem::Finder<'static>>,
-    /// Per literal: present in the current record (or not checkable).
-    present: Vec<bool>,
+    /// The current record's raw bytes (copied before parsing rewrites
+    /// them), when literals may be checked; empty otherwise.
+    raw: Vec<u8>,
+    /// Per literal, for the current record: unknown, present or absent.
+    present: Vec<Option<bool>>,
 }
 
 impl<'p> Matcher<'p> {
@@ -73,12 +76,13 @@ impl<'p> Matcher<'p> {
             .iter()
             .map(|l| memchr::memmem::Finder::new(l.as_bytes()).into_owned())
             .collect();
-        let present = vec![true; finders.len()];
+        let present = vec![None; finders.len()];
         Matcher {
             plan,
             index: Some(index),
             required,
             finders,
+            raw: Vec::new(),
             present,
         }
     }
@@ -91,22 +95,35 @@ impl<'p> Matcher<'p> {
             index: None,
             required,
             finders: Vec::new(),
+            raw: Vec::new(),
             present: Vec::new(),
         }
     }
 
-    /// Look at a record's raw bytes before they are parsed (parsing
-    /// rewrites them): which required literals occur. A record with a
-    /// backslash or a non-ASCII byte may spell a literal differently, so
-    /// then every literal counts as present.
+    /// Keep a record's raw bytes before they are parsed (parsing rewrites
+    /// them), for the required-literal checks of candidate rules. A record
+    /// with a backslash or a non-ASCII byte may spell a literal differently;
+    /// then no literal check is made.
     pub fn prescan(&mut self, raw: &[u8]) {
         if self.finders.is_empty() {
             return;
         }
-        let checkable = raw.is_ascii() && memchr::memchr(b'\\', raw).is_none();
-        for (p, f) in self.present.iter_mut().zip(&self.finders) {
-            *p = !checkable || f.find(raw).is_some();
+        self.present.iter_mut().for_each(|p| *p = None);
+        self.raw.clear();
+        if raw.is_ascii() && memchr::memchr(b'\\', raw).is_none() {
+            self.raw.extend_from_slice(raw);
         }
+    }
+
+    /// Can rule `r` fire, as far as its required literal tells?
+    fn literal_allows(&mut self, r: usize) -> bool {
+        let Some(l) = self.required[r] else {
+            return true;
+        };
+        if self.raw.is_empty() {
+            return true;
+        }
+        *self.present[l].get_or_insert_with(|| self.finders[l].find(&self.raw).is_some())
     }
 
     /// The plan.
@@ -149,9 +166,7 @@ impl<'p> Matcher<'p> {
                         });
                         continue;
                     }
-                    Eval::Native(_) if self.required[r].is_some_and(|l| !self.present[l]) => {
-                        continue
-                    }
+                    Eval::Native(_) if !self.literal_allows(r) => continue,
                     Eval::Native(native) => {
                         use crate::native::Verdict;
                         match crate::native::eval(native, record.root()) {
