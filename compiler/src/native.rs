@@ -104,24 +104,24 @@ pub fn raw_searchable(lit: &str) -> bool {
 /// equals, starts with, ends with or contains, or that its `tostring`
 /// contains. `and` needs one of its sides; nothing else is claimed.
 pub fn required_literal(p: &Pred) -> Option<&str> {
-    /// Text of `e` can only come from the record's own bytes. `tostring`
-    /// of a missing key is `null`, which need not be in the record.
-    fn from_record(e: &Expr, lit: &str) -> bool {
+    /// If a string test holds on `e`, must `lit` be in the record's bytes?
+    /// `tostring` of a missing key is `null`, which need not be; `e // d`
+    /// needs `lit` only if the test fails on the default `d`.
+    fn from_record(e: &Expr, lit: &str, test: &dyn Fn(&str) -> bool) -> bool {
         match e {
             Expr::Path(_) => true,
-            Expr::Tostring(e) => !"null".contains(lit) && from_record(e, lit),
+            Expr::Tostring(e) => !"null".contains(lit) && from_record(e, lit, test),
+            Expr::Alt(e, Lit::Str(d)) => !test(d) && from_record(e, lit, test),
             Expr::Alt(..) | Expr::Lower(_) | Expr::Upper(_) => false,
         }
     }
     let lit = match p {
-        Pred::Eq(e, Lit::Str(s))
-        | Pred::StartsWith(e, s)
-        | Pred::EndsWith(e, s)
-        | Pred::Contains(e, s)
-            if from_record(e, s) =>
-        {
+        Pred::Eq(e, Lit::Str(s)) if from_record(e, s, &|d| d == s) => Some(s.as_str()),
+        Pred::StartsWith(e, s) if from_record(e, s, &|d| d.starts_with(s.as_str())) => {
             Some(s.as_str())
         }
+        Pred::EndsWith(e, s) if from_record(e, s, &|d| d.ends_with(s.as_str())) => Some(s.as_str()),
+        Pred::Contains(e, s) if from_record(e, s, &|d| d.contains(s.as_str())) => Some(s.as_str()),
         Pred::And(a, b) => {
             let (a, b) = (required_literal(a), required_literal(b));
             // Prefer the longer (rarer) literal.

@@ -146,6 +146,7 @@ impl<'p> Matcher<'p> {
             None => ((0..self.plan.rules.len() as u32).collect(), false),
         };
         let mut val: Option<Val> = None;
+        let mut root: Option<crate::native::Root> = None;
         for &r in candidates.iter() {
             let r = r as usize;
             let rule = &self.plan.rules[r];
@@ -169,7 +170,9 @@ impl<'p> Matcher<'p> {
                     Eval::Native(_) if !self.literal_allows(r) => continue,
                     Eval::Native(native) => {
                         use crate::native::Verdict;
-                        match crate::native::eval(native, record.root()) {
+                        let root =
+                            root.get_or_insert_with(|| crate::native::Root::new(record.root()));
+                        match crate::native::eval(native, root) {
                             Verdict::Alert(false) => out.matches.push(RuleMatch {
                                 rule: r,
                                 annotation: None,

@@ -83,10 +83,44 @@ fn number(v: &Value<'_, '_>) -> Option<f64> {
         .or_else(|| v.as_f64())
 }
 
-fn expr<'t, 'a, 'p>(e: &'p Expr, root: Value<'t, 'a>) -> Result<V<'t, 'a, 'p>, NoOutput> {
+/// A record's top-level fields, collected once per record so that every
+/// native rule's first path step is a short backwards scan (the last
+/// duplicate wins, as in jq) instead of a walk over the whole object.
+pub struct Root<'t, 'a> {
+    value: Value<'t, 'a>,
+    fields: Vec<(&'a str, Value<'t, 'a>)>,
+}
+
+impl<'t, 'a> Root<'t, 'a> {
+    /// Index a record's root value.
+    pub fn new(value: Value<'t, 'a>) -> Self {
+        let fields = value
+            .as_object()
+            .map(|o| o.iter().collect())
+            .unwrap_or_default();
+        Root { value, fields }
+    }
+
+    fn get(&self, key: &str) -> Option<Value<'t, 'a>> {
+        // (A trait in simd-json's prelude shadows `Vec::iter`.)
+        <[(&str, Value)]>::iter(&self.fields)
+            .rev()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+    }
+}
+
+fn expr<'t, 'a, 'p>(e: &'p Expr, root: &Root<'t, 'a>) -> Result<V<'t, 'a, 'p>, NoOutput> {
     match e {
         Expr::Path(keys) => {
-            let mut cur = root;
+            let mut cur = root.value;
+            let mut keys = keys.iter();
+            if root.value.is_object() {
+                match keys.next() {
+                    Some((k, _)) => cur = root.get(k).unwrap_or(Value::null()),
+                    None => return Ok(V::Tape(cur)),
+                }
+            }
             for (k, optional) in keys {
                 if cur.is_object() {
                     cur = get(cur, k).unwrap_or(Value::null());
@@ -115,7 +149,7 @@ fn expr<'t, 'a, 'p>(e: &'p Expr, root: Value<'t, 'a>) -> Result<V<'t, 'a, 'p>, N
     }
 }
 
-fn pred(p: &Pred, root: Value<'_, '_>) -> Result<bool, NoOutput> {
+fn pred(p: &Pred, root: &Root<'_, '_>) -> Result<bool, NoOutput> {
     Ok(match p {
         Pred::Const(b) => *b,
         Pred::Truthy(e) => expr(e, root)?.truthy(),
@@ -151,7 +185,7 @@ pub enum Verdict {
 }
 
 /// Evaluate a native rule on a record.
-pub fn eval(rule: &NativeRule, root: Value<'_, '_>) -> Verdict {
+pub fn eval(rule: &NativeRule, root: &Root<'_, '_>) -> Verdict {
     let (p, annotated) = match rule {
         NativeRule::Select(p) => (p, false),
         NativeRule::Bool(p) => (p, true),
