@@ -115,7 +115,11 @@ pub fn required_literal(p: &Pred) -> Option<&str> {
             Expr::Alt(..) | Expr::Lower(_) | Expr::Upper(_) => false,
         }
     }
+    // eventName/eventSource equalities are already the index's business: a
+    // candidate record has those strings, so they make useless literals.
+    let indexed = |e: &Expr| matches!(e, Expr::Path(k) if k.len() == 1 && (k[0].0 == "eventName" || k[0].0 == "eventSource"));
     let lit = match p {
+        Pred::Eq(e, Lit::Str(_)) if indexed(e) => None,
         Pred::Eq(e, Lit::Str(s)) if from_record(e, s, &|d| d == s) => Some(s.as_str()),
         Pred::StartsWith(e, s) if from_record(e, s, &|d| d.starts_with(s.as_str())) => {
             Some(s.as_str())
@@ -324,6 +328,11 @@ mod tests {
             Some("AccessDenied")
         );
         assert_eq!(req(r#"select(.a == "x" or .b == "y")"#), None);
+        assert_eq!(
+            req(r#"select(.eventSource == "sts.amazonaws.com" and .userIdentity.userName == "nobody")"#)
+                .as_deref(),
+            Some("nobody")
+        );
         assert_eq!(
             req(r#"select(.a | ascii_downcase | contains("akia"))"#),
             None
