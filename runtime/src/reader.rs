@@ -11,9 +11,11 @@
 //! records cannot be resynchronised and ends the file with an error that
 //! names the byte offset.
 //!
-//! Gzip is detected by its magic bytes (`1f 8b`), never by the file name.
+//! Gzip is detected by its magic bytes (`1f 8b`), never by the file name,
+//! and inflated on a second thread into a few recycled 1 MB chunks.
 
 use std::io::{self, BufRead, BufReader, Read};
+use std::sync::mpsc;
 
 use flate2::bufread::MultiGzDecoder;
 
@@ -101,20 +103,112 @@ pub struct RecordReader<R> {
     json_lines: bool,
 }
 
-/// Open a byte stream, inflating it if it starts with the gzip magic.
+/// Inflated chunks in flight between the inflating thread and the reader;
+/// memory stays bounded (`CHUNKS * CHUNK_SIZE`, chunks are recycled).
+const CHUNKS: usize = 4;
+/// Size of one inflated chunk.
+const CHUNK_SIZE: usize = 1 << 20;
+
+/// Open a byte stream, inflating it if it starts with the gzip magic. Gzip
+/// is inflated on a second thread, so that decompression and record
+/// processing overlap on machines with more than one core.
 pub fn open(read: impl Read + Send + 'static) -> io::Result<RecordReader<Box<dyn BufRead + Send>>> {
     let mut buffered = BufReader::with_capacity(BUF_SIZE, read);
     let head = buffered.fill_buf()?;
     let gzip = head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
     let input: Box<dyn BufRead + Send> = if gzip {
-        Box::new(BufReader::with_capacity(
-            BUF_SIZE,
-            MultiGzDecoder::new(buffered),
-        ))
+        Box::new(Inflating::spawn(MultiGzDecoder::new(buffered)))
     } else {
         Box::new(buffered)
     };
     Ok(RecordReader::new(input, gzip))
+}
+
+/// A `BufRead` fed by a thread that inflates into fixed-size chunks. Used
+/// chunks go back to the thread, so steady state allocates nothing.
+struct Inflating {
+    full: mpsc::Receiver<io::Result<Vec<u8>>>,
+    empty: mpsc::SyncSender<Vec<u8>>,
+    chunk: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl Inflating {
+    fn spawn(mut inner: impl Read + Send + 'static) -> Inflating {
+        let (full_tx, full) = mpsc::sync_channel(CHUNKS);
+        let (empty, empty_rx) = mpsc::sync_channel::<Vec<u8>>(CHUNKS + 1);
+        std::thread::spawn(move || loop {
+            let mut chunk = empty_rx.try_recv().unwrap_or_default();
+            chunk.resize(CHUNK_SIZE, 0);
+            let mut filled = 0;
+            let result = loop {
+                match inner.read(&mut chunk[filled..]) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => {
+                        filled += n;
+                        if filled == chunk.len() {
+                            break Ok(());
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
+                }
+            };
+            chunk.truncate(filled);
+            let last = filled < CHUNK_SIZE || result.is_err();
+            if filled > 0 && full_tx.send(Ok(chunk)).is_err() {
+                return; // the reader was dropped
+            }
+            if let Err(e) = result {
+                let _ = full_tx.send(Err(e));
+            }
+            if last {
+                return;
+            }
+        });
+        Inflating {
+            full,
+            empty,
+            chunk: Vec::new(),
+            pos: 0,
+            done: false,
+        }
+    }
+}
+
+impl Read for Inflating {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Inflating {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos == self.chunk.len() && !self.done {
+            match self.full.recv() {
+                Ok(Ok(chunk)) => {
+                    let used = std::mem::replace(&mut self.chunk, chunk);
+                    let _ = self.empty.try_send(used);
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => self.done = true, // the thread finished
+            }
+        }
+        Ok(&self.chunk[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.chunk.len());
+    }
 }
 
 impl<R: BufRead> RecordReader<R> {

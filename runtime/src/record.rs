@@ -7,10 +7,12 @@ use jaq_json::Val;
 use simd_json::prelude::*;
 use simd_json::tape::{Tape, Value};
 
-/// Parses records, reusing simd-json's buffers between them.
+/// Parses records, reusing simd-json's buffers and the tape's allocation
+/// between them (give records back with [`RecordParser::recycle`]).
 #[derive(Default)]
 pub struct RecordParser {
     buffers: simd_json::Buffers,
+    spare: Option<Tape<'static>>,
 }
 
 /// A parsed record: simd-json's tape (a flat array of nodes, no value tree),
@@ -26,8 +28,13 @@ pub type RecordValue<'t, 'a> = Value<'t, 'a>;
 impl RecordParser {
     /// Parse one record's bytes (simd-json parses in place).
     pub fn parse<'a>(&mut self, bytes: &'a mut [u8]) -> Result<Record<'a>, String> {
-        simd_json::to_tape_with_buffers(bytes, &mut self.buffers)
-            .map(|tape| Record { tape })
+        let mut tape = self
+            .spare
+            .take()
+            .unwrap_or_else(|| Tape(Vec::new()))
+            .reset();
+        simd_json::fill_tape(bytes, &mut self.buffers, &mut tape)
+            .map(|()| Record { tape })
             .map_err(|e| {
                 let near = e
                     .character()
@@ -50,6 +57,13 @@ pub fn get<'t, 'a>(obj: Value<'t, 'a>, key: &str) -> Option<Value<'t, 'a>> {
         .filter(|(k, _)| *k == key)
         .last()
         .map(|(_, v)| v)
+}
+
+impl RecordParser {
+    /// Take a record's tape back for the next parse.
+    pub fn recycle(&mut self, record: Record<'_>) {
+        self.spare = Some(record.tape.reset());
+    }
 }
 
 impl<'a> Record<'a> {

@@ -275,6 +275,7 @@ impl<'p> Scanner<'p> {
                 };
                 sink.alert(&alert)?;
             }
+            self.parser.recycle(record);
         };
         self.stats.bytes_json += reader.offset();
         self.buf = buf;
