@@ -137,16 +137,18 @@ impl<'p> Matcher<'p> {
         out.matches.clear();
         out.errors.clear();
         out.jq_runs = 0;
+        // One pass over the top-level fields serves dispatch and every
+        // native rule.
+        let root = crate::native::Root::new(record.root());
         let (candidates, shortcuts) = match &mut self.index {
             Some(ix) if record.is_object() => (
-                ix.candidates(record.event_name(), record.event_source()),
+                ix.candidates(root.str("eventName"), root.str("eventSource")),
                 true,
             ),
             Some(ix) => (ix.every_rule(), false),
             None => ((0..self.plan.rules.len() as u32).collect(), false),
         };
         let mut val: Option<Val> = None;
-        let mut root: Option<crate::native::Root> = None;
         for &r in candidates.iter() {
             let r = r as usize;
             let rule = &self.plan.rules[r];
@@ -170,9 +172,7 @@ impl<'p> Matcher<'p> {
                     Eval::Native(_) if !self.literal_allows(r) => continue,
                     Eval::Native(native) => {
                         use crate::native::Verdict;
-                        let root =
-                            root.get_or_insert_with(|| crate::native::Root::new(record.root()));
-                        match crate::native::eval(native, root) {
+                        match crate::native::eval(native, &root) {
                             Verdict::Alert(false) => out.matches.push(RuleMatch {
                                 rule: r,
                                 annotation: None,

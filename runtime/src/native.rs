@@ -101,6 +101,11 @@ impl<'t, 'a> Root<'t, 'a> {
         Root { value, fields }
     }
 
+    /// A top-level string field (`None`: missing or not a string).
+    pub fn str(&self, key: &str) -> Option<&'a str> {
+        self.get(key)?.into_string()
+    }
+
     fn get(&self, key: &str) -> Option<Value<'t, 'a>> {
         // (A trait in simd-json's prelude shadows `Vec::iter`.)
         <[(&str, Value)]>::iter(&self.fields)
