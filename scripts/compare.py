@@ -155,7 +155,7 @@ def main():
     args = ap.parse_args()
     runs = 3 if args.quick else 5
     big_files, big_records = (1, 100_000) if args.quick else (2, 300_000)
-    small_records = 10_000 if args.quick else 30_000
+    small_records = 10_000 if args.quick else 100_000
 
     ensure_tools()
     work = Path(tempfile.mkdtemp(prefix="tattletail-bench-"))
