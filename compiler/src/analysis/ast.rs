@@ -557,19 +557,7 @@ impl<'s> Walker<'s> {
     /// `IN(...)` of a field against literals; `any` gives exactly one boolean.
     fn field_in(&mut self, field: &Kind, lits: &Kind, within: Cond, one: bool) -> Abs {
         if let (Kind::Field(f), Kind::Lits(lits)) = (field, lits) {
-            let strings: Vec<String> = lits
-                .iter()
-                .filter_map(|l| {
-                    if let Lit::Str(s) = l {
-                        Some(s.clone())
-                    } else {
-                        None
-                    }
-                })
-                .collect();
-            let all_strings = strings.len() == lits.len();
-            let mut set = KeySet::names(strings);
-            set.other = !all_strings;
+            let (set, all_strings) = lit_set(lits);
             let t = Cond::field(*f, FieldCond::In(set.clone()), all_strings).and(&within);
             let fl = if all_strings {
                 Cond::field(*f, FieldCond::NotIn(set), true).and(&within)
@@ -582,22 +570,26 @@ impl<'s> Walker<'s> {
     }
 }
 
-/// Truthy and falsy conditions of `field == one of lits`.
-fn field_eq(f: Field, lits: &[Lit]) -> Option<(Cond, Cond)> {
+/// The values a field can have to equal one of `lits`, and whether all
+/// of them are strings. A non-string literal can only equal a non-string
+/// (or missing) value, so it adds "missing or not a string".
+fn lit_set(lits: &[Lit]) -> (KeySet, bool) {
     let strings: Vec<String> = lits
         .iter()
-        .filter_map(|l| {
-            if let Lit::Str(s) = l {
-                Some(s.clone())
-            } else {
-                None
-            }
+        .filter_map(|l| match l {
+            Lit::Str(s) => Some(s.clone()),
+            Lit::NonStr => None,
         })
         .collect();
     let all_strings = strings.len() == lits.len();
     let mut set = KeySet::names(strings);
-    // A non-string literal can only equal a non-string (or missing) value.
     set.other = !all_strings;
+    (set, all_strings)
+}
+
+/// Truthy and falsy conditions of `field == one of lits`.
+fn field_eq(f: Field, lits: &[Lit]) -> Option<(Cond, Cond)> {
+    let (set, all_strings) = lit_set(lits);
     let truthy = Cond::field(f, FieldCond::In(set.clone()), all_strings);
     // With one string literal, "not equal" is exactly the complement; with
     // several, some comparison is false on every record.
