@@ -54,6 +54,21 @@ impl std::fmt::Display for ReadError {
 
 impl std::error::Error for ReadError {}
 
+/// `fill_buf`, retried on `Interrupted`, with errors located at `offset`.
+fn fill<R: BufRead>(input: &mut R, offset: u64) -> Result<&[u8], ReadError> {
+    loop {
+        match input.fill_buf() {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(source) => return Err(ReadError::Io { offset, source }),
+        }
+    }
+    // The buffer is filled now; this second call does no IO.
+    input
+        .fill_buf()
+        .map_err(|source| ReadError::Io { offset, source })
+}
+
 /// What kind of file this turned out to be, known once it has been read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileKind {
@@ -252,13 +267,6 @@ impl<R: BufRead> RecordReader<R> {
         self.offset
     }
 
-    fn io(&self, source: io::Error) -> ReadError {
-        ReadError::Io {
-            offset: self.offset,
-            source,
-        }
-    }
-
     fn syntax(&self, message: impl Into<String>) -> ReadError {
         ReadError::Syntax {
             offset: self.offset,
@@ -274,11 +282,7 @@ impl<R: BufRead> RecordReader<R> {
     /// Skip whitespace; return the next byte (not consumed).
     fn skip_ws(&mut self) -> Result<Option<u8>, ReadError> {
         loop {
-            let buf = match self.input.fill_buf() {
-                Ok(b) => b,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.io(e)),
-            };
+            let buf = fill(&mut self.input, self.offset)?;
             if buf.is_empty() {
                 return Ok(None);
             }
@@ -322,11 +326,7 @@ impl<R: BufRead> RecordReader<R> {
         let mut escaped = false;
         let start = self.offset;
         loop {
-            let buf = match self.input.fill_buf() {
-                Ok(b) => b,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.io(e)),
-            };
+            let buf = fill(&mut self.input, self.offset)?;
             if buf.is_empty() {
                 return Err(ReadError::Syntax {
                     offset: self.offset,
