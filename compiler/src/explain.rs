@@ -112,6 +112,7 @@ fn set_text(s: &KeySet) -> String {
 
 fn field_text(f: &FieldCond) -> String {
     match f {
+        _ if f.is_any() => "any".to_string(),
         FieldCond::In(s) => set_text(s),
         FieldCond::NotIn(s) => format!("anything but: {}", set_text(s)),
     }
@@ -165,24 +166,8 @@ pub fn text(plan: &Plan, file: &str, source: &str) -> String {
                 event_name,
                 event_source,
             } => {
-                let _ = writeln!(
-                    out,
-                    "  eventName:   {}",
-                    if event_name.is_any() {
-                        "any".into()
-                    } else {
-                        field_text(event_name)
-                    }
-                );
-                let _ = writeln!(
-                    out,
-                    "  eventSource: {}",
-                    if event_source.is_any() {
-                        "any".into()
-                    } else {
-                        field_text(event_source)
-                    }
-                );
+                let _ = writeln!(out, "  eventName:   {}", field_text(event_name));
+                let _ = writeln!(out, "  eventSource: {}", field_text(event_source));
                 let _ = writeln!(
                     out,
                     "  exact:       {}",

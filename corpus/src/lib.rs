@@ -457,28 +457,16 @@ mod tests {
 
     #[test]
     fn same_seed_same_bytes() {
-        let mut a = Vec::new();
-        let mut b = Vec::new();
-        write_file(
-            &mut Generator::new(7),
-            200,
-            Layout {
+        let file = |seed| {
+            let mut out = Vec::new();
+            let layout = Layout {
                 pretty: false,
                 adversarial: true,
-            },
-            &mut a,
-        )
-        .unwrap();
-        write_file(
-            &mut Generator::new(7),
-            200,
-            Layout {
-                pretty: false,
-                adversarial: true,
-            },
-            &mut b,
-        )
-        .unwrap();
+            };
+            write_file(&mut Generator::new(seed), 200, layout, &mut out).unwrap();
+            out
+        };
+        let (a, b) = (file(7), file(7));
         assert_eq!(a, b);
         let v: Value = serde_json::from_slice(&a).unwrap();
         assert_eq!(v["Records"].as_array().unwrap().len(), 200);

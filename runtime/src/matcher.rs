@@ -34,8 +34,6 @@ pub struct Outcome {
     pub matches: Vec<RuleMatch>,
     /// Rules that failed before their first output, with the message.
     pub errors: Vec<(usize, String)>,
-    /// How many rules ran jq.
-    pub jq_runs: usize,
 }
 
 /// Evaluates a plan on records.
@@ -136,7 +134,6 @@ impl<'p> Matcher<'p> {
     pub fn evaluate(&mut self, record: &Record<'_>, out: &mut Outcome) {
         out.matches.clear();
         out.errors.clear();
-        out.jq_runs = 0;
         // One pass over the top-level fields serves dispatch and every
         // native rule.
         let root = crate::native::Root::new(record.root());
@@ -190,7 +187,6 @@ impl<'p> Matcher<'p> {
                 }
             }
             let input = val.get_or_insert_with(|| record.to_val());
-            out.jq_runs += 1;
             match rule.program.first_output(input.clone()) {
                 FirstOutput::Value(v) if !matches!(v, Val::Null | Val::Bool(false)) => {
                     let annotation = if v == *input { None } else { Some(v) };

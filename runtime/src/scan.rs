@@ -92,8 +92,6 @@ pub struct Stats {
     pub rule_errors: Vec<u64>,
     /// A few error messages per rule.
     pub rule_error_examples: Vec<Vec<String>>,
-    /// jq evaluations run.
-    pub jq_runs: u64,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -255,7 +253,6 @@ impl<'p> Scanner<'p> {
                 }
             };
             self.matcher.evaluate(&record, &mut self.outcome);
-            self.stats.jq_runs += self.outcome.jq_runs as u64;
             for (rule, message) in self.outcome.errors.drain(..) {
                 self.stats.rule_errors[rule] += 1;
                 let ex = &mut self.stats.rule_error_examples[rule];
