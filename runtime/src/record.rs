@@ -96,6 +96,41 @@ impl<'a> Record<'a> {
     pub fn to_val(&self) -> Val {
         to_val(self.root())
     }
+
+    /// The record as a serde_json value (for alert payloads).
+    pub fn to_json(&self) -> serde_json::Value {
+        to_json(self.root())
+    }
+}
+
+/// Convert a tape value to a serde_json value. Object keys keep the last
+/// duplicate, as jq does; numbers that do not fit 64 bits are floats.
+pub fn to_json(v: Value<'_, '_>) -> serde_json::Value {
+    use serde_json::Value as J;
+    if let Some(s) = v.as_str() {
+        return J::String(s.to_string());
+    }
+    if let Some(a) = v.as_array() {
+        return J::Array(a.iter().map(to_json).collect());
+    }
+    if let Some(o) = v.as_object() {
+        let mut m = serde_json::Map::new();
+        for (k, v) in o.iter() {
+            m.insert(k.to_string(), to_json(v));
+        }
+        return J::Object(m);
+    }
+    if let Some(b) = v.as_bool() {
+        J::Bool(b)
+    } else if let Some(i) = v.as_i64() {
+        J::from(i)
+    } else if let Some(u) = v.as_u64() {
+        J::from(u)
+    } else if let Some(f) = v.as_f64() {
+        serde_json::Number::from_f64(f).map_or(J::Null, J::Number)
+    } else {
+        J::Null
+    }
 }
 
 /// Convert a tape value to a jaq value.
@@ -170,6 +205,17 @@ mod tests {
             s.starts_with(r#"{"a":[1,-2,3.5,true,null,"x"],"b":{"c":1.8446744073709552e19}}"#)
                 || s.contains("18446744073709552000"),
             "{s}"
+        );
+    }
+
+    #[test]
+    fn converts_to_serde_json() {
+        let mut bytes = br#"{"b":[1,-2,3.5,true,null,"x\u003c"],"a":{"k":1,"k":2}}"#.to_vec();
+        let mut p = RecordParser::default();
+        let v = p.parse(&mut bytes).unwrap().to_json();
+        assert_eq!(
+            v,
+            serde_json::json!({"a":{"k":2},"b":[1,-2,3.5,true,null,"x<"]})
         );
     }
 

@@ -106,6 +106,40 @@ impl Stats {
         }
     }
 
+    /// Add another scan's counts (same plan) to these.
+    pub fn absorb(&mut self, other: Stats) {
+        self.files += other.files;
+        self.skipped.extend(other.skipped);
+        self.failed.extend(other.failed);
+        self.records += other.records;
+        self.bad_records += other.bad_records;
+        for b in other.bad_examples {
+            if self.bad_examples.len() < EXAMPLES * 4 {
+                self.bad_examples.push(b);
+            }
+        }
+        self.bytes_read += other.bytes_read;
+        self.bytes_json += other.bytes_json;
+        if self.alerts.len() < other.alerts.len() {
+            self.alerts.resize(other.alerts.len(), 0);
+            self.rule_errors.resize(other.rule_errors.len(), 0);
+            self.rule_error_examples
+                .resize(other.rule_error_examples.len(), Vec::new());
+        }
+        for (i, n) in other.alerts.iter().enumerate() {
+            self.alerts[i] += n;
+        }
+        for (i, n) in other.rule_errors.iter().enumerate() {
+            self.rule_errors[i] += n;
+        }
+        for (i, ex) in other.rule_error_examples.into_iter().enumerate() {
+            let mine = &mut self.rule_error_examples[i];
+            let room = EXAMPLES.saturating_sub(mine.len());
+            mine.extend(ex.into_iter().take(room));
+        }
+        self.elapsed = self.elapsed.max(other.elapsed);
+    }
+
     /// Total alerts.
     pub fn total_alerts(&self) -> u64 {
         self.alerts.iter().sum()
@@ -169,6 +203,14 @@ impl<'p> Scanner<'p> {
             started: Instant::now(),
             stats: Stats::new(n),
         }
+    }
+
+    /// The counts so far; the scanner starts counting afresh (the plan,
+    /// index and memo are kept).
+    pub fn take_stats(&mut self) -> Stats {
+        let n = self.matcher.plan().rules.len();
+        self.started = Instant::now();
+        std::mem::replace(&mut self.stats, Stats::new(n))
     }
 
     /// Scan one input named `source`.

@@ -1,14 +1,20 @@
 //! The `tattletail` and `tattletail-compile` binaries, run as a user would.
 
-mod common;
-
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
 
 fn tattletail(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tattletail"));
     cmd.args(args)
-        .current_dir(common::root())
+        .current_dir(root())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd.stdin(if stdin.is_some() {
@@ -250,7 +256,7 @@ fn compile_explains_and_checks() {
     let run = |args: &[&str]| {
         Command::new(&bin)
             .args(args)
-            .current_dir(common::root())
+            .current_dir(root())
             .output()
             .unwrap()
     };
@@ -258,7 +264,7 @@ fn compile_explains_and_checks() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         text(&out.stdout),
-        std::fs::read_to_string(common::root().join("testdata/explain/readme.txt")).unwrap()
+        std::fs::read_to_string(root().join("testdata/explain/readme.txt")).unwrap()
     );
     let out = run(&["--explain", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

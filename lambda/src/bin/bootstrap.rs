@@ -1,0 +1,41 @@
+//! `bootstrap`: the Lambda function for the `provided.al2023` runtime.
+//! Clients and settings are built once per cold start; the compiled plan
+//! is cached across warm invocations (see `config_source`).
+
+use std::sync::Arc;
+
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde_json::Value;
+use tattletail_lambda::handler::App;
+use tattletail_lambda::logging;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn failure(message: String) -> Diagnostic {
+    Diagnostic {
+        error_type: "Tattletail.Error".into(),
+        error_message: message,
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    logging::init();
+    let app = match App::from_env().await {
+        Ok(app) => Arc::new(app),
+        Err(e) => {
+            tracing::error!(message = "init_failed", error = e.as_str());
+            return Err(e.into());
+        }
+    };
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let app = app.clone();
+        async move {
+            app.handle(event.payload, &event.context.request_id)
+                .await
+                .map_err(failure)
+        }
+    }))
+    .await
+}

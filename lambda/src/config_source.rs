@@ -1,0 +1,271 @@
+//! Where the Lambda's rules come from, and keeping the compiled plan warm.
+//!
+//! Upstream's precedence (`tattletail-compat.md` §9.1): when both
+//! `S3_CONFIG_BUCKET` and `S3_CONFIG_PATH` are set, the config is that S3
+//! object; otherwise `tattletail.toml` in `LAMBDA_TASK_ROOT` (the bundled
+//! file). The compiled plan is kept across warm invocations. For S3, every
+//! invocation makes a conditional GET (`If-None-Match` with the cached ETag):
+//! an unchanged object costs one 304 and no recompilation, an edited one is
+//! compiled and used from that invocation on. An invalid config fails the
+//! invocation with every diagnostic; it is cached by ETag too, so it is not
+//! recompiled until it changes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_sdk_s3::error::SdkError;
+use tattletail_compiler::diag::render_all;
+use tattletail_compiler::plan::Compiled;
+use tracing::{info, warn};
+
+/// Largest config object read from S3.
+const MAX_CONFIG_BYTES: usize = 16 * 1024 * 1024;
+
+/// Where the config lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigLocation {
+    /// An S3 object.
+    S3 {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+    },
+    /// A file (the bundled `tattletail.toml`).
+    File(PathBuf),
+}
+
+impl ConfigLocation {
+    /// Upstream's rule, through `get` (the process environment in the
+    /// Lambda).
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> ConfigLocation {
+        let nonempty = |k: &str| get(k).filter(|v| !v.is_empty());
+        match (nonempty("S3_CONFIG_BUCKET"), nonempty("S3_CONFIG_PATH")) {
+            (Some(bucket), Some(key)) => ConfigLocation::S3 { bucket, key },
+            _ => {
+                let root = nonempty("LAMBDA_TASK_ROOT").unwrap_or_else(|| ".".into());
+                ConfigLocation::File(PathBuf::from(root).join("tattletail.toml"))
+            }
+        }
+    }
+
+    /// A name for messages.
+    pub fn name(&self) -> String {
+        match self {
+            ConfigLocation::S3 { bucket, key } => format!("s3://{bucket}/{key}"),
+            ConfigLocation::File(p) => p.display().to_string(),
+        }
+    }
+}
+
+/// Why there is no plan.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config could not be read.
+    #[error("cannot read the config {name}: {message}")]
+    Unreadable {
+        /// Location.
+        name: String,
+        /// Why.
+        message: String,
+    },
+    /// The config has errors; `rendered` has every diagnostic.
+    #[error("the config {name} is invalid ({count} problem(s)); nothing was scanned:\n{rendered}")]
+    Invalid {
+        /// Location.
+        name: String,
+        /// Number of errors.
+        count: usize,
+        /// The diagnostics, rendered with line, column and help.
+        rendered: String,
+    },
+}
+
+/// Compile config text, rendering warnings into the log and errors into
+/// [`ConfigError::Invalid`].
+pub fn compile(name: &str, source: &str) -> Result<Arc<Compiled>, ConfigError> {
+    let started = Instant::now();
+    match tattletail_compiler::compile(source) {
+        Ok(c) => {
+            if !c.warnings.is_empty() {
+                warn!(
+                    message = "config_warnings",
+                    config = name,
+                    warnings = render_all(&c.warnings, name, source).as_str()
+                );
+            }
+            info!(
+                message = "config_loaded",
+                config = name,
+                rules = c.plan.rules.len() as u64,
+                destinations = c.plan.destinations.len() as u64,
+                compile_ms = started.elapsed().as_secs_f64() * 1000.0
+            );
+            Ok(Arc::new(c))
+        }
+        Err(diags) => Err(ConfigError::Invalid {
+            name: name.to_string(),
+            count: diags.len(),
+            rendered: render_all(&diags, name, source),
+        }),
+    }
+}
+
+/// The result of compiling one version of the config.
+type Loaded = Result<Arc<Compiled>, ConfigError>;
+
+/// The cached plan and where it came from.
+pub struct ConfigCache {
+    location: ConfigLocation,
+    /// ETag (S3) and the result of compiling that version.
+    current: Option<(Option<String>, Loaded)>,
+}
+
+impl ConfigCache {
+    /// An empty cache for `location`.
+    pub fn new(location: ConfigLocation) -> ConfigCache {
+        ConfigCache {
+            location,
+            current: None,
+        }
+    }
+
+    /// Where the config comes from.
+    pub fn location(&self) -> &ConfigLocation {
+        &self.location
+    }
+
+    /// The plan to use for this invocation.
+    pub async fn get(&mut self, s3: &aws_sdk_s3::Client) -> Result<Arc<Compiled>, ConfigError> {
+        let name = self.location.name();
+        match self.location.clone() {
+            ConfigLocation::File(path) => {
+                if self.current.is_none() {
+                    let result = match std::fs::read_to_string(&path) {
+                        Ok(text) => compile(&name, &text),
+                        Err(e) => Err(ConfigError::Unreadable {
+                            name: name.clone(),
+                            message: format!(
+                                "{e} (bundle tattletail.toml with the function, or set \
+                                 S3_CONFIG_BUCKET and S3_CONFIG_PATH)"
+                            ),
+                        }),
+                    };
+                    // A missing file may be a transient deployment state:
+                    // only a successful or invalid read is cached.
+                    if !matches!(result, Err(ConfigError::Unreadable { .. })) {
+                        self.current = Some((None, result.clone()));
+                    }
+                    return result;
+                }
+            }
+            ConfigLocation::S3 { bucket, key } => {
+                let etag = self.current.as_ref().and_then(|(e, _)| e.clone());
+                let mut req = s3.get_object().bucket(&bucket).key(&key);
+                if let Some(e) = &etag {
+                    req = req.if_none_match(e);
+                }
+                match req.send().await {
+                    Ok(out) => {
+                        let new_etag = out.e_tag().map(String::from);
+                        let result = match out.body.collect().await {
+                            Ok(bytes) => {
+                                let bytes = bytes.into_bytes();
+                                if bytes.len() > MAX_CONFIG_BYTES {
+                                    Err(ConfigError::Unreadable {
+                                        name: name.clone(),
+                                        message: format!(
+                                            "{} bytes is more than the {MAX_CONFIG_BYTES}-byte limit",
+                                            bytes.len()
+                                        ),
+                                    })
+                                } else {
+                                    match std::str::from_utf8(&bytes) {
+                                        Ok(text) => compile(&name, text),
+                                        Err(e) => Err(ConfigError::Unreadable {
+                                            name: name.clone(),
+                                            message: format!("not UTF-8 text: {e}"),
+                                        }),
+                                    }
+                                }
+                            }
+                            Err(e) => Err(ConfigError::Unreadable {
+                                name: name.clone(),
+                                message: format!("reading the body failed: {e}"),
+                            }),
+                        };
+                        if !matches!(result, Err(ConfigError::Unreadable { .. })) {
+                            self.current = Some((new_etag, result.clone()));
+                        }
+                        return result;
+                    }
+                    Err(e) if status(&e) == Some(304) => {
+                        info!(message = "config_unchanged", config = name.as_str());
+                    }
+                    Err(e) => {
+                        let message = crate::s3::describe_error(&e);
+                        match &self.current {
+                            // Keep alerting with the last good rules rather
+                            // than fail while S3 hiccups.
+                            Some((_, Ok(plan))) => {
+                                warn!(
+                                    message = "config_refresh_failed",
+                                    config = name.as_str(),
+                                    error = message.as_str(),
+                                    using = "the previously loaded config"
+                                );
+                                return Ok(plan.clone());
+                            }
+                            _ => return Err(ConfigError::Unreadable { name, message }),
+                        }
+                    }
+                }
+            }
+        }
+        match &self.current {
+            Some((_, r)) => r.clone(),
+            None => unreachable!("the cache is filled above"),
+        }
+    }
+}
+
+fn status<E>(e: &SdkError<E>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_follows_upstream_precedence() {
+        let env = |pairs: Vec<(&'static str, &'static str)>| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(
+            ConfigLocation::from_env(env(vec![
+                ("S3_CONFIG_BUCKET", "b"),
+                ("S3_CONFIG_PATH", "k.toml"),
+                ("LAMBDA_TASK_ROOT", "/var/task")
+            ])),
+            ConfigLocation::S3 {
+                bucket: "b".into(),
+                key: "k.toml".into()
+            }
+        );
+        // Only one of the two: the bundled file, as upstream.
+        assert_eq!(
+            ConfigLocation::from_env(env(vec![
+                ("S3_CONFIG_BUCKET", "b"),
+                ("LAMBDA_TASK_ROOT", "/var/task")
+            ])),
+            ConfigLocation::File("/var/task/tattletail.toml".into())
+        );
+    }
+}

@@ -1,0 +1,410 @@
+//! The Lambda handler: decode the event, get the (cached) plan, scan each
+//! object once with streaming reads, deliver alerts, log one summary line
+//! per object and per invocation, emit CloudWatch metrics, and answer in
+//! the shape the trigger expects.
+//!
+//! Failure policy. A unit (SQS message, Batch task, notification) fails
+//! when one of its objects cannot be fetched or read to the end, or, with
+//! `TATTLETAIL_FAIL_ON_UNDELIVERED=true`, when an alert could not be
+//! delivered. Failed SQS messages are returned in `batchItemFailures`;
+//! Batch tasks get `TemporaryFailure` (retry may help) or
+//! `PermanentFailure`; a direct S3/SNS/EventBridge invocation returns an
+//! error so Lambda's retry and DLQ take over. Skipped objects (digests,
+//! 0-byte objects, non-CloudTrail JSON) succeed with one log line each.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use tattletail_compiler::plan::{Compiled, Plan};
+use tattletail_runtime::scan::InputOutcome;
+use tattletail_runtime::Stats;
+use tokio::sync::Mutex;
+use tracing::{error, info, warn};
+
+use crate::aws::{Clients, Settings};
+use crate::config_source::{ConfigCache, ConfigLocation};
+use crate::deliver::Deliverer;
+use crate::event::{self, ObjectRef, UnitResult, Work};
+use crate::logging::{self, Metric};
+use crate::pipeline::{self, Outputs};
+use crate::s3::{self, FetchError};
+
+/// Everything kept across warm invocations.
+pub struct App {
+    clients: Clients,
+    settings: Settings,
+    deliverer: Arc<Deliverer>,
+    config: Mutex<ConfigCache>,
+    function_name: String,
+}
+
+/// Totals over objects.
+#[derive(Default)]
+struct Totals {
+    scanned: u64,
+    skipped: u64,
+    failed: u64,
+    records: u64,
+    bad_records: u64,
+    bytes: u64,
+    delivered: u64,
+    undelivered: u64,
+    alerts: BTreeMap<String, u64>,
+    rule_errors: BTreeMap<String, u64>,
+}
+
+impl Totals {
+    fn add(&mut self, stats: &Stats, plan: &Plan) {
+        self.records += stats.records;
+        self.bad_records += stats.bad_records;
+        self.bytes += stats.bytes_read;
+        for (rule, (&alerts, &errors)) in plan
+            .rules
+            .iter()
+            .zip(stats.alerts.iter().zip(&stats.rule_errors))
+        {
+            if alerts > 0 {
+                *self.alerts.entry(rule.config.display_name()).or_default() += alerts;
+            }
+            if errors > 0 {
+                *self
+                    .rule_errors
+                    .entry(rule.config.display_name())
+                    .or_default() += errors;
+            }
+        }
+    }
+
+    fn alert_count(&self) -> u64 {
+        self.alerts.values().sum()
+    }
+}
+
+/// Per-rule counts of one scan, by rule name, non-zero only.
+fn by_rule(counts: &[u64], plan: &Plan) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for (rule, &n) in plan.rules.iter().zip(counts) {
+        if n > 0 {
+            *m.entry(rule.config.display_name()).or_default() += n;
+        }
+    }
+    m
+}
+
+fn json_text<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+enum ObjectResult {
+    Done { undelivered: u64 },
+    Skipped,
+    Failed(FetchError),
+}
+
+impl App {
+    /// Build the clients and settings from the environment (cold start).
+    pub async fn from_env() -> Result<App, String> {
+        let settings = Settings::from_env(|k| std::env::var(k).ok())?;
+        let clients = Clients::new(&settings).await?;
+        let location = ConfigLocation::from_env(|k| std::env::var(k).ok());
+        info!(
+            message = "cold_start",
+            version = env!("CARGO_PKG_VERSION"),
+            config = location.name().as_str(),
+            fail_on_undelivered = settings.fail_on_undelivered,
+            send_attempts = settings.attempts as u64,
+            send_concurrency = settings.concurrency as u64
+        );
+        Ok(App {
+            deliverer: Arc::new(Deliverer::new(clients.clone(), settings.clone())),
+            clients,
+            settings,
+            config: Mutex::new(ConfigCache::new(location)),
+            function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
+        })
+    }
+
+    /// Handle one invocation.
+    pub async fn handle(&self, payload: Value, request_id: &str) -> Result<Value, String> {
+        logging::set_request_id(request_id);
+        let started = Instant::now();
+        let invocation = event::parse(&payload).inspect_err(|e| {
+            error!(message = "invalid_event", error = e.as_str());
+        })?;
+        let compiled = {
+            let mut cache = self.config.lock().await;
+            cache.get(&self.clients.s3).await
+        };
+        let compiled = match compiled {
+            Ok(c) => c,
+            Err(e) => {
+                let msg = e.to_string();
+                error!(message = "config_invalid", error = msg.as_str());
+                return Err(msg);
+            }
+        };
+        let mut totals = Totals::default();
+        let mut results = Vec::with_capacity(invocation.units.len());
+        for unit in &invocation.units {
+            let result = match &unit.work {
+                Work::Ignore(why) => {
+                    info!(message = "event_ignored", reason = why.as_str());
+                    UnitResult::Succeeded(format!("ignored: {why}"))
+                }
+                Work::Invalid(why) => {
+                    error!(
+                        message = "event_invalid",
+                        unit = unit.id.as_deref().unwrap_or(""),
+                        error = why.as_str()
+                    );
+                    UnitResult::PermanentFailure(why.clone())
+                }
+                Work::Objects(objects) => {
+                    let mut result = UnitResult::Succeeded(String::new());
+                    let mut notes = Vec::new();
+                    for obj in objects {
+                        match self.object(&compiled, obj, &mut totals).await {
+                            ObjectResult::Done { undelivered } => {
+                                if undelivered > 0 && self.settings.fail_on_undelivered {
+                                    result = UnitResult::TemporaryFailure(format!(
+                                        "{undelivered} alert send(s) from {} failed",
+                                        obj.url()
+                                    ));
+                                }
+                                notes.push(format!("scanned {}", obj.url()));
+                            }
+                            ObjectResult::Skipped => notes.push(format!("skipped {}", obj.url())),
+                            ObjectResult::Failed(FetchError::Temporary(m)) => {
+                                if !matches!(result, UnitResult::PermanentFailure(_)) {
+                                    result = UnitResult::TemporaryFailure(m);
+                                }
+                            }
+                            ObjectResult::Failed(FetchError::Permanent(m)) => {
+                                result = UnitResult::PermanentFailure(m);
+                            }
+                        }
+                    }
+                    match result {
+                        UnitResult::Succeeded(_) => UnitResult::Succeeded(notes.join("; ")),
+                        other => other,
+                    }
+                }
+            };
+            results.push(result);
+        }
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let failed_units = results.iter().filter(|r| r.failed()).count() as u64;
+        let summary = json!({
+            "objects_scanned": totals.scanned,
+            "objects_skipped": totals.skipped,
+            "objects_failed": totals.failed,
+            "records": totals.records,
+            "alerts": totals.alert_count(),
+            "alerts_delivered": totals.delivered,
+            "alerts_undelivered": totals.undelivered,
+        });
+        info!(
+            message = "invocation_complete",
+            units = invocation.units.len() as u64,
+            failed_units = failed_units,
+            objects_scanned = totals.scanned,
+            objects_skipped = totals.skipped,
+            objects_failed = totals.failed,
+            records = totals.records,
+            record_count = totals.records,
+            alerts = totals.alert_count(),
+            match_count = totals.alert_count(),
+            alerts_by_rule_json = json_text(&totals.alerts).as_str(),
+            rule_errors_json = json_text(&totals.rule_errors).as_str(),
+            bad_records = totals.bad_records,
+            bytes = totals.bytes,
+            alerts_delivered = totals.delivered,
+            alerts_undelivered = totals.undelivered,
+            duration_ms = duration_ms
+        );
+        self.metrics(&totals, duration_ms);
+        let answer = event::respond(&invocation, &results, summary);
+        logging::set_request_id("");
+        answer
+    }
+
+    async fn object(
+        &self,
+        compiled: &Arc<Compiled>,
+        obj: &ObjectRef,
+        totals: &mut Totals,
+    ) -> ObjectResult {
+        let url = obj.url();
+        let skip = |totals: &mut Totals, reason: &str| {
+            totals.skipped += 1;
+            info!(
+                message = "object_skipped",
+                object = url.as_str(),
+                reason = reason
+            );
+            ObjectResult::Skipped
+        };
+        if s3::is_digest_key(&obj.key) {
+            return skip(totals, "CloudTrail digest file (no events)");
+        }
+        if obj.size == Some(0) {
+            return skip(totals, "empty (0-byte) object");
+        }
+        let object = match s3::open(&self.clients.s3, obj).await {
+            Ok(o) => o,
+            Err(e) => {
+                totals.failed += 1;
+                error!(
+                    message = "object_failed",
+                    object = url.as_str(),
+                    error = e.to_string().as_str()
+                );
+                return ObjectResult::Failed(e);
+            }
+        };
+        if object.size == Some(0) {
+            return skip(totals, "empty (0-byte) object");
+        }
+        let network_failed = object.network_failed.clone();
+        let outputs = Outputs {
+            deliver: Some(self.deliverer.clone()),
+            printer: None,
+            log_matches: true,
+            no_index: false,
+        };
+        let report = match pipeline::scan(compiled.clone(), url.clone(), object.body, outputs).await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                totals.failed += 1;
+                let msg = format!("{url}: {e}");
+                error!(
+                    message = "object_failed",
+                    object = url.as_str(),
+                    error = msg.as_str()
+                );
+                return ObjectResult::Failed(FetchError::Temporary(msg));
+            }
+        };
+        totals.add(&report.stats, &compiled.plan);
+        totals.delivered += report.delivered;
+        totals.undelivered += report.undelivered;
+        let stats = &report.stats;
+        let bad: Vec<Value> = stats
+            .bad_examples
+            .iter()
+            .map(|b| json!({"record": b.position.index, "offset": b.position.offset, "error": b.message}))
+            .collect();
+        let errors: BTreeMap<String, &Vec<String>> = compiled
+            .plan
+            .rules
+            .iter()
+            .zip(&stats.rule_error_examples)
+            .filter(|(_, ex)| !ex.is_empty())
+            .map(|(r, ex)| (r.config.display_name(), ex))
+            .collect();
+        let log = |message: &str, outcome: &str, error: &str| {
+            info!(
+                message = message,
+                object = url.as_str(),
+                outcome = outcome,
+                error = error,
+                records = stats.records,
+                alerts = stats.total_alerts(),
+                alerts_by_rule_json = json_text(&by_rule(&stats.alerts, &compiled.plan)).as_str(),
+                rule_errors_json = json_text(&by_rule(&stats.rule_errors, &compiled.plan)).as_str(),
+                rule_error_examples_json = json_text(&errors).as_str(),
+                bad_records = stats.bad_records,
+                bad_record_examples_json = json_text(&bad).as_str(),
+                bytes = stats.bytes_read,
+                bytes_json = stats.bytes_json,
+                alerts_delivered = report.delivered,
+                alerts_undelivered = report.undelivered,
+                duration_ms = report.duration.as_secs_f64() * 1000.0
+            );
+        };
+        match &report.outcome {
+            InputOutcome::Scanned => {
+                totals.scanned += 1;
+                if stats.bad_records > 0 {
+                    warn!(
+                        message = "bad_records",
+                        object = url.as_str(),
+                        count = stats.bad_records,
+                        examples_json = json_text(&bad).as_str()
+                    );
+                }
+                log("object_complete", "scanned", "");
+                ObjectResult::Done {
+                    undelivered: report.undelivered,
+                }
+            }
+            InputOutcome::Skipped(why) => skip(totals, why),
+            InputOutcome::Failed(why) => {
+                totals.failed += 1;
+                let msg = format!("{url}: {why}");
+                log("object_failed", "failed", &msg);
+                if network_failed.load(Ordering::Relaxed) {
+                    ObjectResult::Failed(FetchError::Temporary(msg))
+                } else {
+                    ObjectResult::Failed(FetchError::Permanent(msg))
+                }
+            }
+        }
+    }
+
+    fn metrics(&self, t: &Totals, duration_ms: f64) {
+        let ns = &self.settings.metrics_namespace;
+        let f = self.function_name.as_str();
+        let count = |name, v: u64| Metric {
+            name,
+            value: v as f64,
+            unit: "Count",
+        };
+        logging::emit_metrics(
+            ns,
+            &[("FunctionName", f)],
+            &[
+                count("Records", t.records),
+                count("Alerts", t.alert_count()),
+                count("RuleErrors", t.rule_errors.values().sum()),
+                count("BadRecords", t.bad_records),
+                count("ObjectsScanned", t.scanned),
+                count("ObjectsSkipped", t.skipped),
+                count("ObjectsFailed", t.failed),
+                count("AlertsDelivered", t.delivered),
+                count("AlertsUndelivered", t.undelivered),
+                Metric {
+                    name: "BytesRead",
+                    value: t.bytes as f64,
+                    unit: "Bytes",
+                },
+                Metric {
+                    name: "DurationMs",
+                    value: duration_ms,
+                    unit: "Milliseconds",
+                },
+            ],
+        );
+        let rules: std::collections::BTreeSet<&String> =
+            t.alerts.keys().chain(t.rule_errors.keys()).collect();
+        for rule in rules {
+            logging::emit_metrics(
+                ns,
+                &[("FunctionName", f), ("Rule", rule)],
+                &[
+                    count("Alerts", t.alerts.get(rule).copied().unwrap_or(0)),
+                    count("RuleErrors", t.rule_errors.get(rule).copied().unwrap_or(0)),
+                ],
+            );
+        }
+    }
+
+    /// The deliverer's lifetime counters (for tests and the CLI).
+    pub fn undelivered_total(&self) -> u64 {
+        self.deliverer.counters.undelivered.load(Ordering::Relaxed)
+    }
+}

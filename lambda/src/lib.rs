@@ -1,0 +1,32 @@
+//! Tattletail's AWS side. With the `aws` feature (the default): the Lambda
+//! handler ([`handler`]) and its inputs ([`event`], [`s3`], [`config_source`]),
+//! delivery to SNS, SES and Slack in upstream's payload formats
+//! ([`payload`], [`deliver`]), the shared scan-and-deliver step
+//! ([`pipeline`]) and JSON logs with CloudWatch metrics ([`logging`]). The
+//! engine crates (`tattletail-compiler`, `tattletail-runtime`) stay free of
+//! the AWS SDK; this crate is the only one that builds it.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(feature = "aws")]
+pub mod aws;
+#[cfg(feature = "aws")]
+pub mod config_source;
+#[cfg(feature = "aws")]
+pub mod deliver;
+#[cfg(feature = "aws")]
+pub mod event;
+#[cfg(feature = "aws")]
+pub mod handler;
+#[cfg(feature = "aws")]
+pub mod logging;
+#[cfg(feature = "aws")]
+pub mod payload;
+#[cfg(feature = "aws")]
+pub mod pipeline;
+#[cfg(feature = "aws")]
+pub mod remote;
+#[cfg(feature = "aws")]
+pub mod s3;
+
+pub mod inputs;

@@ -1,0 +1,678 @@
+//! End to end: the `bootstrap` binary driven through the Lambda Runtime
+//! API, reading from and publishing to a local moto server, posting to a
+//! local Slack receiver; and `tattletail scan s3://… --send` against the
+//! same. What SNS, SES and Slack received is read back and checked field
+//! by field.
+
+#![cfg(feature = "aws")]
+
+mod harness;
+
+use std::process::Command;
+
+use harness::{gzip, put, setup, temp_dir, Function, Moto, Slack};
+use serde_json::{json, Value};
+
+/// Upstream's test file: three records, the second a CreateUser of user1.
+fn upstream_file() -> Vec<u8> {
+    std::fs::read(harness::root().join("corpus/samples/cloudtrail-tattletail-1.json")).unwrap()
+}
+
+fn upstream_records() -> Vec<Value> {
+    let v: Value = serde_json::from_slice(&upstream_file()).unwrap();
+    v["Records"].as_array().unwrap().clone()
+}
+
+/// S3 notification key encoding: space as `+`, the rest percent-encoded.
+fn encode_key(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b' ' => "+".to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn s3_record(bucket: &str, key: &str) -> Value {
+    json!({
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
+               "object": {"key": encode_key(key), "size": 1234}}
+    })
+}
+
+fn s3_event(bucket: &str, keys: &[&str]) -> Value {
+    json!({"Records": keys.iter().map(|k| s3_record(bucket, k)).collect::<Vec<_>>()})
+}
+
+fn sns_envelope(message: &Value) -> Value {
+    json!({"Type": "Notification", "MessageId": "m", "TopicArn": "arn:aws:sns:us-east-1:123456789012:s3-events",
+           "Message": message.to_string()})
+}
+
+fn eventbridge(bucket: &str, key: &str) -> Value {
+    json!({"version": "0", "id": "e", "detail-type": "Object Created", "source": "aws.s3",
+           "detail": {"bucket": {"name": bucket}, "object": {"key": key, "size": 1234}}})
+}
+
+fn batch(schema: &str, bucket: &str, key: &str) -> Value {
+    let task = if schema == "1.0" {
+        json!({"taskId": "task-1", "s3Key": encode_key(key), "s3VersionId": null,
+               "s3BucketArn": format!("arn:aws:s3:::{bucket}")})
+    } else {
+        json!({"taskId": "task-1", "s3Key": encode_key(key), "s3VersionId": null, "s3Bucket": bucket})
+    };
+    json!({"invocationSchemaVersion": schema, "invocationId": "inv-1",
+           "job": {"id": "job-1", "userArguments": {}}, "tasks": [task]})
+}
+
+fn config(topic: &str, to: &str, slack: &str, description: &str) -> String {
+    format!(
+        r#"
+[[destination]]
+id = "sns"
+type = "sns"
+sns_arn = "{topic}"
+
+[[destination]]
+id = "mail"
+type = "ses"
+to_emails = ["{to}"]
+from_email = "tattletail@example.com"
+
+[[destination]]
+id = "slack"
+type = "slack_webhook"
+webhook_url = "{slack}"
+
+[[rule]]
+name = "Create User"
+jq_match = 'select(.eventName == "CreateUser") | "username: \(.requestParameters.userName)"'
+description = "{description}"
+destinations = ["sns", "mail", "slack"]
+
+[[rule]]
+name = "Env probe"
+jq_match = 'select(.eventName == "CreateUser") | [env, $ENV] | tostring'
+destinations = ["sns"]
+"#
+    )
+}
+
+fn parse_messages(msgs: &[(String, Value)], rule: &str) -> Vec<(Value, Value)> {
+    msgs.iter()
+        .map(|(m, a)| (serde_json::from_str::<Value>(m).unwrap(), a.clone()))
+        .filter(|(m, _)| m["name"] == rule)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_input_shape_alerts_to_sns_ses_and_slack() {
+    let moto = Moto::get();
+    let bucket = "shapes-trail";
+    let to = "soc-shapes@example.com";
+    let arns = setup(
+        moto,
+        bucket,
+        &["shapes-alerts"],
+        &["tattletail@example.com"],
+    )
+    .await;
+    let topic = &arns[0];
+    let slack = Slack::start(&[]);
+    put(
+        moto,
+        bucket,
+        "config/tattletail.toml",
+        config(topic, to, &slack.url, "first").into_bytes(),
+        false,
+    )
+    .await;
+    let key = "AWSLogs/123456789012/CloudTrail/us-east-1/2021/07/10/file name+1=x.json.gz";
+    put(moto, bucket, key, gzip(&upstream_file()), false).await;
+
+    let root = temp_dir("shapes");
+    let mut f = Function::start(
+        moto,
+        &[
+            ("S3_CONFIG_BUCKET", bucket),
+            ("S3_CONFIG_PATH", "config/tattletail.toml"),
+        ],
+        &root,
+    );
+
+    // Direct S3, SNS-wrapped, EventBridge, Batch Operations 1.0 and 2.0.
+    let direct = s3_event(bucket, &[key]);
+    assert!(f.invoke(direct.clone()).is_ok(), "{}", f.log_text());
+    let sns =
+        json!({"Records": [{"EventSource": "aws:sns", "Sns": {"Message": direct.to_string()}}]});
+    assert!(f.invoke(sns).is_ok());
+    assert!(f.invoke(eventbridge(bucket, key)).is_ok());
+    for schema in ["1.0", "2.0"] {
+        let answer = f.invoke(batch(schema, bucket, key)).unwrap();
+        assert_eq!(answer["invocationSchemaVersion"], schema);
+        assert_eq!(answer["invocationId"], "inv-1");
+        assert_eq!(answer["treatMissingKeysAs"], "PermanentFailure");
+        assert_eq!(answer["results"][0]["taskId"], "task-1");
+        assert_eq!(answer["results"][0]["resultCode"], "Succeeded", "{answer}");
+    }
+    // SQS carrying S3, SNS carrying S3, EventBridge, and a bad message.
+    let sqs = json!({"Records": [
+        {"eventSource": "aws:sqs", "messageId": "q1", "body": direct.to_string()},
+        {"eventSource": "aws:sqs", "messageId": "q2", "body": sns_envelope(&direct).to_string()},
+        {"eventSource": "aws:sqs", "messageId": "q3", "body": eventbridge(bucket, key).to_string()},
+        {"eventSource": "aws:sqs", "messageId": "q4", "body": "this is not an S3 event"},
+    ]});
+    let answer = f.invoke(sqs).unwrap();
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": [{"itemIdentifier": "q4"}]})
+    );
+
+    // Content-Encoding: gzip objects.
+    let encoded = "AWSLogs/123456789012/CloudTrail/us-east-1/2021/07/10/encoded.json.gz";
+    put(moto, bucket, encoded, gzip(&upstream_file()), true).await;
+    assert!(f.invoke(s3_event(bucket, &[encoded])).is_ok());
+    let scans = 1 + 1 + 1 + 2 + 3 + 1;
+
+    let msgs = moto.sns_messages(topic);
+    let create = parse_messages(&msgs, "Create User");
+    assert_eq!(create.len(), scans, "one Create User alert per scan");
+    let record = &upstream_records()[1];
+    let (m, attrs) = &create[0];
+    assert_eq!(m["name"], "Create User");
+    assert_eq!(m["description"], "first");
+    assert_eq!(&m["record"], record);
+    assert_eq!(m["match"], "username: user1");
+    let id = m["alert_id"].as_str().unwrap();
+    assert_eq!(id.len(), 32);
+    assert_eq!(attrs["tattletail_alert_id"]["Value"], id);
+    assert!(
+        create.iter().all(|(m, _)| m["alert_id"] == id),
+        "ids are deterministic"
+    );
+
+    // Rules cannot read the process environment.
+    let env = parse_messages(&msgs, "Env probe");
+    assert_eq!(env.len(), scans);
+    assert_eq!(env[0].0["match"], "[{},{}]");
+    assert!(msgs
+        .iter()
+        .all(|(m, _)| !m.contains("tattletail-test-secret")));
+
+    // SES: upstream's subject and text body.
+    let mails = moto.emails_to(to);
+    assert_eq!(mails.len(), scans);
+    assert_eq!(mails[0]["subject"], "Cloudtrail Tattletail event");
+    assert_eq!(mails[0]["source"], "tattletail@example.com");
+    let body = mails[0]["body"].as_str().unwrap();
+    assert!(
+        body.starts_with("Alert: Create User\n\nfirst\n\n\nevent:\n{\n  \""),
+        "{body}"
+    );
+    assert!(body.contains("\nmatch: \"username: user1\"\n"), "{body}");
+    assert!(body.ends_with(&format!("alert id: {id}\n")), "{body}");
+
+    // Slack: upstream's attachment.
+    let posts = slack.posts();
+    assert_eq!(posts.len(), scans);
+    let p = &posts[0];
+    assert_eq!(p["username"], "Cloudtrail Tattletail");
+    assert_eq!(p["icon_emoji"], "red_circle");
+    let att = &p["attachments"][0];
+    assert_eq!(att["color"], "danger");
+    assert_eq!(att["title"], "Cloudtrail Tattletail Event");
+    assert_eq!(
+        serde_json::from_str::<Value>(att["text"].as_str().unwrap()).unwrap(),
+        *record
+    );
+    assert_eq!(
+        att["fields"][0],
+        json!({"title": "Alert Name", "value": "Create User", "short": true})
+    );
+    assert_eq!(
+        att["fields"][1],
+        json!({"title": "Description", "value": "first", "short": true})
+    );
+    assert_eq!(
+        att["fields"][2],
+        json!({"title": "Match", "value": "\"username: user1\"", "short": false})
+    );
+
+    // Logs: the config was fetched once and revalidated after; one summary
+    // per object and per invocation; EMF metrics; the webhook is masked.
+    assert_eq!(f.logs_named("config_loaded").len(), 1, "{}", f.log_text());
+    assert_eq!(f.logs_named("config_unchanged").len(), 6);
+    let objects = f.logs_named("object_complete");
+    assert_eq!(objects.len(), scans);
+    assert_eq!(objects[0]["records"], 3);
+    assert_eq!(objects[0]["alerts"], 2);
+    assert_eq!(
+        objects[0]["alerts_by_rule"],
+        json!({"Create User": 1, "Env probe": 1})
+    );
+    assert_eq!(objects[0]["object"], format!("s3://{bucket}/{key}"));
+    assert_eq!(objects[0]["alerts_delivered"], 4);
+    let invocations = f.logs_named("invocation_complete");
+    assert_eq!(invocations.len(), 7);
+    assert_eq!(
+        invocations[5]["alerts"], 6,
+        "the SQS batch scanned three objects"
+    );
+    assert!(invocations.iter().all(|l| l["request_id"].is_string()));
+    let emf: Vec<Value> = f
+        .logs()
+        .into_iter()
+        .filter(|l| l.get("_aws").is_some())
+        .collect();
+    let totals: Vec<&Value> = emf.iter().filter(|d| d.get("Rule").is_none()).collect();
+    assert_eq!(totals.len(), 7);
+    assert_eq!(
+        totals[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "Tattletail"
+    );
+    assert_eq!(totals[0]["FunctionName"], "tattletail-test");
+    assert_eq!(totals[0]["Records"], 3.0);
+    assert_eq!(totals[0]["Alerts"], 2.0);
+    assert!(emf
+        .iter()
+        .any(|d| d["Rule"] == "Create User" && d["Alerts"] == 1.0));
+    assert!(
+        !f.log_text().contains("SeCrEtWeBhOoKtOkEn"),
+        "webhook secret leaked into logs"
+    );
+
+    // Skipped with one line each: a digest, a 0-byte object, other JSON.
+    let digest = "AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2021/07/10/d.json.gz";
+    put(
+        moto,
+        bucket,
+        digest,
+        gzip(b"{\"awsAccountId\":\"1\",\"logFiles\":[]}"),
+        false,
+    )
+    .await;
+    put(moto, bucket, "AWSLogs/empty", Vec::new(), false).await;
+    put(
+        moto,
+        bucket,
+        "AWSLogs/other.json",
+        b"{\"hello\":\"world\"}".to_vec(),
+        false,
+    )
+    .await;
+    f.clear_logs();
+    let mut event = s3_event(bucket, &[digest, "AWSLogs/empty", "AWSLogs/other.json"]);
+    event["Records"][1]["s3"]["object"]["size"] = json!(0);
+    assert!(f.invoke(event).is_ok(), "{}", f.log_text());
+    let skipped = f.logs_named("object_skipped");
+    assert_eq!(skipped.len(), 3, "{}", f.log_text());
+    assert!(skipped[2]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("not a CloudTrail log"));
+
+    // An edited config applies on the next invocation.
+    put(
+        moto,
+        bucket,
+        "config/tattletail.toml",
+        config(topic, to, &slack.url, "second").into_bytes(),
+        false,
+    )
+    .await;
+    assert!(f.invoke(s3_event(bucket, &[key])).is_ok());
+    assert_eq!(f.logs_named("config_loaded").len(), 1);
+    let create = parse_messages(&moto.sns_messages(topic), "Create User");
+    assert_eq!(create.last().unwrap().0["description"], "second");
+}
+
+fn bundled(root: &std::path::Path, text: &str) {
+    std::fs::write(root.join("tattletail.toml"), text).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_are_reported_and_alerts_never_lost_silently() {
+    let moto = Moto::get();
+    let bucket = "failures-trail";
+    let arns = setup(
+        moto,
+        bucket,
+        &["failures-alerts"],
+        &["tattletail@example.com"],
+    )
+    .await;
+    let topic = &arns[0];
+    // Slack answers 429 then 500 before accepting: retries must get through.
+    let slack = Slack::start(&[429, 500]);
+    let root = temp_dir("failures");
+    bundled(
+        &root,
+        &config(topic, "soc-failures@example.com", &slack.url, "d"),
+    );
+    let mut f = Function::start(moto, &[], &root);
+
+    // Missing object: the invocation fails naming it; Batch says Permanent.
+    let err = f
+        .invoke(s3_event(bucket, &["AWSLogs/missing.json.gz"]))
+        .unwrap_err();
+    let msg = err["errorMessage"].as_str().unwrap();
+    assert!(
+        msg.contains("NoSuchKey") && msg.contains("AWSLogs/missing.json.gz"),
+        "{msg}"
+    );
+    let answer = f
+        .invoke(batch("1.0", bucket, "AWSLogs/missing.json.gz"))
+        .unwrap();
+    assert_eq!(answer["results"][0]["resultCode"], "PermanentFailure");
+
+    // Corrupt gzip: the error names the object and the byte offset.
+    let mut bad = gzip(&upstream_file());
+    let mid = bad.len() / 2;
+    for b in &mut bad[mid..mid + 40] {
+        *b ^= 0x5a;
+    }
+    put(moto, bucket, "AWSLogs/corrupt.json.gz", bad, false).await;
+    let err = f
+        .invoke(s3_event(bucket, &["AWSLogs/corrupt.json.gz"]))
+        .unwrap_err();
+    let msg = err["errorMessage"].as_str().unwrap();
+    assert!(
+        msg.contains("s3://failures-trail/AWSLogs/corrupt.json.gz") && msg.contains("byte"),
+        "{msg}"
+    );
+
+    // A record that is not JSON is counted and skipped; the others alert.
+    let records = upstream_records();
+    let mut second = records[1].clone();
+    second["eventID"] = json!("another-event");
+    let text = format!(
+        "{{\"Records\":[{},{{\"eventName\": tru}},{}]}}",
+        records[1], second
+    );
+    put(
+        moto,
+        bucket,
+        "AWSLogs/bad-record.json",
+        text.into_bytes(),
+        false,
+    )
+    .await;
+    f.clear_logs();
+    assert!(
+        f.invoke(s3_event(bucket, &["AWSLogs/bad-record.json"]))
+            .is_ok(),
+        "{}",
+        f.log_text()
+    );
+    let done = &f.logs_named("object_complete")[0];
+    assert_eq!(done["records"], 3);
+    assert_eq!(done["bad_records"], 1);
+    assert_eq!(done["bad_record_examples"][0]["record"], 1);
+    assert_eq!(done["alerts_by_rule"]["Create User"], 2);
+    // Slack needed three attempts for the first alert.
+    assert_eq!(f.logs_named("send_retry").len(), 2, "{}", f.log_text());
+    assert_eq!(slack.posts().len(), 2);
+    assert_eq!(slack.attempts(), 4);
+
+    // An oversized record is shortened, never rejected.
+    let mut huge = records[1].clone();
+    huge["eventID"] = json!("huge-event");
+    huge["requestParameters"]["policyDocument"] = json!("A".repeat(600_000));
+    put(
+        moto,
+        bucket,
+        "AWSLogs/huge.json",
+        json!({"Records": [huge]}).to_string().into_bytes(),
+        false,
+    )
+    .await;
+    assert!(f.invoke(s3_event(bucket, &["AWSLogs/huge.json"])).is_ok());
+    let msgs = moto.sns_messages(topic);
+    let (text, _) = msgs
+        .iter()
+        .find(|(m, _)| m.contains("huge-event") && m.contains("\"name\":\"Create User\""))
+        .expect("the huge record was published");
+    assert!(text.len() <= 256 * 1024, "{}", text.len());
+    let m: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(m["truncated"], true);
+    assert_eq!(m["record"]["eventName"], "CreateUser");
+    assert!(m["record"]["requestParameters"]["policyDocument"]
+        .as_str()
+        .unwrap()
+        .contains("[truncated by tattletail"));
+    let post = slack.posts().pop().unwrap();
+    let text = post["attachments"][0]["text"].as_str().unwrap();
+    assert!(text.len() <= 8_000 && text.contains("[truncated by tattletail"));
+    drop(f);
+
+    // Unreachable destinations: logged in full, counted, the invocation
+    // succeeds (upstream's default); opt-in, it fails instead.
+    let dead = format!(
+        "http://127.0.0.1:{}/services/T0/B0/DeadHookSecret",
+        harness::free_port()
+    );
+    let missing_topic = "arn:aws:sns:us-east-1:123456789012:no-such-topic";
+    let dead_root = temp_dir("unreachable");
+    bundled(
+        &dead_root,
+        &config(missing_topic, "soc-dead@example.com", &dead, "d").replace(
+            "destinations = [\"sns\", \"mail\", \"slack\"]",
+            "destinations = [\"sns\", \"slack\"]",
+        ),
+    );
+    put(
+        moto,
+        bucket,
+        "AWSLogs/upstream.json",
+        upstream_file(),
+        false,
+    )
+    .await;
+    let mut f = Function::start(moto, &[("TATTLETAIL_SEND_ATTEMPTS", "2")], &dead_root);
+    assert!(f
+        .invoke(s3_event(bucket, &["AWSLogs/upstream.json"]))
+        .is_ok());
+    let lost = f.logs_named("undelivered_alert");
+    assert_eq!(lost.len(), 3, "{}", f.log_text()); // Create User x2 + Env probe
+    let slack_lost = lost.iter().find(|l| l["type"] == "slack_webhook").unwrap();
+    assert_eq!(
+        slack_lost["payload"]["attachments"][0]["fields"][0]["value"],
+        "Create User"
+    );
+    assert_eq!(slack_lost["event_id"], upstream_records()[1]["eventID"]);
+    let sns_lost = lost
+        .iter()
+        .find(|l| l["type"] == "sns" && l["rule"] == "Create User")
+        .unwrap();
+    assert_eq!(sns_lost["payload"]["record"], upstream_records()[1]);
+    assert!(!f.log_text().contains("DeadHookSecret"));
+    let emf = f
+        .logs()
+        .into_iter()
+        .find(|l| l.get("AlertsUndelivered").is_some())
+        .unwrap();
+    assert_eq!(emf["AlertsUndelivered"], 3.0);
+    drop(f);
+    let mut f = Function::start(
+        moto,
+        &[
+            ("TATTLETAIL_SEND_ATTEMPTS", "1"),
+            ("TATTLETAIL_FAIL_ON_UNDELIVERED", "true"),
+        ],
+        &dead_root,
+    );
+    let direct = s3_event(bucket, &["AWSLogs/upstream.json"]);
+    assert!(f.invoke(direct.clone()).is_err());
+    let sqs = json!({"Records": [{"eventSource": "aws:sqs", "messageId": "q1", "body": direct.to_string()}]});
+    assert_eq!(
+        f.invoke(sqs).unwrap(),
+        json!({"batchItemFailures": [{"itemIdentifier": "q1"}]})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_config_in_s3_fails_with_every_diagnostic_until_fixed() {
+    let moto = Moto::get();
+    let bucket = "badconfig-trail";
+    let arns = setup(moto, bucket, &["badconfig-alerts"], &[]).await;
+    let bad = "[[destination]]\nid = \"x\"\ntype = \"pager\"\n\n[[rule]]\nname = \"r\"\njq_match = '.eventName =='\ndestinations = [\"nope\"]\n";
+    put(
+        moto,
+        bucket,
+        "tattletail.toml",
+        bad.as_bytes().to_vec(),
+        false,
+    )
+    .await;
+    put(
+        moto,
+        bucket,
+        "AWSLogs/upstream.json",
+        upstream_file(),
+        false,
+    )
+    .await;
+    let root = temp_dir("badconfig");
+    let mut f = Function::start(
+        moto,
+        &[
+            ("S3_CONFIG_BUCKET", bucket),
+            ("S3_CONFIG_PATH", "tattletail.toml"),
+        ],
+        &root,
+    );
+    let event = s3_event(bucket, &["AWSLogs/upstream.json"]);
+    let err = f.invoke(event.clone()).unwrap_err();
+    let msg = err["errorMessage"].as_str().unwrap();
+    assert!(
+        msg.contains("s3://badconfig-trail/tattletail.toml:3:"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("pager") && msg.contains("nope") && msg.contains("jq"),
+        "{msg}"
+    );
+    assert_eq!(f.logs_named("config_invalid").len(), 1);
+    let good = format!(
+        "[[destination]]\nid = \"sns\"\ntype = \"sns\"\nsns_arn = \"{}\"\n\n[[rule]]\nname = \"r\"\njq_match = 'select(.eventName == \"CreateUser\")'\ndestinations = [\"sns\"]\n",
+        arns[0]
+    );
+    put(moto, bucket, "tattletail.toml", good.into_bytes(), false).await;
+    assert!(f.invoke(event).is_ok(), "{}", f.log_text());
+    let msgs = moto.sns_messages(&arns[0]);
+    assert_eq!(msgs.len(), 1);
+    let m: Value = serde_json::from_str(&msgs[0].0).unwrap();
+    assert_eq!(
+        m["match"], m["record"],
+        "select rules send the record as match"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_scans_an_s3_prefix_and_sends_like_the_lambda() {
+    let moto = Moto::get();
+    let bucket = "cli-trail";
+    let to = "soc-cli@example.com";
+    let arns = setup(moto, bucket, &["cli-alerts"], &["tattletail@example.com"]).await;
+    let slack = Slack::start(&[]);
+    for i in 0..5 {
+        let key = format!("AWSLogs/123456789012/CloudTrail/us-east-1/2021/07/1{i}/f{i}.json.gz");
+        put(moto, bucket, &key, gzip(&upstream_file()), false).await;
+    }
+    put(
+        moto,
+        bucket,
+        "AWSLogs/123456789012/CloudTrail-Digest/us-east-1/d.json.gz",
+        gzip(b"{}"),
+        false,
+    )
+    .await;
+    put(moto, bucket, "elsewhere/f.json", upstream_file(), false).await;
+    let dir = temp_dir("cli");
+    let cfg = dir.join("tattletail.toml");
+    std::fs::write(&cfg, config(&arns[0], to, &slack.url, "from the CLI")).unwrap();
+    let run = |send: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tattletail"));
+        cmd.args(["scan", "--format", "jsonl", "--config"])
+            .arg(&cfg)
+            .arg(format!("s3://{bucket}/AWSLogs/"))
+            .env_remove("AWS_PROFILE");
+        if send {
+            cmd.arg("--send");
+        }
+        for (k, v) in moto.env() {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    // Without --send: printed only.
+    let out = run(false);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 10, "5 objects x 2 rules");
+    assert!(lines.iter().all(|l| l["file"]
+        .as_str()
+        .unwrap()
+        .starts_with("s3://cli-trail/AWSLogs/")));
+    assert!(
+        stderr.contains("skipped s3://cli-trail/AWSLogs/123456789012/CloudTrail-Digest/"),
+        "{stderr}"
+    );
+    assert!(moto.sns_messages(&arns[0]).is_empty());
+    assert!(slack.posts().is_empty());
+    // With --send: delivered exactly as the Lambda does.
+    let out = run(true);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("sent: 20 delivered, 0 undelivered"),
+        "{stderr}"
+    );
+    let create = parse_messages(&moto.sns_messages(&arns[0]), "Create User");
+    assert_eq!(create.len(), 5);
+    assert_eq!(create[0].0["match"], "username: user1");
+    assert_eq!(create[0].0["description"], "from the CLI");
+    assert_eq!(moto.emails_to(to).len(), 5);
+    assert_eq!(slack.posts().len(), 5);
+    assert!(!stderr.contains("SeCrEtWeBhOoKtOkEn"));
+}
+
+fn cfn_lint(template: &std::path::Path) -> std::process::Output {
+    let python = std::env::var("TATTLETAIL_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    Command::new(&python)
+        .args([
+            "-c",
+            "import sys; from cfnlint.runner import main; sys.exit(main())",
+        ])
+        .arg(template)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cfn-lint ({e}); bash scripts/test installs it"))
+}
+
+#[test]
+fn sam_template_passes_cfn_lint() {
+    let template = harness::root().join("lambda/template.yaml");
+    let out = cfn_lint(&template);
+    assert!(
+        out.status.success(),
+        "cfn-lint found problems:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The check has teeth: a broken copy fails.
+    let broken = temp_dir("cfn").join("template.yaml");
+    let text = std::fs::read_to_string(&template).unwrap();
+    std::fs::write(&broken, text.replace("provided.al2023", "provided.al2099")).unwrap();
+    let out = cfn_lint(&broken);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("provided.al2099"));
+}
