@@ -61,20 +61,11 @@ impl Totals {
         self.records += stats.records;
         self.bad_records += stats.bad_records;
         self.bytes += stats.bytes_read;
-        for (rule, (&alerts, &errors)) in plan
-            .rules
-            .iter()
-            .zip(stats.alerts.iter().zip(&stats.rule_errors))
-        {
-            if alerts > 0 {
-                *self.alerts.entry(rule.config.display_name()).or_default() += alerts;
-            }
-            if errors > 0 {
-                *self
-                    .rule_errors
-                    .entry(rule.config.display_name())
-                    .or_default() += errors;
-            }
+        for (name, n) in by_rule(&stats.alerts, plan) {
+            *self.alerts.entry(name).or_default() += n;
+        }
+        for (name, n) in by_rule(&stats.rule_errors, plan) {
+            *self.rule_errors.entry(name).or_default() += n;
         }
     }
 
@@ -247,11 +238,8 @@ impl App {
             );
             ObjectResult::Skipped
         };
-        if s3::is_digest_key(&obj.key) {
-            return skip(totals, "CloudTrail digest file (no events)");
-        }
-        if obj.size == Some(0) {
-            return skip(totals, "empty (0-byte) object");
+        if let Some(why) = s3::skip_before_fetch(obj) {
+            return skip(totals, why);
         }
         let object = match s3::open(&self.clients.s3, obj).await {
             Ok(o) => o,
@@ -266,7 +254,7 @@ impl App {
             }
         };
         if object.size == Some(0) {
-            return skip(totals, "empty (0-byte) object");
+            return skip(totals, s3::EMPTY_OBJECT);
         }
         let network_failed = object.network_failed.clone();
         let outputs = Outputs {
@@ -401,10 +389,5 @@ impl App {
                 ],
             );
         }
-    }
-
-    /// The deliverer's lifetime counters (for tests and the CLI).
-    pub fn undelivered_total(&self) -> u64 {
-        self.deliverer.counters.undelivered.load(Ordering::Relaxed)
     }
 }

@@ -86,9 +86,6 @@ impl<S: Subscriber> Layer<S> for JsonLines {
 
     fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
         let meta = event.metadata();
-        if meta.level() > &self.min || is_noise(meta.target(), meta.level()) {
-            return;
-        }
         let mut fields = Fields(Map::new());
         fields
             .0
@@ -107,14 +104,7 @@ impl<S: Subscriber> Layer<S> for JsonLines {
         if !meta.target().starts_with("tattletail") {
             fields.0.insert("target".into(), Value::from(meta.target()));
         }
-        let line = Value::Object(fields.0);
-        if self.stderr {
-            let mut text = line.to_string();
-            text.push('\n');
-            let _ = std::io::stderr().lock().write_all(text.as_bytes());
-        } else {
-            write_line(&line);
-        }
+        write_line(&Value::Object(fields.0), self.stderr);
     }
 }
 
@@ -124,13 +114,17 @@ fn is_noise(target: &str, level: &Level) -> bool {
     !target.starts_with("tattletail") && *level > Level::WARN
 }
 
-fn write_line(v: &Value) {
+/// One JSON line, written whole, to stdout (or stderr).
+fn write_line(v: &Value, stderr: bool) {
     let mut line = v.to_string();
     line.push('\n');
-    let stdout = std::io::stdout();
-    let mut lock = stdout.lock();
-    let _ = lock.write_all(line.as_bytes());
-    let _ = lock.flush();
+    if stderr {
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    } else {
+        let mut lock = std::io::stdout().lock();
+        let _ = lock.write_all(line.as_bytes());
+        let _ = lock.flush();
+    }
 }
 
 /// Install the layer as the global subscriber, writing to stdout (the
@@ -197,5 +191,5 @@ pub fn emit_metrics(namespace: &str, dimensions: &[(&str, &str)], metrics: &[Met
     for m in metrics {
         doc.insert(m.name.to_string(), Value::from(m.value));
     }
-    write_line(&Value::Object(doc));
+    write_line(&Value::Object(doc), false);
 }

@@ -77,14 +77,8 @@ pub async fn run(
         log_matches: false,
         no_index: opts.no_index,
     };
-    let n_rules = compiled.plan.rules.len();
     let mut totals = Totals {
-        stats: Stats {
-            alerts: vec![0; n_rules],
-            rule_errors: vec![0; n_rules],
-            rule_error_examples: vec![Vec::new(); n_rules],
-            ..Stats::default()
-        },
+        stats: Stats::new(compiled.plan.rules.len()),
         ..Totals::default()
     };
     let hidden = ProgressBar::hidden();
@@ -151,15 +145,11 @@ pub async fn run(
         ProgressBar::hidden()
     };
     let permits = Arc::new(Semaphore::new(opts.jobs.max(1)));
-    let mut tasks: JoinSet<(String, Result<ScanReport, String>)> = JoinSet::new();
+    let mut tasks: JoinSet<(String, Result<ScanReport, TaskError>)> = JoinSet::new();
     for obj in objects {
         let url = obj.url();
-        if s3::is_digest_key(&obj.key) {
-            skip(&mut totals, url, "CloudTrail digest file (no events)", &pb);
-            continue;
-        }
-        if obj.size == Some(0) {
-            skip(&mut totals, url, "empty (0-byte) object", &pb);
+        if let Some(why) = s3::skip_before_fetch(&obj) {
+            skip(&mut totals, url, why, &pb);
             continue;
         }
         let permit = permits.clone().acquire_owned().await.expect("never closed");
@@ -169,8 +159,8 @@ pub async fn run(
             let result = match s3::open(&client, &obj).await {
                 Ok(o) => pipeline::scan(compiled, url.clone(), o.body, outputs)
                     .await
-                    .map_err(|e| format!("cannot write alerts: {e}")),
-                Err(e) => Err(e.to_string()),
+                    .map_err(|e| TaskError::Output(format!("cannot write alerts: {e}"))),
+                Err(e) => Err(TaskError::Fetch(e.to_string())),
             };
             (url, result)
         });
@@ -192,8 +182,16 @@ fn skip(totals: &mut Totals, url: String, why: &str, pb: &ProgressBar) {
     pb.inc(1);
 }
 
+/// Why an object's task ended without a report.
+enum TaskError {
+    /// Alerts could not be printed: stop everything.
+    Output(String),
+    /// The object could not be fetched: report it and go on.
+    Fetch(String),
+}
+
 fn finish(
-    done: Result<(String, Result<ScanReport, String>), tokio::task::JoinError>,
+    done: Result<(String, Result<ScanReport, TaskError>), tokio::task::JoinError>,
     totals: &mut Totals,
     pb: &ProgressBar,
 ) -> Result<(), String> {
@@ -204,8 +202,8 @@ fn finish(
             pb.set_message(url.rsplit('/').next().unwrap_or("").to_string());
             absorb(totals, &url, report, pb);
         }
-        Err(why) if why.starts_with("cannot write alerts") => return Err(why),
-        Err(why) => {
+        Err(TaskError::Output(why)) => return Err(why),
+        Err(TaskError::Fetch(why)) => {
             pb.suspend(|| eprintln!("tattletail: unreadable {url}: {why}"));
             totals.stats.failed.push((url, why));
         }

@@ -196,6 +196,21 @@ pub fn is_digest_key(key: &str) -> bool {
     key.contains("/CloudTrail-Digest/") || key.starts_with("CloudTrail-Digest/")
 }
 
+/// Why `obj` need not be fetched at all (a digest file by its key, or a
+/// 0-byte object by its listed size); `None` when it must be read.
+pub fn skip_before_fetch(obj: &ObjectRef) -> Option<&'static str> {
+    if is_digest_key(&obj.key) {
+        Some("CloudTrail digest file (no events)")
+    } else if obj.size == Some(0) {
+        Some(EMPTY_OBJECT)
+    } else {
+        None
+    }
+}
+
+/// The skip reason of a 0-byte object.
+pub const EMPTY_OBJECT: &str = "empty (0-byte) object";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -97,7 +97,8 @@ pub struct Stats {
 }
 
 impl Stats {
-    fn new(rules: usize) -> Stats {
+    /// Zero counts for a plan of `rules` rules.
+    pub fn new(rules: usize) -> Stats {
         Stats {
             alerts: vec![0; rules],
             rule_errors: vec![0; rules],
