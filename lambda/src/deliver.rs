@@ -210,6 +210,11 @@ impl Send {
                     )
                 }
                 // reqwest's error text includes the URL: mask it.
+                Err(e) if e.is_timeout() => (
+                    true,
+                    None,
+                    format!("timed out after {} s", self.settings.timeout.as_secs()),
+                ),
                 Err(e) => (true, None, e.without_url().to_string()),
             };
             if !retryable || attempt >= self.settings.attempts {

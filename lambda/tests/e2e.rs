@@ -516,6 +516,61 @@ async fn failures_are_reported_and_alerts_never_lost_silently() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_hanging_destination_times_out_and_the_others_still_get_the_alert() {
+    let moto = Moto::get();
+    let bucket = "timeout-trail";
+    let to = "soc-timeout@example.com";
+    let arns = setup(
+        moto,
+        bucket,
+        &["timeout-alerts"],
+        &["tattletail@example.com"],
+    )
+    .await;
+    // Slack never answers the first request.
+    let slack = Slack::start(&[0]);
+    put(
+        moto,
+        bucket,
+        "AWSLogs/upstream.json",
+        upstream_file(),
+        false,
+    )
+    .await;
+    let root = temp_dir("timeout");
+    bundled(&root, &config(&arns[0], to, &slack.url, "d"));
+    let mut f = Function::start(
+        moto,
+        &[
+            ("TATTLETAIL_SEND_ATTEMPTS", "1"),
+            ("TATTLETAIL_SEND_TIMEOUT_SECS", "1"),
+        ],
+        &root,
+    );
+    assert!(f
+        .invoke(s3_event(bucket, &["AWSLogs/upstream.json"]))
+        .is_ok());
+    let lost = f.logs_named("undelivered_alert");
+    assert_eq!(lost.len(), 1, "{}", f.log_text());
+    assert_eq!(lost[0]["type"], "slack_webhook");
+    assert!(
+        lost[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 1 s"),
+        "{}",
+        lost[0]
+    );
+    // SNS and SES were not held up by it.
+    assert_eq!(
+        parse_messages(&moto.sns_messages(&arns[0]), "Create User").len(),
+        1
+    );
+    assert_eq!(moto.emails_to(to).len(), 1);
+    assert!(slack.posts().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_invalid_config_in_s3_fails_with_every_diagnostic_until_fixed() {
     let moto = Moto::get();
     let bucket = "badconfig-trail";

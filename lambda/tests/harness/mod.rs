@@ -261,7 +261,8 @@ pub struct Slack {
 }
 
 impl Slack {
-    /// Start one; `fail_first` statuses are answered before any 200.
+    /// Start one; `fail_first` statuses are answered before any 200
+    /// (status 0: no answer for 20 s, then the connection is dropped).
     pub fn start(fail_first: &[u16]) -> Slack {
         let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
         let port = server.server_addr().to_ip().unwrap().port();
@@ -275,6 +276,10 @@ impl Slack {
                 req.as_reader().read_to_string(&mut body).unwrap();
                 *a.lock().unwrap() += 1;
                 let response = match failures.pop_front() {
+                    Some(0) => {
+                        std::thread::sleep(Duration::from_secs(20));
+                        continue;
+                    }
                     Some(status) => {
                         let mut r = tiny_http::Response::from_string("rate_limited")
                             .with_status_code(status);
