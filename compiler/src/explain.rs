@@ -121,17 +121,32 @@ fn field_text(f: &FieldCond) -> String {
 fn eval_text(r: &PlannedRule) -> &'static str {
     match r.eval {
         Eval::Never => "never evaluated",
-        Eval::IndexOnly(IndexOnly::Record) => "index only (no jq): alerts with the record",
-        Eval::IndexOnly(IndexOnly::True) => "index only (no jq): alerts with `true`",
-        Eval::Native(_) => match r.prefilter() {
-            Prefilter::Any => "native on every event (no jq)",
-            _ => "native on admitted events (no jq)",
-        },
-        Eval::Jq => match r.prefilter() {
-            Prefilter::Any => "jq on every event",
-            _ => "jq on admitted events",
+        Eval::IndexOnly(IndexOnly::Record) => {
+            "index only (the rule does not run): alerts with the record"
+        }
+        Eval::IndexOnly(IndexOnly::True) => {
+            "index only (the rule does not run): alerts with `true`"
+        }
+        Eval::Native => match r.prefilter() {
+            Prefilter::Any => "native, on every event",
+            _ => "native, on admitted events",
         },
     }
+}
+
+fn literals_text(r: &PlannedRule) -> Option<String> {
+    let lits = r.analysis.literals.as_ref()?;
+    let items: Vec<String> = lits
+        .iter()
+        .map(|l| {
+            if l.ascii_ci {
+                format!("{:?} (any case)", l.text())
+            } else {
+                format!("{:?}", l.text())
+            }
+        })
+        .collect();
+    Some(format!("one of {}", items.join(", ")))
 }
 
 /// Line and column (1-based) in the config of a note's span.
@@ -174,7 +189,7 @@ pub fn text(plan: &Plan, file: &str, source: &str) -> String {
                     if r.analysis.exact {
                         "yes"
                     } else {
-                        "no (jq decides)"
+                        "no (the rule decides)"
                     }
                 );
             }
@@ -198,6 +213,9 @@ pub fn text(plan: &Plan, file: &str, source: &str) -> String {
                 let _ = writeln!(out, "  because:     no condition on eventName or eventSource narrows the events it fires on");
             }
         }
+        if let (Eval::Native, Some(l)) = (r.eval, literals_text(r)) {
+            let _ = writeln!(out, "  needs:       {l} in the raw event");
+        }
         let _ = writeln!(out, "  evaluation:  {}", eval_text(r));
         out.push('\n');
     }
@@ -217,15 +235,9 @@ pub fn text(plan: &Plan, file: &str, source: &str) -> String {
         .iter()
         .filter(|r| matches!(r.eval, Eval::IndexOnly(_)))
         .count();
-    let _ = writeln!(
-        out,
-        "  {:<34} {index_only}",
-        "decided by the index alone (no jq)"
-    );
-    let native = count(plan, |e| matches!(e, Eval::Native(_)));
-    let _ = writeln!(out, "  {:<34} {native}", "evaluated natively (no jq)");
-    let jq = count(plan, |e| matches!(e, Eval::Jq));
-    let _ = writeln!(out, "  {:<34} {jq}", "evaluated by jq");
+    let _ = writeln!(out, "  {:<34} {index_only}", "decided by the index alone");
+    let native = count(plan, |e| matches!(e, Eval::Native));
+    let _ = writeln!(out, "  {:<34} {native}", "evaluated natively");
     out
 }
 
@@ -297,7 +309,14 @@ struct RuleJson<'a> {
     exact: bool,
     bucket: &'static str,
     evaluation: &'static str,
+    literals: Option<Vec<LiteralJson>>,
     reasons: Vec<ReasonJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct LiteralJson {
+    text: String,
+    any_case: bool,
 }
 
 #[derive(Serialize)]
@@ -306,7 +325,6 @@ struct IndexJson {
     buckets: std::collections::BTreeMap<&'static str, usize>,
     index_only: usize,
     native: usize,
-    jq: usize,
 }
 
 #[derive(Serialize)]
@@ -359,6 +377,14 @@ pub fn json(plan: &Plan, source: &str) -> String {
                 exact: r.analysis.exact,
                 bucket: Bucket::of(r.prefilter()).key(),
                 evaluation,
+                literals: r.analysis.literals.as_ref().map(|ls| {
+                    ls.iter()
+                        .map(|l| LiteralJson {
+                            text: l.text(),
+                            any_case: l.ascii_ci,
+                        })
+                        .collect()
+                }),
                 reasons,
             }
         })
@@ -379,8 +405,7 @@ pub fn json(plan: &Plan, source: &str) -> String {
         rules: plan.rules.len(),
         buckets,
         index_only: count(plan, |e| matches!(e, Eval::IndexOnly(_))),
-        native: count(plan, |e| matches!(e, Eval::Native(_))),
-        jq: count(plan, |e| matches!(e, Eval::Jq)),
+        native: count(plan, |e| matches!(e, Eval::Native)),
     };
     let doc = ExplainJson { rules, index };
     serde_json::to_string_pretty(&doc).expect("explain JSON serialises") + "\n"

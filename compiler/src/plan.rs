@@ -1,36 +1,38 @@
-//! The plan: every rule's compiled program, prefilter and evaluation mode,
+//! The plan: every rule's program (IR), prefilter and evaluation mode,
 //! plus the destinations. This is what the runtime executes.
 //!
 //! [`compile`] is the compiler's entry point. It never stops at the first
 //! problem: TOML, config and jq errors of all rules come back together.
+//! Each `jq_match` is parsed once ([`crate::syntax`]), lowered once
+//! ([`crate::ir`]) and analysed ([`crate::analysis`]); nothing else
+//! looks at its text.
+
+use std::sync::Arc;
 
 use crate::analysis::{self, Analysis, IndexOnly, Prefilter};
 use crate::config::{self, Destination, RuleConfig};
 use crate::diag::Diagnostic;
-use crate::jq::JqProgram;
-use crate::native::{self, NativeRule};
+use crate::ir::{self, Program};
+use crate::syntax;
 
 /// How the runtime evaluates a rule on a record its prefilter admits.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Eval {
     /// The rule can never fire; it is not evaluated.
     Never,
-    /// The index decides; jq is not run.
+    /// The index decides; the rule's program does not run.
     IndexOnly(IndexOnly),
-    /// Evaluated natively on the parsed record (no jq).
-    Native(NativeRule),
-    /// jq runs on every admitted record.
-    Jq,
+    /// The program runs natively on the parsed record.
+    Native,
 }
 
 impl Eval {
-    /// A short name: `never`, `index_only`, `native` or `jq`.
+    /// A short name: `never`, `index_only` or `native`.
     pub fn name(&self) -> &'static str {
         match self {
             Eval::Never => "never",
             Eval::IndexOnly(_) => "index_only",
-            Eval::Native(_) => "native",
-            Eval::Jq => "jq",
+            Eval::Native => "native",
         }
     }
 }
@@ -40,8 +42,8 @@ impl Eval {
 pub struct PlannedRule {
     /// The rule as configured.
     pub config: RuleConfig,
-    /// Its compiled jq program.
-    pub program: JqProgram,
+    /// Its program.
+    pub program: Arc<Program>,
     /// What analysis found.
     pub analysis: Analysis,
     /// How it is evaluated.
@@ -73,33 +75,50 @@ pub struct Compiled {
     pub warnings: Vec<Diagnostic>,
 }
 
+/// Parse and lower one jq program; errors are located in the program.
+pub fn compile_program(code: &str) -> Result<Program, Vec<ir::LowerError>> {
+    let ast = syntax::parse(code).map_err(|e| {
+        vec![ir::LowerError {
+            message: format!("jq syntax: {}", e.message),
+            span: e.span,
+            help: Some(
+                "jq_match must be a jq program in jq 1.6 / gojq syntax; see https://jqlang.org/manual/"
+                    .into(),
+            ),
+        }]
+    })?;
+    ir::lower(&ast)
+}
+
 /// Compile config source text into a plan, or every error found.
 pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
     let (cfg, mut diags) = config::parse(source);
-    let codes: Vec<&str> = cfg.rules.iter().map(|r| r.jq_match.as_str()).collect();
-    let programs = match JqProgram::compile_all(&codes) {
-        Ok(p) => p,
-        Err(errors) => {
-            for (i, e) in errors {
-                let rule = &cfg.rules[i];
-                let span = rule.jq_offsets.map_range(e.span.clone());
-                diags.push(
-                    Diagnostic::error(format!("rule `{}`: {}", rule.display_name(), e.message), span)
-                        .with_help("jq_match must be a jq program; test it with `tattletail scan --config` on a sample"),
-                );
-            }
-            return Err(diags);
-        }
-    };
     let mut rules = Vec::new();
-    for (rule, program) in cfg.rules.into_iter().zip(programs) {
-        let analysis = analysis::analyze(&rule.jq_match);
+    for rule in cfg.rules {
+        let program = match compile_program(&rule.jq_match) {
+            Ok(p) => p,
+            Err(errors) => {
+                for e in errors {
+                    let span = rule.jq_offsets.map_range(e.span.range());
+                    let mut d = Diagnostic::error(
+                        format!("rule `{}`: {}", rule.display_name(), e.message),
+                        span,
+                    );
+                    if let Some(h) = e.help {
+                        d = d.with_help(h);
+                    }
+                    diags.push(d);
+                }
+                continue;
+            }
+        };
+        let analysis = analysis::analyze(&program);
         let eval = match (&analysis.prefilter, analysis.index_only) {
             (Prefilter::Never, _) => Eval::Never,
             (_, Some(mode)) => Eval::IndexOnly(mode),
-            _ => native::compile(&rule.jq_match).map_or(Eval::Jq, Eval::Native),
+            _ => Eval::Native,
         };
-        if matches!(eval, Eval::Never) {
+        if eval == Eval::Never {
             diags.push(
                 Diagnostic::warning(format!("rule `{}` can never fire", rule.display_name()), rule.jq_span.clone())
                     .with_help("no event can give it a first output other than null or false (contradicting conditions on eventName/eventSource, or `empty`/`error` on every path)"),
@@ -107,7 +126,7 @@ pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
         }
         rules.push(PlannedRule {
             config: rule,
-            program,
+            program: Arc::new(program),
             analysis,
             eval,
         });
@@ -151,6 +170,24 @@ mod tests {
     }
 
     #[test]
+    fn invalid_regex_literals_are_config_errors() {
+        let src = "[[rule]]\nname = \"re\"\njq_match = 'select(.userAgent | test(\"(?=x)\"))'\n";
+        let errs = compile(src).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(
+            errs[0].message.contains("invalid regex"),
+            "{}",
+            errs[0].message
+        );
+        assert!(errs[0]
+            .help
+            .as_deref()
+            .unwrap_or("")
+            .contains("look-around"));
+        assert_eq!(&src[errs[0].span.clone()], "\"(?=x)\"");
+    }
+
+    #[test]
     fn eval_modes() {
         let src = r#"
 [[rule]]
@@ -160,7 +197,7 @@ jq_match = 'select(.eventName == "ConsoleLogin")'
 name = "bool"
 jq_match = '.eventSource == "iam.amazonaws.com"'
 [[rule]]
-name = "jq"
+name = "native"
 jq_match = 'select(.eventName == "CreateUser") | .requestParameters.userName'
 [[rule]]
 name = "never"
@@ -168,7 +205,7 @@ jq_match = 'select(.eventName == "A" and .eventName == "B")'
 "#;
         let c = compile(src).unwrap();
         let modes: Vec<&str> = c.plan.rules.iter().map(|r| r.eval.name()).collect();
-        assert_eq!(modes, ["index_only", "index_only", "jq", "never"]);
+        assert_eq!(modes, ["index_only", "index_only", "native", "never"]);
         assert_eq!(c.warnings.len(), 1);
     }
 }

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tattletail_compiler::plan::Compiled;
-use tattletail_runtime::output::val_json;
 use tattletail_runtime::scan::{Alert, AlertSink, InputOutcome};
 use tattletail_runtime::{Matcher, Scanner, Stats};
 use tokio::sync::mpsc;
@@ -70,7 +69,7 @@ impl AlertSink for Forward {
                 a.rule.config.name.clone().unwrap_or_default(),
                 a.rule.config.description.clone().unwrap_or_default(),
                 a.record.to_json(),
-                a.annotation.map(val_json),
+                a.annotation.map(|v| v.value()),
                 format!("{}#{}", a.source, a.position.index),
             );
             // A closed channel means the async side gave up; the scan

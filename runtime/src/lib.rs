@@ -6,9 +6,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod eval;
 pub mod index;
 pub mod matcher;
-pub mod native;
 pub mod output;
 pub mod reader;
 pub mod record;

@@ -1,30 +1,68 @@
 //! Evaluating the plan on one record, with cloudtrail-tattletail's match
-//! semantics: for each rule in config order, the first jq output decides;
-//! `null`, `false`, no output or an error is no alert; the annotation is the
-//! output, or none when the output is the record itself.
+//! semantics: for each rule in config order, the first output decides;
+//! `null`, `false`, no output or an error is no alert; the annotation is
+//! the output, or none when the output is the record itself.
 //!
 //! With the index (the normal mode) only candidate rules are looked at,
-//! rules the index alone decides skip jq, and the record is converted to a
-//! jaq value only when some candidate needs jq. Without it (`naive`), every
-//! rule runs through jq on every record: the oracle of the differential
-//! soundness tests.
+//! rules the index alone decides are not run, and a rule whose required
+//! literals are all missing from the record's raw bytes is skipped.
+//! Without it ([`Matcher::naive`]) every rule runs on every record: the
+//! oracle of the differential soundness tests.
+//!
+//! Every evaluation has a budget ([`Limits`]). A rule that exceeds it on
+//! at least [`QUARANTINE_AFTER`] records, and on more than half of the
+//! records it was evaluated on, is quarantined: not evaluated again by
+//! this matcher, reported once. A few crafted events cannot quarantine a
+//! rule that works on the rest of the traffic.
 
-use jaq_json::Val;
-use tattletail_compiler::analysis::IndexOnly;
-use tattletail_compiler::jq::FirstOutput;
-use tattletail_compiler::native::{self, NativeRule};
+use std::fmt;
+
+use tattletail_compiler::analysis::{IndexOnly, Literal};
 use tattletail_compiler::plan::{Eval, Plan};
 
+use crate::eval::{self, value, Exceeded, First, Limits, Prepared, Value};
 use crate::index::DispatchIndex;
 use crate::record::Record;
+
+/// Budget errors after which a rule that mostly exceeds its budget is
+/// quarantined.
+pub const QUARANTINE_AFTER: u64 = 10;
+
+/// A rule's output as JSON text (as gojq prints it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Annotation(pub String);
+
+impl Annotation {
+    /// As a serde_json value.
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::from_str(&self.0).unwrap_or_else(|_| serde_json::Value::String(self.0.clone()))
+    }
+}
+
+impl fmt::Display for Annotation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// One rule that fired on a record.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RuleMatch {
     /// Position of the rule in the plan.
     pub rule: usize,
-    /// The jq output, or `None` when it was the record itself.
-    pub annotation: Option<Val>,
+    /// The output, or `None` when it was the record itself.
+    pub annotation: Option<Annotation>,
+}
+
+/// A rule that failed on a record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleError {
+    /// Position of the rule in the plan.
+    pub rule: usize,
+    /// What went wrong.
+    pub message: String,
+    /// Set when a budget ran out.
+    pub budget: Option<Exceeded>,
 }
 
 /// What evaluating one record produced.
@@ -32,96 +70,151 @@ pub struct RuleMatch {
 pub struct Outcome {
     /// Rules that fired, in config order.
     pub matches: Vec<RuleMatch>,
-    /// Rules that failed before their first output, with the message.
-    pub errors: Vec<(usize, String)>,
+    /// Rules that failed before their first output.
+    pub errors: Vec<RuleError>,
+    /// Rules quarantined on this record (each reported once).
+    pub quarantined: Vec<usize>,
 }
 
 /// Evaluates a plan on records.
 pub struct Matcher<'p> {
     plan: &'p Plan,
     index: Option<DispatchIndex>,
-    /// Per rule, the literal (index into `finders`) its native predicate
-    /// needs in the raw record.
-    required: Vec<Option<usize>>,
+    prepared: Vec<Prepared>,
+    limits: Limits,
+    /// Per rule, indexes into `literals` of the alternatives it needs.
+    required: Vec<Option<Vec<usize>>>,
+    literals: Vec<Literal>,
     finders: Vec<memchr::memmem::Finder<'static>>,
     /// The current record's raw bytes (copied before parsing rewrites
-    /// them), when literals may be checked; empty otherwise.
+    /// them) when they have no backslash; empty otherwise.
     raw: Vec<u8>,
+    /// Its ASCII lowercase, made when a case-insensitive literal is needed.
+    lower: Option<Vec<u8>>,
+    /// The current record is all ASCII.
+    raw_ascii: bool,
     /// Per literal, for the current record: unknown, present or absent.
     present: Vec<Option<bool>>,
+    evaluated: Vec<u64>,
+    over_budget: Vec<u64>,
+    quarantined: Vec<bool>,
 }
 
 impl<'p> Matcher<'p> {
-    /// A matcher that uses the dispatch index.
+    /// A matcher that uses the dispatch index and required literals.
     pub fn new(plan: &'p Plan) -> Self {
-        let index = DispatchIndex::new(plan.rules.iter().map(|r| r.prefilter()));
-        let mut literals: Vec<String> = Vec::new();
-        let required = plan
+        let mut m = Self::naive(plan);
+        m.index = Some(DispatchIndex::new(plan.rules.iter().map(|r| r.prefilter())));
+        let mut literals: Vec<Literal> = Vec::new();
+        m.required = plan
             .rules
             .iter()
             .map(|r| {
-                let Eval::Native(NativeRule::Select(p) | NativeRule::Bool(p)) = &r.eval else {
+                if r.eval != Eval::Native {
                     return None;
-                };
-                let lit = native::required_literal(p)?;
-                Some(literals.iter().position(|l| l == lit).unwrap_or_else(|| {
-                    literals.push(lit.to_string());
-                    literals.len() - 1
-                }))
+                }
+                let alts = r.analysis.literals.as_ref()?;
+                Some(
+                    alts.iter()
+                        .map(|l| {
+                            literals.iter().position(|x| x == l).unwrap_or_else(|| {
+                                literals.push(l.clone());
+                                literals.len() - 1
+                            })
+                        })
+                        .collect(),
+                )
             })
             .collect();
-        let finders: Vec<_> = literals
+        m.finders = literals
             .iter()
-            .map(|l| memchr::memmem::Finder::new(l.as_bytes()).into_owned())
+            .map(|l| memchr::memmem::Finder::new(&l.bytes).into_owned())
             .collect();
-        let present = vec![None; finders.len()];
-        Matcher {
-            plan,
-            index: Some(index),
-            required,
-            finders,
-            raw: Vec::new(),
-            present,
-        }
+        m.present = vec![None; literals.len()];
+        m.literals = literals;
+        m
     }
 
-    /// A matcher that runs every rule through jq on every record.
+    /// A matcher that runs every rule on every record.
     pub fn naive(plan: &'p Plan) -> Self {
-        let required = vec![None; plan.rules.len()];
+        let n = plan.rules.len();
         Matcher {
             plan,
             index: None,
-            required,
+            prepared: plan
+                .rules
+                .iter()
+                .map(|r| Prepared::new(&r.program))
+                .collect(),
+            limits: Limits::DEFAULT,
+            required: vec![None; n],
+            literals: Vec::new(),
             finders: Vec::new(),
             raw: Vec::new(),
+            lower: None,
+            raw_ascii: false,
             present: Vec::new(),
+            evaluated: vec![0; n],
+            over_budget: vec![0; n],
+            quarantined: vec![false; n],
         }
+    }
+
+    /// Use other limits (tests).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Keep a record's raw bytes before they are parsed (parsing rewrites
     /// them), for the required-literal checks of candidate rules. A record
-    /// with a backslash or a non-ASCII byte may spell a literal differently;
-    /// then no literal check is made.
+    /// with a backslash may spell a literal with escapes; then no literal
+    /// check is made.
     pub fn prescan(&mut self, raw: &[u8]) {
         if self.finders.is_empty() {
             return;
         }
         self.present.iter_mut().for_each(|p| *p = None);
         self.raw.clear();
-        if raw.is_ascii() && memchr::memchr(b'\\', raw).is_none() {
+        self.lower = None;
+        if memchr::memchr(b'\\', raw).is_none() {
             self.raw.extend_from_slice(raw);
+            self.raw_ascii = raw.is_ascii();
         }
     }
 
-    /// Can rule `r` fire, as far as its required literal tells?
-    fn literal_allows(&mut self, r: usize) -> bool {
-        let Some(l) = self.required[r] else {
+    /// Can rule `r` fire, as far as its required literals tell?
+    fn literals_allow(&mut self, r: usize) -> bool {
+        let Some(alts) = &self.required[r] else {
             return true;
         };
         if self.raw.is_empty() {
             return true;
         }
-        *self.present[l].get_or_insert_with(|| self.finders[l].find(&self.raw).is_some())
+        for &l in alts {
+            if self.literals[l].ascii_only && !self.raw_ascii {
+                return true;
+            }
+            let found = match self.present[l] {
+                Some(p) => p,
+                None => {
+                    let p = if self.literals[l].ascii_ci {
+                        let lower = self
+                            .lower
+                            .get_or_insert_with(|| self.raw.to_ascii_lowercase());
+                        self.finders[l].find(lower).is_some()
+                    } else {
+                        self.finders[l].find(&self.raw).is_some()
+                    };
+                    self.present[l] = Some(p);
+                    p
+                }
+            };
+            if found {
+                return true;
+            }
+        }
+        false
     }
 
     /// The plan.
@@ -129,28 +222,42 @@ impl<'p> Matcher<'p> {
         self.plan
     }
 
+    /// Is rule `r` quarantined?
+    pub fn is_quarantined(&self, r: usize) -> bool {
+        self.quarantined[r]
+    }
+
     /// Evaluate every rule that needs to look at `record` (call
     /// [`Matcher::prescan`] on its raw bytes first).
     pub fn evaluate(&mut self, record: &Record<'_>, out: &mut Outcome) {
         out.matches.clear();
         out.errors.clear();
-        // One pass over the top-level fields serves dispatch and every
-        // native rule.
-        let root = crate::native::Root::new(record.root());
+        out.quarantined.clear();
+        let root = record.value();
+        let is_object = root.is_object();
         let (candidates, shortcuts) = match &mut self.index {
-            Some(ix) if record.is_object() => (
-                ix.candidates(root.str("eventName"), root.str("eventSource")),
-                true,
-            ),
+            Some(ix) if is_object => {
+                let name = root.object_get("eventName");
+                let source = root.object_get("eventSource");
+                (
+                    ix.candidates(
+                        name.as_ref().and_then(Value::as_str),
+                        source.as_ref().and_then(Value::as_str),
+                    ),
+                    true,
+                )
+            }
             Some(ix) => (ix.every_rule(), false),
             None => ((0..self.plan.rules.len() as u32).collect(), false),
         };
-        let mut val: Option<Val> = None;
         for &r in candidates.iter() {
             let r = r as usize;
             let rule = &self.plan.rules[r];
+            if self.quarantined[r] {
+                continue;
+            }
             if shortcuts {
-                match &rule.eval {
+                match rule.eval {
                     Eval::Never => continue,
                     Eval::IndexOnly(IndexOnly::Record) => {
                         out.matches.push(RuleMatch {
@@ -162,42 +269,63 @@ impl<'p> Matcher<'p> {
                     Eval::IndexOnly(IndexOnly::True) => {
                         out.matches.push(RuleMatch {
                             rule: r,
-                            annotation: Some(Val::Bool(true)),
+                            annotation: Some(Annotation("true".into())),
                         });
                         continue;
                     }
-                    Eval::Native(_) if !self.literal_allows(r) => continue,
-                    Eval::Native(native) => {
-                        use crate::native::Verdict;
-                        match crate::native::eval(native, &root) {
-                            Verdict::Alert(false) => out.matches.push(RuleMatch {
-                                rule: r,
-                                annotation: None,
-                            }),
-                            Verdict::Alert(true) => out.matches.push(RuleMatch {
-                                rule: r,
-                                annotation: Some(Val::Bool(true)),
-                            }),
-                            Verdict::Error(e) => out.errors.push((r, e)),
-                            Verdict::Quiet => {}
-                        }
-                        continue;
-                    }
-                    Eval::Jq => {}
+                    Eval::Native if !self.literals_allow(r) => continue,
+                    Eval::Native => {}
                 }
             }
-            let input = val.get_or_insert_with(|| record.to_val());
-            match rule.program.first_output(input.clone()) {
-                FirstOutput::Value(v) if !matches!(v, Val::Null | Val::Bool(false)) => {
-                    let annotation = if v == *input { None } else { Some(v) };
+            self.evaluated[r] += 1;
+            match eval::first_output(&rule.program, &self.prepared[r], root.clone(), self.limits) {
+                First::Value(v) if v.truthy() => {
+                    let annotation = annotation(&v, &root, self.limits);
                     out.matches.push(RuleMatch {
                         rule: r,
                         annotation,
                     });
                 }
-                FirstOutput::Error(e) => out.errors.push((r, e)),
-                _ => {}
+                First::Value(_) | First::Empty => {}
+                First::Error(message) => out.errors.push(RuleError {
+                    rule: r,
+                    message,
+                    budget: None,
+                }),
+                First::Budget(b) => {
+                    out.errors.push(RuleError {
+                        rule: r,
+                        message: b.to_string(),
+                        budget: Some(b),
+                    });
+                    self.over_budget[r] += 1;
+                    if self.over_budget[r] >= QUARANTINE_AFTER
+                        && self.over_budget[r] * 2 > self.evaluated[r]
+                    {
+                        self.quarantined[r] = true;
+                        out.quarantined.push(r);
+                    }
+                }
             }
         }
+    }
+}
+
+/// The annotation of an output: none when it is the record itself.
+fn annotation(v: &Value<'_>, root: &Value<'_>, limits: Limits) -> Option<Annotation> {
+    if let (Value::TObj(a), Value::TObj(b)) = (v, root) {
+        if std::ptr::eq(a.as_ptr(), b.as_ptr()) {
+            return None;
+        }
+    }
+    if v.kind() == root.kind() && value::equal(v, root) {
+        return None;
+    }
+    let mut s = String::new();
+    match eval::json::write_value(&mut s, v, limits.depth, limits.string) {
+        Ok(()) => Some(Annotation(s)),
+        Err(_) => Some(Annotation(
+            "\"[annotation too large or too deep to print]\"".into(),
+        )),
     }
 }

@@ -2,16 +2,9 @@
 
 use std::io::{self, Write};
 
-use jaq_json::Val;
 use serde_json::{json, Value};
 
 use crate::scan::{Alert, AlertSink};
-
-/// JSON for a jaq value (jaq prints valid JSON; anything odd becomes a string).
-pub fn val_json(v: &Val) -> Value {
-    let text = v.to_string();
-    serde_json::from_str(&text).unwrap_or(Value::String(text))
-}
 
 fn field<'a>(a: &'a Alert<'_>, key: &str) -> Option<&'a str> {
     a.record.str_field(key)
@@ -25,7 +18,7 @@ pub fn alert_json(a: &Alert<'_>) -> Value {
         "eventName": field(a, "eventName"),
         "eventSource": field(a, "eventSource"),
         "eventTime": field(a, "eventTime"),
-        "annotation": a.annotation.map_or(Value::Null, val_json),
+        "annotation": a.annotation.map_or(Value::Null, |a| a.value()),
         "destinations": a.rule.config.destinations,
         "file": a.source,
         "record": a.position.index,
@@ -58,7 +51,7 @@ impl<W: Write> AlertSink for TextLines<W> {
             field(a, "eventID").unwrap_or(dash),
         )?;
         if let Some(v) = a.annotation {
-            let text = v.to_string();
+            let text = &v.0;
             let short: String = text.chars().take(200).collect();
             let ellipsis = if short.len() < text.len() { "…" } else { "" };
             write!(self.0, "  match: {short}{ellipsis}")?;

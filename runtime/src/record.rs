@@ -1,9 +1,8 @@
-//! One record: parsed with simd-json, its top-level `eventName` and
-//! `eventSource` read with exact JSON semantics (any key order, escapes
-//! decoded, nested keys of the same name ignored), and converted to a jaq
-//! value only when some rule needs jq.
+//! One record: parsed with simd-json into a tape, which the evaluator
+//! reads directly ([`Record::value`]); top-level fields are read with exact
+//! JSON semantics (any key order, escapes decoded, nested keys of the same
+//! name ignored, the last duplicate wins).
 
-use jaq_json::Val;
 use simd_json::prelude::*;
 use simd_json::tape::{Tape, Value};
 
@@ -92,9 +91,9 @@ impl<'a> Record<'a> {
         self.str_field("eventSource")
     }
 
-    /// The record as a jaq value.
-    pub fn to_val(&self) -> Val {
-        to_val(self.root())
+    /// The record as an evaluator value (on the tape, nothing copied).
+    pub fn value(&self) -> crate::eval::Value<'_> {
+        crate::eval::Value::from_tape(&self.tape.0)
     }
 
     /// The record as a serde_json value (for alert payloads).
@@ -133,35 +132,6 @@ pub fn to_json(v: Value<'_, '_>) -> serde_json::Value {
     }
 }
 
-/// Convert a tape value to a jaq value.
-pub fn to_val(v: Value<'_, '_>) -> Val {
-    if let Some(s) = v.as_str() {
-        return Val::from(s.to_string());
-    }
-    if let Some(a) = v.as_array() {
-        return a.iter().map(to_val).collect();
-    }
-    if let Some(o) = v.as_object() {
-        let mut m = jaq_json::Map::default();
-        m.reserve(o.len());
-        for (k, v) in o.iter() {
-            m.insert(Val::from(k.to_string()), to_val(v));
-        }
-        return Val::obj(m);
-    }
-    if let Some(b) = v.as_bool() {
-        Val::Bool(b)
-    } else if let Some(i) = v.as_i64() {
-        isize::try_from(i).map_or(Val::from(i as f64), Val::from)
-    } else if let Some(u) = v.as_u64() {
-        isize::try_from(u).map_or(Val::from(u as f64), Val::from)
-    } else if let Some(f) = v.as_f64() {
-        Val::from(f)
-    } else {
-        Val::Null
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,20 +161,6 @@ mod tests {
         assert_eq!(
             names(r#"{"eventName":"A","eventName":"B"}"#).0.as_deref(),
             Some("B")
-        );
-    }
-
-    #[test]
-    fn converts_to_jaq_values() {
-        let mut bytes =
-            br#"{"a":[1,-2,3.5,true,null,"x"],"b":{"c":18446744073709551615}}"#.to_vec();
-        let mut p = RecordParser::default();
-        let v = p.parse(&mut bytes).unwrap().to_val();
-        let s = v.to_string();
-        assert!(
-            s.starts_with(r#"{"a":[1,-2,3.5,true,null,"x"],"b":{"c":1.8446744073709552e19}}"#)
-                || s.contains("18446744073709552000"),
-            "{s}"
         );
     }
 

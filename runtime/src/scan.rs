@@ -9,10 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jaq_json::Val;
 use tattletail_compiler::plan::{Plan, PlannedRule};
 
-use crate::matcher::{Matcher, Outcome};
+use crate::matcher::{Annotation, Matcher, Outcome};
 use crate::reader::{self, FileKind, ReadError, RecordPos};
 use crate::record::{Record, RecordParser};
 
@@ -23,7 +22,7 @@ pub struct Alert<'a> {
     /// The record.
     pub record: &'a Record<'a>,
     /// The rule's output, or `None` when it was the record itself.
-    pub annotation: Option<&'a Val>,
+    pub annotation: Option<&'a Annotation>,
     /// Which input the record came from.
     pub source: &'a str,
     /// Where in it.
@@ -47,7 +46,7 @@ impl AlertSink for CollectSink {
             rule,
             a.source.to_string(),
             a.position.index,
-            a.annotation.map(|v| v.to_string()),
+            a.annotation.map(|v| v.0.clone()),
         ));
         Ok(())
     }
@@ -92,6 +91,10 @@ pub struct Stats {
     pub rule_errors: Vec<u64>,
     /// A few error messages per rule.
     pub rule_error_examples: Vec<Vec<String>>,
+    /// Of the rule errors, those where a budget ran out (per rule).
+    pub budget_errors: Vec<u64>,
+    /// Rules quarantined for exceeding their budget, and where.
+    pub quarantined: Vec<(usize, String)>,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -103,6 +106,7 @@ impl Stats {
             alerts: vec![0; rules],
             rule_errors: vec![0; rules],
             rule_error_examples: vec![Vec::new(); rules],
+            budget_errors: vec![0; rules],
             ..Default::default()
         }
     }
@@ -132,6 +136,17 @@ impl Stats {
         }
         for (i, n) in other.rule_errors.iter().enumerate() {
             self.rule_errors[i] += n;
+        }
+        if self.budget_errors.len() < other.budget_errors.len() {
+            self.budget_errors.resize(other.budget_errors.len(), 0);
+        }
+        for (i, n) in other.budget_errors.iter().enumerate() {
+            self.budget_errors[i] += n;
+        }
+        for q in other.quarantined {
+            if !self.quarantined.iter().any(|(r, _)| *r == q.0) {
+                self.quarantined.push(q);
+            }
         }
         for (i, ex) in other.rule_error_examples.into_iter().enumerate() {
             let mine = &mut self.rule_error_examples[i];
@@ -296,12 +311,20 @@ impl<'p> Scanner<'p> {
                 }
             };
             self.matcher.evaluate(&record, &mut self.outcome);
-            for (rule, message) in self.outcome.errors.drain(..) {
-                self.stats.rule_errors[rule] += 1;
-                let ex = &mut self.stats.rule_error_examples[rule];
-                if ex.len() < EXAMPLES {
-                    ex.push(format!("{source} record {}: {message}", pos.index));
+            for e in self.outcome.errors.drain(..) {
+                self.stats.rule_errors[e.rule] += 1;
+                if e.budget.is_some() {
+                    self.stats.budget_errors[e.rule] += 1;
                 }
+                let ex = &mut self.stats.rule_error_examples[e.rule];
+                if ex.len() < EXAMPLES {
+                    ex.push(format!("{source} record {}: {}", pos.index, e.message));
+                }
+            }
+            for r in self.outcome.quarantined.drain(..) {
+                self.stats
+                    .quarantined
+                    .push((r, format!("{source} record {}", pos.index)));
             }
             let plan = self.matcher.plan();
             for m in &self.outcome.matches {

@@ -1,28 +1,33 @@
-//! Prefilter extraction: from a rule's jq program to a sound necessary
-//! condition on the record's top-level `eventName` and `eventSource`.
+//! Analysis of a rule's IR, in two parts:
 //!
-//! Two passes, as in `regex-syntax`: [`analyze`] is sound extraction (the
-//! walk in [`ast`] over the algebra in [`cond`]); planning heuristics (caps
-//! on set sizes) run once at the end in [`Prefilter::from_cond`]. Every
-//! fallback to "every event" records a reason ([`ast::Note`]) that
-//! `tattletail-compile --explain` shows.
+//! - the **prefilter** ([`walk`] over the algebra in [`cond`]): a sound
+//!   necessary condition on the record's top-level `eventName` and
+//!   `eventSource`, from which the runtime builds its dispatch index;
+//! - the **required literals** ([`literal`]): strings one of which must
+//!   occur in the raw record for the rule to fire.
+//!
+//! Two passes, as in `regex-syntax`: extraction is sound; planning
+//! heuristics (caps on set sizes) run once at the end in
+//! [`Prefilter::from_cond`]. Every fallback to "every event" records a
+//! reason ([`walk::Note`]) that `tattletail-compile --explain` shows.
 
-pub mod ast;
 pub mod cond;
+pub mod literal;
 pub mod regex_lit;
+pub mod walk;
 
-use jaq_core::load::parse::Term;
-use jaq_core::load::{Lexer, Parser};
-
-pub use ast::Note;
 pub use cond::{Cond, Field, FieldCond, KeySet};
+pub use literal::Literal;
+pub use walk::Note;
+
+use crate::ir::{Node, Program};
 
 /// Most names or prefixes per field a prefilter may hold before we give up
 /// on it (keeps the index small; only ever makes a prefilter less precise).
 pub const MAX_KEYS: usize = 4096;
 
 /// A rule's prefilter. **Contract:** if the rule fires on a record (its
-/// first jq output is neither `null` nor `false`), the prefilter admits the
+/// first output is neither `null` nor `false`), the prefilter admits the
 /// record. The converse need not hold.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Prefilter {
@@ -80,7 +85,8 @@ impl Prefilter {
     }
 }
 
-/// How a rule can be evaluated without jq, when its prefilter decides it.
+/// How a rule can be evaluated without running it, when its prefilter
+/// decides it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IndexOnly {
     /// `select(P)`: the output is the record itself (no annotation).
@@ -98,50 +104,34 @@ pub struct Analysis {
     pub exact: bool,
     /// Set when the index alone decides the rule.
     pub index_only: Option<IndexOnly>,
+    /// Literals one of which the raw record must contain for the rule to
+    /// fire (checked only on records without a backslash).
+    pub literals: Option<Vec<Literal>>,
     /// Why parts of the rule were not understood (spans in the jq source).
     pub notes: Vec<Note>,
 }
 
-/// Analyse a jq program (which must already compile).
-pub fn analyze(code: &str) -> Analysis {
-    let any = |message: String| Analysis {
-        prefilter: Prefilter::Any,
-        exact: false,
-        index_only: None,
-        notes: vec![Note {
-            message,
-            span: None,
-        }],
-    };
-    let Ok(tokens) = Lexer::new(code).lex() else {
-        return any("the program could not be lexed for analysis".into());
-    };
-    let term: Term<&str> = match Parser::new(&tokens).parse(Parser::term) {
-        Ok(t) => t,
-        Err(_) => return any("the program could not be parsed for analysis".into()),
-    };
-    let mut defined = Vec::new();
-    ast::defined_names(&term, &mut defined);
-    if let Some(name) = defined.iter().find(|n| ast::RECOGNISED.contains(n)) {
-        return any(format!(
-            "the rule redefines `{name}`, so builtins cannot be trusted"
-        ));
-    }
-    let mut walker = ast::Walker::new(code);
-    let abs = walker.term(&term, &ast::Abs::root());
+/// Analyse a rule's program.
+pub fn analyze(prog: &Program) -> Analysis {
+    let mut walker = walk::Walker::new(prog);
+    let abs = walker.node(prog.root, &walk::Abs::root());
     let prefilter = Prefilter::from_cond(&abs.truthy);
     let exact = abs.truthy.exact && prefilter_is_cond(&prefilter, &abs.truthy);
-    let index_only = match &term {
-        Term::Call("select", args) if args.len() == 1 => {
-            let p = ast::Walker::new(code).term(&args[0], &ast::Abs::root());
+    let index_only = match prog.node(prog.root) {
+        // `select(P)`.
+        Node::If(c, a, b)
+            if matches!(prog.node(*a), Node::Identity) && matches!(prog.node(*b), Node::Empty) =>
+        {
+            let p = walk::Walker::new(prog).node(*c, &walk::Abs::root());
             (p.at_most_one && p.truthy.exact && exact).then_some(IndexOnly::Record)
         }
-        _ => (abs.kind == ast::Kind::Bool && abs.at_most_one && exact).then_some(IndexOnly::True),
+        _ => (abs.kind == walk::Kind::Bool && abs.at_most_one && exact).then_some(IndexOnly::True),
     };
     Analysis {
         prefilter,
         exact,
         index_only,
+        literals: literal::required(prog),
         notes: walker.notes,
     }
 }

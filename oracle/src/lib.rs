@@ -1,9 +1,9 @@
-//! The jq frontend: parsing and compiling rule programs with jaq, with our
-//! prelude and natives, and running a compiled program with
-//! cloudtrail-tattletail's match semantics.
-//!
-//! Everything that knows jaq's API lives here and in [`crate::analysis::ast`];
-//! jaq is pinned to one version in the workspace manifest.
+#![forbid(unsafe_code)]
+//! The reference engine of Tattletail's differential tests: rules run by
+//! jaq (pinned in the workspace manifest) with a prelude of the jq builtins
+//! jaq lacks, regexes on the `regex` crate, and `env` removed. The product
+//! never runs it: rules are evaluated natively (`tattletail_runtime::eval`);
+//! the tests require both engines to agree (and the `jq` CLI).
 //!
 //! Match semantics (upstream's `Rule.Match`): only the **first** output of
 //! the program counts. No output, an error before the first output, `null`
@@ -278,6 +278,11 @@ fn span_of(whole: &str, part: &str) -> Range<usize> {
     } else {
         0..0
     }
+}
+
+/// Parse one JSON value (a test record) into a jaq value.
+pub fn parse_json(bytes: &[u8]) -> Result<Val, String> {
+    jaq_json::read::parse_single(bytes).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
