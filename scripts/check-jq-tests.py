@@ -2,7 +2,7 @@
 """Re-check the jq conformance files in testdata/jq/ against the real engines.
 
     python3 scripts/check-jq-tests.py              # everything
-    python3 scripts/check-jq-tests.py --only agree # agree.test | gojq | upstream
+    python3 scripts/check-jq-tests.py --only agree # agree | gojq | regressions | upstream
     python3 scripts/check-jq-tests.py -v           # print every failure in full
 
 What it verifies (see testdata/jq/README.md):
@@ -13,6 +13,12 @@ What it verifies (see testdata/jq/README.md):
   exactly the expected lines, and jq 1.6 does NOT (it prints something else,
   fails, crashes or times out). For every `%%FAIL` case, gojq rejects the
   program at compile time (exit 3) and jq 1.6 runs it (exit 0).
+* testdata/jq/regressions.test (bugs the differential and property tests
+  found): for every ordinary case, gojq exits 0 and prints exactly the
+  expected lines, and so does jq 1.6 unless a comment line right before the
+  case starts with `# jq 1.6 differs:` (then jq 1.6 must NOT print them).
+  For every `%%FAIL` case, gojq rejects the program at compile time (exit 3),
+  and so does jq 1.6 unless marked the same way.
 * testdata/jq/upstream/skip.txt: exactly the cases of
   testdata/jq/upstream/jq-1.8.2.test that gojq does not pass are listed.
   A case passes when gojq's outputs, parsed as JSON, equal the expected
@@ -40,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "testdata" / "jq"
 AGREE = DATA / "agree.test"
 GOJQ = DATA / "gojq.test"
+REGRESSIONS = DATA / "regressions.test"
 UPSTREAM = DATA / "upstream" / "jq-1.8.2.test"
 SKIP = DATA / "upstream" / "skip.txt"
 
@@ -52,13 +59,15 @@ TIMEOUT = 10  # seconds per engine run; jq 1.6 loops forever on a few gojq.test 
 # Test file parsing (jq's tests/*.test format, as read by src/jq_test.c)
 
 class Case:
-    def __init__(self, line, prog, inp=None, outputs=None, fail=False, fail_msg=None):
+    def __init__(self, line, prog, inp=None, outputs=None, fail=False, fail_msg=None,
+                 comments=None):
         self.line = line          # 1-based line number of the program line
         self.prog = prog
         self.inp = inp            # input line (text), None for %%FAIL cases
         self.outputs = outputs or []
         self.fail = fail          # a %%FAIL case: the program must not compile
         self.fail_msg = fail_msg
+        self.comments = comments or []  # comment lines right before the case
 
 
 def skipline(line):
@@ -74,10 +83,15 @@ def parse_test_file(path):
     cases = []
     i = 0
     must_fail = False
+    comments = []
     while i < len(lines):
         line = lines[i]
         i += 1
         if skipline(line):
+            if line.strip():
+                comments.append(line.strip())
+            else:
+                comments = []
             continue
         if line in ("%%FAIL", "%%FAIL IGNORE MSG"):
             must_fail = True
@@ -90,8 +104,10 @@ def parse_test_file(path):
             while i < len(lines) and not skipline(lines[i]):
                 msg.append(lines[i])
                 i += 1
-            cases.append(Case(prog_line, prog, fail=True, fail_msg="\n".join(msg)))
+            cases.append(Case(prog_line, prog, fail=True, fail_msg="\n".join(msg),
+                              comments=comments))
             must_fail = False
+            comments = []
             continue
         if i >= len(lines):
             raise ValueError(f"{path}:{prog_line}: program without an input line")
@@ -101,7 +117,8 @@ def parse_test_file(path):
         while i < len(lines) and not skipline(lines[i]):
             outs.append(lines[i])
             i += 1
-        cases.append(Case(prog_line, prog, inp=inp, outputs=outs))
+        cases.append(Case(prog_line, prog, inp=inp, outputs=outs, comments=comments))
+        comments = []
     return cases
 
 
@@ -194,12 +211,13 @@ def upstream_passes(case, r):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", choices=["agree", "gojq", "upstream"], action="append",
+    ap.add_argument("--only", choices=["agree", "gojq", "regressions", "upstream"],
+                    action="append",
                     help="check only this part (repeatable)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every failure in full")
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 4)
     args = ap.parse_args()
-    parts = args.only or ["agree", "gojq", "upstream"]
+    parts = args.only or ["agree", "gojq", "regressions", "upstream"]
 
     missing = [e for e in ("jq", "gojq") if shutil.which(e) is None]
     if missing:
@@ -269,6 +287,34 @@ def main():
         nfail = sum(1 for c in cases if c.fail)
         summary.append(f"gojq.test: {len(cases)} cases ({nfail} %%FAIL), "
                        f"{len(cases) - bad} ok, {bad} mismatches")
+
+    # ---- regressions.test
+    if "regressions" in parts:
+        cases = parse_test_file(REGRESSIONS)
+        jobs = [(c, pool.submit(run, "jq", c.prog, "null" if c.fail else c.inp),
+                 pool.submit(run, "gojq", c.prog, "null" if c.fail else c.inp)) for c in cases]
+        bad = 0
+        for c, fj, fg in jobs:
+            rj, rg = fj.result(), fg.result()
+            differs = any(x.startswith("# jq 1.6 differs:") for x in c.comments)
+            if c.fail:
+                g_ok, j_same = rg[0] == 3, rj[0] == 3
+                want = "a compile error"
+            else:
+                g_ok = rg[0] == 0 and rg[1] == c.outputs and not rg[3]
+                j_same = rj[0] == 0 and rj[1] == c.outputs and not rj[3]
+                want = " ".join(c.outputs) or "(no output)"
+            if not g_ok:
+                msg = f"expected: {want}\n    gojq: {describe(rg)}"
+            elif j_same == differs:
+                msg = (f"expected (jq 1.6 {'differs' if differs else 'agrees'}): {want}\n"
+                       f"    jq 1.6: {describe(rj)}")
+            else:
+                continue
+            bad += 1
+            report("regressions.test", c, msg)
+        summary.append(f"regressions.test: {len(cases)} cases, {len(cases) - bad} ok, "
+                       f"{bad} mismatches")
 
     # ---- upstream jq-1.8.2.test vs skip.txt
     if "upstream" in parts:

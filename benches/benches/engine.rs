@@ -131,10 +131,11 @@ fn evaluate(c: &mut Criterion) {
                 for raw in &raws {
                     scratch.clear();
                     scratch.extend_from_slice(raw);
-                    matcher.prescan(&scratch);
-                    let rec = p.parse(&mut scratch).unwrap();
-                    matcher.evaluate(&rec, &mut out);
+                    let rec = matcher
+                        .parse_and_evaluate(&mut p, &mut scratch, &mut out)
+                        .unwrap();
                     black_box(out.matches.len());
+                    p.recycle(rec);
                 }
             })
         });

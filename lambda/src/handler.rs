@@ -54,6 +54,8 @@ struct Totals {
     undelivered: u64,
     alerts: BTreeMap<String, u64>,
     rule_errors: BTreeMap<String, u64>,
+    budget_errors: BTreeMap<String, u64>,
+    quarantined: u64,
 }
 
 impl Totals {
@@ -67,6 +69,10 @@ impl Totals {
         for (name, n) in by_rule(&stats.rule_errors, plan) {
             *self.rule_errors.entry(name).or_default() += n;
         }
+        for (name, n) in by_rule(&stats.budget_errors, plan) {
+            *self.budget_errors.entry(name).or_default() += n;
+        }
+        self.quarantined += stats.quarantined.len() as u64;
     }
 
     fn alert_count(&self) -> u64 {
@@ -210,6 +216,8 @@ impl App {
             match_count = totals.alert_count(),
             alerts_by_rule_json = json_text(&totals.alerts).as_str(),
             rule_errors_json = json_text(&totals.rule_errors).as_str(),
+            rule_budget_errors_json = json_text(&totals.budget_errors).as_str(),
+            rules_quarantined = totals.quarantined,
             bad_records = totals.bad_records,
             bytes = totals.bytes,
             alerts_delivered = totals.delivered,
@@ -262,6 +270,8 @@ impl App {
             printer: None,
             log_matches: true,
             no_index: false,
+            // Objects are scanned one at a time: every core evaluates.
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         let report = match pipeline::scan(compiled.clone(), url.clone(), object.body, outputs).await
         {
@@ -304,6 +314,8 @@ impl App {
                 alerts = stats.total_alerts(),
                 alerts_by_rule_json = json_text(&by_rule(&stats.alerts, &compiled.plan)).as_str(),
                 rule_errors_json = json_text(&by_rule(&stats.rule_errors, &compiled.plan)).as_str(),
+                rule_budget_errors_json =
+                    json_text(&by_rule(&stats.budget_errors, &compiled.plan)).as_str(),
                 rule_error_examples_json = json_text(&errors).as_str(),
                 bad_records = stats.bad_records,
                 bad_record_examples_json = json_text(&bad).as_str(),
@@ -314,6 +326,17 @@ impl App {
                 duration_ms = report.duration.as_secs_f64() * 1000.0
             );
         };
+        for (r, at) in &stats.quarantined {
+            let rule = compiled.plan.rules[*r].config.display_name();
+            warn!(
+                message = "rule_quarantined",
+                object = url.as_str(),
+                rule = rule.as_str(),
+                budget_errors = stats.budget_errors.get(*r).copied().unwrap_or(0),
+                at = at.as_str(),
+                help = "the rule exceeded its evaluation budget on most records; it was not evaluated on the rest of this object"
+            );
+        }
         match &report.outcome {
             InputOutcome::Scanned => {
                 totals.scanned += 1;
@@ -359,6 +382,8 @@ impl App {
                 count("Records", t.records),
                 count("Alerts", t.alert_count()),
                 count("RuleErrors", t.rule_errors.values().sum()),
+                count("RuleBudgetErrors", t.budget_errors.values().sum()),
+                count("RulesQuarantined", t.quarantined),
                 count("BadRecords", t.bad_records),
                 count("ObjectsScanned", t.scanned),
                 count("ObjectsSkipped", t.skipped),
@@ -386,6 +411,10 @@ impl App {
                 &[
                     count("Alerts", t.alerts.get(rule).copied().unwrap_or(0)),
                     count("RuleErrors", t.rule_errors.get(rule).copied().unwrap_or(0)),
+                    count(
+                        "RuleBudgetErrors",
+                        t.budget_errors.get(rule).copied().unwrap_or(0),
+                    ),
                 ],
             );
         }

@@ -49,6 +49,8 @@ pub struct Outputs {
     pub log_matches: bool,
     /// Run every rule on every record (no dispatch index; for checking).
     pub no_index: bool,
+    /// Threads evaluating records (0 or 1: the scanning thread alone).
+    pub workers: usize,
 }
 
 struct Forward {
@@ -97,13 +99,15 @@ pub async fn scan(
     };
     let plan_for_scan = compiled.clone();
     let no_index = outputs.no_index;
+    let workers = outputs.workers;
     let scan = tokio::task::spawn_blocking(move || {
         let plan = &plan_for_scan.plan;
-        let mut scanner = if no_index {
+        let scanner = if no_index {
             Scanner::with_matcher(Matcher::naive(plan))
         } else {
             Scanner::new(plan)
         };
+        let mut scanner = scanner.with_workers(workers);
         let outcome = scanner.scan(&label, read, &mut sink);
         drop(sink); // closes the channel
         (scanner.take_stats(), outcome)

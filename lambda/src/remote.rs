@@ -76,6 +76,8 @@ pub async fn run(
         printer: Some(printer),
         log_matches: false,
         no_index: opts.no_index,
+        // `--jobs` objects are scanned at once, each on one thread.
+        workers: 1,
     };
     let mut totals = Totals {
         stats: Stats::new(compiled.plan.rules.len()),

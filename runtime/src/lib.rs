@@ -2,7 +2,7 @@
 //! bounded memory ([`reader`]), parses each record ([`record`]), finds the
 //! rules that must look at it through one shared dispatch index
 //! ([`index`]), evaluates them with upstream's match semantics
-//! ([`matcher`]) and pushes alerts into a sink ([`scan`], [`output`]).
+//! ([`matcher`], within budgets and a shared [`quarantine`]) and pushes alerts into a sink ([`scan`], [`output`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -10,6 +10,8 @@ pub mod eval;
 pub mod index;
 pub mod matcher;
 pub mod output;
+mod pool;
+pub mod quarantine;
 pub mod reader;
 pub mod record;
 pub mod scan;

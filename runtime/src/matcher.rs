@@ -9,24 +9,20 @@
 //! Without it ([`Matcher::naive`]) every rule runs on every record: the
 //! oracle of the differential soundness tests.
 //!
-//! Every evaluation has a budget ([`Limits`]). A rule that exceeds it on
-//! at least [`QUARANTINE_AFTER`] records, and on more than half of the
-//! records it was evaluated on, is quarantined: not evaluated again by
-//! this matcher, reported once. A few crafted events cannot quarantine a
-//! rule that works on the rest of the traffic.
+//! Every evaluation has a budget ([`Limits`]); a rule that keeps
+//! exceeding it is quarantined ([`Quarantine`], shared by the matchers of
+//! a scan).
 
 use std::fmt;
+use std::sync::Arc;
 
 use tattletail_compiler::analysis::{IndexOnly, Literal};
 use tattletail_compiler::plan::{Eval, Plan};
 
-use crate::eval::{self, value, Exceeded, First, Limits, Prepared, Value};
+use crate::eval::{self, value, Exceeded, First, Limits, Prepared, RootIndex, Value};
 use crate::index::DispatchIndex;
-use crate::record::Record;
-
-/// Budget errors after which a rule that mostly exceeds its budget is
-/// quarantined.
-pub const QUARANTINE_AFTER: u64 = 10;
+use crate::quarantine::Quarantine;
+use crate::record::{Record, RecordParser};
 
 /// A rule's output as JSON text (as gojq prints it).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,9 +91,11 @@ pub struct Matcher<'p> {
     raw_ascii: bool,
     /// Per literal, for the current record: unknown, present or absent.
     present: Vec<Option<bool>>,
+    /// Evaluations per rule by this matcher.
     evaluated: Vec<u64>,
-    over_budget: Vec<u64>,
-    quarantined: Vec<bool>,
+    /// Of those, not yet added to the quarantine counters.
+    unreported: Vec<u64>,
+    quarantine: Arc<Quarantine>,
 }
 
 impl<'p> Matcher<'p> {
@@ -155,8 +153,28 @@ impl<'p> Matcher<'p> {
             raw_ascii: false,
             present: Vec::new(),
             evaluated: vec![0; n],
-            over_budget: vec![0; n],
-            quarantined: vec![false; n],
+            unreported: vec![0; n],
+            quarantine: Arc::new(Quarantine::new(n)),
+        }
+    }
+
+    /// Count budget errors and quarantine together with other matchers
+    /// (the workers of one scan).
+    pub fn with_quarantine(mut self, quarantine: Arc<Quarantine>) -> Self {
+        self.quarantine = quarantine;
+        self
+    }
+
+    /// The quarantine counters, to share with other matchers.
+    pub fn quarantine(&self) -> Arc<Quarantine> {
+        self.quarantine.clone()
+    }
+
+    /// Add this matcher's evaluations to the shared quarantine counters
+    /// (after each batch of records).
+    pub fn report_evaluations(&mut self) {
+        for (r, n) in self.unreported.iter_mut().enumerate() {
+            self.quarantine.evaluated(r, std::mem::take(n));
         }
     }
 
@@ -166,11 +184,37 @@ impl<'p> Matcher<'p> {
         self
     }
 
+    /// The limits of each evaluation.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Does this matcher run every rule on every record?
+    pub fn is_naive(&self) -> bool {
+        self.index.is_none()
+    }
+
+    /// Parse a record's bytes and evaluate it: the one way records go
+    /// through a matcher. The parsed record is returned (for building
+    /// alerts; give it back with [`RecordParser::recycle`]); a record
+    /// that is not JSON is an error message.
+    pub fn parse_and_evaluate<'a>(
+        &mut self,
+        parser: &mut RecordParser,
+        bytes: &'a mut [u8],
+        out: &mut Outcome,
+    ) -> Result<Record<'a>, String> {
+        self.prescan(bytes);
+        let record = parser.parse(bytes)?;
+        self.evaluate(&record, out);
+        Ok(record)
+    }
+
     /// Keep a record's raw bytes before they are parsed (parsing rewrites
     /// them), for the required-literal checks of candidate rules. A record
     /// with a backslash may spell a literal with escapes; then no literal
     /// check is made.
-    pub fn prescan(&mut self, raw: &[u8]) {
+    fn prescan(&mut self, raw: &[u8]) {
         if self.finders.is_empty() {
             return;
         }
@@ -222,23 +266,32 @@ impl<'p> Matcher<'p> {
         self.plan
     }
 
-    /// Is rule `r` quarantined?
-    pub fn is_quarantined(&self, r: usize) -> bool {
-        self.quarantined[r]
+    /// How many times each rule was evaluated (not skipped by the index or
+    /// its literals), for profiling.
+    pub fn evaluations(&self) -> &[u64] {
+        &self.evaluated
     }
 
-    /// Evaluate every rule that needs to look at `record` (call
-    /// [`Matcher::prescan`] on its raw bytes first).
-    pub fn evaluate(&mut self, record: &Record<'_>, out: &mut Outcome) {
+    /// Is rule `r` quarantined?
+    pub fn is_quarantined(&self, r: usize) -> bool {
+        self.quarantine.is_quarantined(r)
+    }
+
+    /// Evaluate every rule that needs to look at `record` (its raw bytes
+    /// went through [`Matcher::prescan`]).
+    fn evaluate(&mut self, record: &Record<'_>, out: &mut Outcome) {
         out.matches.clear();
         out.errors.clear();
         out.quarantined.clear();
         let root = record.value();
         let is_object = root.is_object();
+        // One pass over the top-level fields serves dispatch and every rule.
+        let mut fields = RootIndex::default();
+        fields.build(&root);
         let (candidates, shortcuts) = match &mut self.index {
             Some(ix) if is_object => {
-                let name = root.object_get("eventName");
-                let source = root.object_get("eventSource");
+                let name = fields.get(&root, "eventName");
+                let source = fields.get(&root, "eventSource");
                 (
                     ix.candidates(
                         name.as_ref().and_then(Value::as_str),
@@ -253,7 +306,7 @@ impl<'p> Matcher<'p> {
         for &r in candidates.iter() {
             let r = r as usize;
             let rule = &self.plan.rules[r];
-            if self.quarantined[r] {
+            if self.quarantine.is_quarantined(r) {
                 continue;
             }
             if shortcuts {
@@ -278,9 +331,22 @@ impl<'p> Matcher<'p> {
                 }
             }
             self.evaluated[r] += 1;
-            match eval::first_output(&rule.program, &self.prepared[r], root.clone(), self.limits) {
+            self.unreported[r] += 1;
+            // A panic would be a bug of the evaluator: it costs this rule
+            // on this record, never the scan.
+            let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                eval::first_output(
+                    &rule.program,
+                    &self.prepared[r],
+                    root.clone(),
+                    self.limits,
+                    Some(&fields),
+                )
+            }))
+            .unwrap_or_else(|panic| First::Error(internal_error(panic.as_ref())));
+            match first {
                 First::Value(v) if v.truthy() => {
-                    let annotation = annotation(&v, &root, self.limits);
+                    let annotation = annotation(&v, &root, &fields, self.limits);
                     out.matches.push(RuleMatch {
                         rule: r,
                         annotation,
@@ -298,11 +364,8 @@ impl<'p> Matcher<'p> {
                         message: b.to_string(),
                         budget: Some(b),
                     });
-                    self.over_budget[r] += 1;
-                    if self.over_budget[r] >= QUARANTINE_AFTER
-                        && self.over_budget[r] * 2 > self.evaluated[r]
-                    {
-                        self.quarantined[r] = true;
+                    let n = std::mem::take(&mut self.unreported[r]);
+                    if self.quarantine.over_budget(r, n) {
                         out.quarantined.push(r);
                     }
                 }
@@ -311,14 +374,32 @@ impl<'p> Matcher<'p> {
     }
 }
 
+/// The message of a rule error that was a panic in the evaluator.
+fn internal_error(panic: &(dyn std::any::Any + Send)) -> String {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown".into());
+    format!("internal error in the evaluator ({what}); please report the rule and the record")
+}
+
 /// The annotation of an output: none when it is the record itself.
-fn annotation(v: &Value<'_>, root: &Value<'_>, limits: Limits) -> Option<Annotation> {
+fn annotation<'t>(
+    v: &Value<'t>,
+    root: &Value<'t>,
+    fields: &RootIndex<'t>,
+    limits: Limits,
+) -> Option<Annotation> {
     if let (Value::TObj(a), Value::TObj(b)) = (v, root) {
         if std::ptr::eq(a.as_ptr(), b.as_ptr()) {
             return None;
         }
     }
-    if v.kind() == root.kind() && value::equal(v, root) {
+    // An object with another number of keys is not the record; most
+    // annotations are told apart here, without comparing values.
+    let same_size = !v.is_object() || !root.is_object() || v.object_len() == fields.len();
+    if same_size && v.kind() == root.kind() && value::equal(v, root) {
         return None;
     }
     let mut s = String::new();

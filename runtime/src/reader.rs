@@ -25,6 +25,8 @@ const BUF_SIZE: usize = 256 * 1024;
 /// Why a file could not be read to the end.
 #[derive(Debug)]
 pub enum ReadError {
+    /// The input could not be opened.
+    Open(io::Error),
     /// The underlying read (or gzip inflation) failed.
     Io {
         /// Offset in the decompressed stream.
@@ -44,6 +46,7 @@ pub enum ReadError {
 impl std::fmt::Display for ReadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            ReadError::Open(e) => write!(f, "cannot open: {e}"),
             ReadError::Io { offset, source } => write!(f, "read failed at byte {offset}: {source}"),
             ReadError::Syntax { offset, message } => {
                 write!(f, "malformed JSON at byte {offset}: {message}")

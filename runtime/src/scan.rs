@@ -168,7 +168,7 @@ impl Stats {
 }
 
 /// What happened to one input.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum InputOutcome {
     /// Read to the end.
     Scanned,
@@ -178,9 +178,10 @@ pub enum InputOutcome {
     Failed(String),
 }
 
-struct Counting<R> {
-    inner: R,
-    count: Arc<AtomicU64>,
+/// Counts the bytes read from an input.
+pub(crate) struct Counting<R> {
+    pub(crate) inner: R,
+    pub(crate) count: Arc<AtomicU64>,
 }
 
 impl<R: Read> Read for Counting<R> {
@@ -191,16 +192,31 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// An input of a scan: its name and how to read it (or why it cannot be
+/// opened, which is reported in order like a read failure).
+pub type Source = (String, io::Result<Box<dyn Read + Send>>);
+
 /// Scans inputs with one plan.
+///
+/// With one worker (the default) records are evaluated on the calling
+/// thread. With more ([`Scanner::with_workers`]), the calling thread reads
+/// and splits records into batches and a pool of worker threads parses
+/// and evaluates them; results are put back in order before they reach
+/// the sink, so alerts still come out in input, record and rule order,
+/// and memory stays bounded (a fixed number of batches in flight).
 pub struct Scanner<'p> {
     matcher: Matcher<'p>,
     parser: RecordParser,
     buf: Vec<u8>,
     outcome: Outcome,
     started: Instant,
+    workers: usize,
     /// Counts so far.
     pub stats: Stats,
 }
+
+/// What happened to one input, for a [`Scanner::scan_all`] caller.
+pub type Report<'a> = &'a mut dyn FnMut(&str, &InputOutcome);
 
 impl<'p> Scanner<'p> {
     /// A scanner using the dispatch index.
@@ -217,8 +233,15 @@ impl<'p> Scanner<'p> {
             buf: Vec::new(),
             outcome: Outcome::default(),
             started: Instant::now(),
+            workers: 1,
             stats: Stats::new(n),
         }
+    }
+
+    /// Evaluate records on `n` worker threads (1: on the calling thread).
+    pub fn with_workers(mut self, n: usize) -> Self {
+        self.workers = n.max(1);
+        self
     }
 
     /// The counts so far; the scanner starts counting afresh (the plan,
@@ -236,15 +259,53 @@ impl<'p> Scanner<'p> {
         read: impl Read + Send + 'static,
         sink: &mut dyn AlertSink,
     ) -> io::Result<InputOutcome> {
-        let count = Arc::new(AtomicU64::new(0));
-        let counting = Counting {
-            inner: read,
-            count: count.clone(),
-        };
-        let result = self.scan_inner(source, counting, sink);
-        self.stats.bytes_read += count.load(Ordering::Relaxed);
+        let mut outcome = None;
+        let input: Source = (source.to_string(), Ok(Box::new(read)));
+        self.scan_all(std::iter::once(input), sink, &mut |_, o| {
+            outcome = Some(o.clone())
+        })?;
+        Ok(outcome.expect("one input gives one outcome"))
+    }
+
+    /// Scan inputs in order, calling `report` once per input (in order,
+    /// after its alerts). The error is a sink failure, which stops the
+    /// scan; input failures are outcomes.
+    pub fn scan_all(
+        &mut self,
+        inputs: impl IntoIterator<Item = Source>,
+        sink: &mut dyn AlertSink,
+        report: Report<'_>,
+    ) -> io::Result<()> {
+        if self.workers > 1 {
+            return crate::pool::scan_all(self, inputs, sink, report);
+        }
+        for (name, read) in inputs {
+            let outcome = match read {
+                Ok(read) => {
+                    let count = Arc::new(AtomicU64::new(0));
+                    let counting = Counting {
+                        inner: read,
+                        count: count.clone(),
+                    };
+                    let result = self.scan_inline(&name, counting, sink)?;
+                    self.stats.bytes_read += count.load(Ordering::Relaxed);
+                    self.finish_input(&name, result)
+                }
+                Err(e) => self.finish_input(&name, Err(ReadError::Open(e))),
+            };
+            report(&name, &outcome);
+        }
+        Ok(())
+    }
+
+    /// Count an input's end and say what happened to it.
+    pub(crate) fn finish_input(
+        &mut self,
+        source: &str,
+        result: Result<FileKind, ReadError>,
+    ) -> InputOutcome {
         self.stats.elapsed = self.started.elapsed();
-        let outcome = match result? {
+        match result {
             Ok(FileKind::CloudTrail) => {
                 self.stats.files += 1;
                 InputOutcome::Scanned
@@ -266,13 +327,12 @@ impl<'p> Scanner<'p> {
                 self.stats.failed.push((source.to_string(), msg.clone()));
                 InputOutcome::Failed(msg)
             }
-        };
-        Ok(outcome)
+        }
     }
 
     /// The outer `io::Result` is a sink failure (stops the scan); the inner
     /// one is this input's read failure.
-    fn scan_inner(
+    fn scan_inline(
         &mut self,
         source: &str,
         read: impl Read + Send + 'static,
@@ -288,60 +348,110 @@ impl<'p> Scanner<'p> {
             }
         };
         let mut buf = std::mem::take(&mut self.buf);
+        let mut outcome = std::mem::take(&mut self.outcome);
         let result = loop {
             let pos = match reader.next_record(&mut buf) {
                 Ok(Some(pos)) => pos,
                 Ok(None) => break Ok(reader.kind()),
                 Err(e) => break Err(e),
             };
-            self.stats.records += 1;
-            self.matcher.prescan(&buf);
-            let record = match self.parser.parse(&mut buf) {
-                Ok(r) => r,
-                Err(message) => {
-                    self.stats.bad_records += 1;
-                    if self.stats.bad_examples.len() < EXAMPLES * 4 {
-                        self.stats.bad_examples.push(BadRecord {
-                            source: source.to_string(),
-                            position: pos,
-                            message,
-                        });
+            let record =
+                match self
+                    .matcher
+                    .parse_and_evaluate(&mut self.parser, &mut buf, &mut outcome)
+                {
+                    Ok(r) => r,
+                    Err(message) => {
+                        self.bad_record(source, pos, message);
+                        continue;
                     }
-                    continue;
-                }
-            };
-            self.matcher.evaluate(&record, &mut self.outcome);
-            for e in self.outcome.errors.drain(..) {
-                self.stats.rule_errors[e.rule] += 1;
-                if e.budget.is_some() {
-                    self.stats.budget_errors[e.rule] += 1;
-                }
-                let ex = &mut self.stats.rule_error_examples[e.rule];
-                if ex.len() < EXAMPLES {
-                    ex.push(format!("{source} record {}: {}", pos.index, e.message));
-                }
+                };
+            self.account(source, pos, &mut outcome);
+            let emitted = emit(self.matcher.plan(), source, pos, &record, &outcome, sink);
+            self.parser.recycle(record);
+            if let Err(e) = emitted {
+                self.buf = buf;
+                self.outcome = outcome;
+                return Err(e);
             }
-            for r in self.outcome.quarantined.drain(..) {
+        };
+        self.stats.bytes_json += reader.offset();
+        self.buf = buf;
+        self.outcome = outcome;
+        Ok(result)
+    }
+
+    /// Count a record that is not JSON.
+    pub(crate) fn bad_record(&mut self, source: &str, pos: RecordPos, message: String) {
+        self.stats.records += 1;
+        self.stats.bad_records += 1;
+        if self.stats.bad_examples.len() < EXAMPLES * 4 {
+            self.stats.bad_examples.push(BadRecord {
+                source: source.to_string(),
+                position: pos,
+                message,
+            });
+        }
+    }
+
+    /// Count what evaluating a record gave (alerts, errors, quarantines).
+    pub(crate) fn account(&mut self, source: &str, pos: RecordPos, outcome: &mut Outcome) {
+        self.stats.records += 1;
+        for e in outcome.errors.drain(..) {
+            self.stats.rule_errors[e.rule] += 1;
+            if e.budget.is_some() {
+                self.stats.budget_errors[e.rule] += 1;
+            }
+            let ex = &mut self.stats.rule_error_examples[e.rule];
+            if ex.len() < EXAMPLES {
+                ex.push(format!("{source} record {}: {}", pos.index, e.message));
+            }
+        }
+        for r in outcome.quarantined.drain(..) {
+            if !self.stats.quarantined.iter().any(|(q, _)| *q == r) {
                 self.stats
                     .quarantined
                     .push((r, format!("{source} record {}", pos.index)));
             }
-            let plan = self.matcher.plan();
-            for m in &self.outcome.matches {
-                self.stats.alerts[m.rule] += 1;
-                let alert = Alert {
-                    rule: &plan.rules[m.rule],
-                    record: &record,
-                    annotation: m.annotation.as_ref(),
-                    source,
-                    position: pos,
-                };
-                sink.alert(&alert)?;
-            }
-            self.parser.recycle(record);
-        };
-        self.stats.bytes_json += reader.offset();
-        self.buf = buf;
-        Ok(result)
+        }
+        for m in &outcome.matches {
+            self.stats.alerts[m.rule] += 1;
+        }
     }
+
+    /// The plan.
+    pub fn plan(&self) -> &'p Plan {
+        self.matcher.plan()
+    }
+
+    /// The matcher (to make workers' matchers like it).
+    pub(crate) fn matcher(&self) -> &Matcher<'p> {
+        &self.matcher
+    }
+
+    pub(crate) fn workers(&self) -> usize {
+        self.workers
+    }
+}
+
+/// Push a record's alerts into the sink, in rule order.
+pub(crate) fn emit(
+    plan: &Plan,
+    source: &str,
+    pos: RecordPos,
+    record: &Record<'_>,
+    outcome: &Outcome,
+    sink: &mut dyn AlertSink,
+) -> io::Result<()> {
+    for m in &outcome.matches {
+        let alert = Alert {
+            rule: &plan.rules[m.rule],
+            record,
+            annotation: m.annotation.as_ref(),
+            source,
+            position: pos,
+        };
+        sink.alert(&alert)?;
+    }
+    Ok(())
 }

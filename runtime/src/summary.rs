@@ -61,6 +61,21 @@ pub fn render(stats: &Stats, plan: &Plan) -> String {
                 failing.len() - SHOWN
             );
         }
+        let budget: u64 = stats.budget_errors.iter().sum();
+        if budget > 0 {
+            let _ = writeln!(
+                out,
+                "  of which {budget} exceeded the evaluation budget (see ARCHITECTURE.md, \"Budgets\")"
+            );
+        }
+    }
+    for (r, at) in &stats.quarantined {
+        let _ = writeln!(
+            out,
+            "quarantined: rule `{}` exceeded its budget on {} records (most it ran on); not evaluated after {at}",
+            plan.rules[*r].config.display_name(),
+            stats.budget_errors.get(*r).copied().unwrap_or(0),
+        );
     }
     if stats.bad_records > 0 {
         let _ = writeln!(out, "unreadable records: {} (skipped)", stats.bad_records);

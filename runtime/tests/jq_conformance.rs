@@ -3,6 +3,8 @@
 //!
 //! - `agree.test`: jq 1.6 and gojq 0.12.11 print the same bytes; so must we.
 //! - `gojq.test`: they disagree; the expected output is gojq's.
+//! - `regressions.test`: bugs the differential and property tests found;
+//!   the expected output is gojq's, exactly.
 //! - `upstream/jq-1.8.2.test`: jq's own suite, minus the cases gojq does not
 //!   pass (`upstream/skip.txt`); compared as JSON values.
 //!
@@ -221,6 +223,7 @@ fn conformance() {
     for (rel, exact, skip) in [
         ("testdata/jq/agree.test", true, &[][..]),
         ("testdata/jq/gojq.test", true, &[][..]),
+        ("testdata/jq/regressions.test", true, &[][..]),
         ("testdata/jq/upstream/jq-1.8.2.test", false, &skip[..]),
     ] {
         let (passed, problems) = check_file(rel, exact, skip, &deviations);

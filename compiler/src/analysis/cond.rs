@@ -408,6 +408,34 @@ impl Cond {
         .normalized()
     }
 
+    /// The records it does not admit: exact when this condition is exact
+    /// and constrains at most one field; otherwise a sound
+    /// over-approximation (for an inexact condition, every record).
+    pub fn complement(&self) -> Cond {
+        if !self.exact {
+            return Cond::all().inexact();
+        }
+        if self.is_never() {
+            return Cond::all();
+        }
+        let not_name = Cond {
+            name: self.name.not(),
+            ..Cond::all()
+        }
+        .normalized();
+        let not_source = Cond {
+            source: self.source.not(),
+            ..Cond::all()
+        }
+        .normalized();
+        match (self.name.is_any(), self.source.is_any()) {
+            (true, true) => Cond::never(),
+            (false, true) => not_name,
+            (true, false) => not_source,
+            (false, false) => not_name.or(&not_source),
+        }
+    }
+
     /// The same condition, marked inexact.
     pub fn inexact(mut self) -> Cond {
         self.exact = false;

@@ -51,12 +51,24 @@ enum Src {
     /// The record or values taken from it unchanged (arrays of them too),
     /// or one of these constant strings.
     Part(Vec<String>),
+    /// One of these constant strings of the rule (nothing from the record).
+    Const(Vec<String>),
+    /// An array of such constants (`["a", "b"] as $list`).
+    ConstArray(Vec<String>),
     /// The JSON text of a part (`tostring`, `tojson`).
     Json,
-    /// The ASCII lowercase of a part.
-    Lower,
+    /// The ASCII lowercase of a part, or one of these (lowercased)
+    /// constants.
+    Lower(Vec<String>),
     /// Anything else.
     Other,
+}
+
+fn merged(mut a: Vec<String>, b: Vec<String>) -> Vec<String> {
+    a.extend(b);
+    a.sort();
+    a.dedup();
+    a
 }
 
 impl Src {
@@ -67,13 +79,22 @@ impl Src {
     /// The source of either of two values.
     fn union(self, other: Src) -> Src {
         match (self, other) {
-            (Src::Part(mut a), Src::Part(b)) => {
-                a.extend(b);
-                a.sort();
-                a.dedup();
-                Src::Part(a)
+            (Src::Part(a), Src::Part(b) | Src::Const(b)) | (Src::Const(b), Src::Part(a)) => {
+                Src::Part(merged(a, b))
             }
+            (Src::Const(a), Src::Const(b)) => Src::Const(merged(a, b)),
+            (Src::Lower(a), Src::Lower(b)) => Src::Lower(merged(a, b)),
             (a, b) if a == b => a,
+            _ => Src::Other,
+        }
+    }
+
+    /// After `ascii_downcase`.
+    fn lowered(self) -> Src {
+        match self {
+            Src::Part(c) => Src::Lower(c.iter().map(|x| x.to_ascii_lowercase()).collect()),
+            Src::Const(c) => Src::Const(c.iter().map(|x| x.to_ascii_lowercase()).collect()),
+            Src::Lower(c) => Src::Lower(c),
             _ => Src::Other,
         }
     }
@@ -145,8 +166,8 @@ fn test(s: &str, src: &Src, holds: &dyn Fn(&str) -> bool) -> Need {
                 lit(false)
             }
         }
-        Src::Lower => {
-            if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Src::Lower(consts) => {
+            if s.bytes().any(|b| b.is_ascii_uppercase()) || consts.iter().any(|c| holds(c)) {
                 return None;
             }
             lit(true)
@@ -162,7 +183,20 @@ fn test(s: &str, src: &Src, holds: &dyn Fn(&str) -> bool) -> Need {
             }
             lit(false)
         }
-        Src::Other => None,
+        // A test on constants alone needs nothing from the record.
+        Src::Const(_) | Src::ConstArray(_) | Src::Other => None,
+    }
+}
+
+/// `a == b` where `a` comes from `x` and `b` from `y`: when one side is
+/// a constant string (or one of several) and the other a part of the
+/// record, the record must contain one of the constants.
+fn equal_need(x: &Src, y: &Src) -> Need {
+    match (x, y) {
+        (Src::Const(cs), other) | (other, Src::Const(cs)) if !matches!(other, Src::Const(_)) => {
+            or_all(cs.iter().map(|c| test(c, other, &|v| v == c)))
+        }
+        _ => None,
     }
 }
 
@@ -214,9 +248,22 @@ impl<'p> Walk<'p> {
         let part = |s: &Src| matches!(s, Src::Part(_));
         match self.node(id) {
             Node::Identity => src.clone(),
-            Node::Const(Const::Str(s)) => Src::Part(vec![s.clone()]),
+            Node::Const(Const::Str(s)) => Src::Const(vec![s.clone()]),
+            Node::Const(Const::Array(items))
+                if items.iter().all(|c| matches!(c, Const::Str(_))) =>
+            {
+                Src::ConstArray(
+                    items
+                        .iter()
+                        .filter_map(|c| c.as_str().map(str::to_string))
+                        .collect(),
+                )
+            }
             Node::Path(t, steps) => {
                 let t = self.src_out(*t, src);
+                if let (Src::ConstArray(cs), [(Step::Iterate, _)]) = (&t, steps.as_slice()) {
+                    return Src::Const(cs.clone());
+                }
                 let slices = steps.iter().any(|(s, _)| matches!(s, Step::Slice(..)));
                 // Indexing a constant string is an error; a part of a part
                 // is a part.
@@ -271,8 +318,10 @@ impl<'p> Walk<'p> {
             }
             Node::Var(v) if v.up == 0 => self.vars.get(&v.slot).cloned().unwrap_or(Src::Other),
             Node::Builtin(b, args) => match (b, src) {
+                // What is left after deleting parts is still parts.
+                (Builtin::DelPaths, Src::Part(c)) if c.is_empty() => Src::part(),
                 (Builtin::ToString | Builtin::ToJson, Src::Part(c)) if c.is_empty() => Src::Json,
-                (Builtin::AsciiDowncase, Src::Part(c)) if c.is_empty() => Src::Lower,
+                (Builtin::AsciiDowncase, _) => src.clone().lowered(),
                 (
                     Builtin::Keys | Builtin::KeysUnsorted | Builtin::First | Builtin::Last,
                     Src::Part(_),
@@ -371,18 +420,12 @@ impl<'p> Walk<'p> {
             }
             Node::Label(_, b) | Node::Try(b, None) => self.truthy(*b, src),
             Node::Binary(BinOp::Eq, a, b) => {
-                let eq = |w: &mut Self, x: Id, other: Id| -> Need {
-                    let Node::Const(Const::Str(s)) = w.node(other) else {
-                        return None;
-                    };
-                    // The dispatch index already checks these two.
-                    if w.is_indexed_field(x) {
-                        return None;
-                    }
-                    let from = w.src_out(x, src);
-                    test(s, &from, &|c| c == s)
-                };
-                eq(self, *a, *b).or_else(|| eq(self, *b, *a))
+                // The dispatch index already checks these two.
+                if self.is_indexed_field(*a) || self.is_indexed_field(*b) {
+                    return None;
+                }
+                let (x, y) = (self.src_out(*a, src), self.src_out(*b, src));
+                equal_need(&x, &y)
             }
             Node::Builtin(
                 b @ (Builtin::StartsWith | Builtin::EndsWith | Builtin::Contains),
@@ -400,34 +443,9 @@ impl<'p> Walk<'p> {
             }
             Node::Builtin(Builtin::Any2, args) => {
                 let (g, c) = (args[0], args[1]);
-                // `IN(s)`: `any(s == .; .)` with constant strings.
-                if let (Node::Binary(BinOp::Eq, l, r), Node::Identity) =
-                    (self.node(g), self.node(c))
-                {
-                    let consts = |w: &Self, x: Id| -> Option<Vec<String>> {
-                        match w.node(x) {
-                            Node::Const(Const::Str(s)) => Some(vec![s.clone()]),
-                            Node::Comma(xs) => xs
-                                .iter()
-                                .map(|y| match w.node(*y) {
-                                    Node::Const(Const::Str(s)) => Some(s.clone()),
-                                    _ => None,
-                                })
-                                .collect(),
-                            _ => None,
-                        }
-                    };
-                    let (lits, other) = match (consts(self, *l), consts(self, *r)) {
-                        (Some(ls), None) => (ls, *r),
-                        (None, Some(ls)) => (ls, *l),
-                        _ => return None,
-                    };
-                    if self.is_indexed_field(other) {
-                        return None;
-                    }
-                    let from = self.src_out(other, src);
-                    let holds = |c: &str| lits.iter().any(|l| l == c);
-                    return or_all(lits.iter().map(|s| test(s, &from, &holds)));
+                // `IN(s)` is `any(s == .; .)`: true when some output of g is.
+                if matches!(self.node(c), Node::Identity) {
+                    return self.truthy(g, src);
                 }
                 let gen_src = self.src_out(g, src);
                 and(self.some(g, src), self.truthy(c, &gen_src))
@@ -451,7 +469,9 @@ fn regex_need(re: &RegexLit, src: &Src) -> Need {
     if !matches!(src, Src::Part(_) | Src::Json) {
         return None;
     }
-    let case_insensitive = re.flags.contains('i');
+    // The `i` flag is applied after extraction (below): parsing with it
+    // would expand every letter into two variants and overflow the limit.
+    let flag_i = re.flags.contains('i');
     let mut pb = regex_syntax::ParserBuilder::new();
     for c in re.flags.chars() {
         match c {
@@ -464,34 +484,51 @@ fn regex_need(re: &RegexLit, src: &Src) -> Need {
             _ => {}
         }
     }
-    // With `i`, extract from the pattern as written and search without
-    // case (ASCII records only: Unicode folding maps ſ to s, K to k).
     let hir = pb.build().parse(&re.pattern).ok()?;
     let mut ex = Extractor::new();
-    ex.kind(ExtractKind::Prefix).limit_total(MAX_ALTERNATIVES);
+    ex.kind(ExtractKind::Prefix).limit_total(256);
     let seq = ex.extract(&hir);
     let lits = seq.literals()?;
     if lits.is_empty() {
         return None;
     }
-    let mut out = Vec::new();
+    let mut texts = Vec::new();
     for l in lits {
         let s = std::str::from_utf8(l.as_bytes()).ok()?;
         if s.len() < 3 {
             return None;
         }
-        let mut need = test(s, src, &|_| false)?;
-        if case_insensitive {
-            if !s.is_ascii() {
-                return None;
-            }
-            for n in &mut need {
-                n.bytes.make_ascii_lowercase();
+        texts.push(s.to_string());
+    }
+    // Case variants (`i`, `(?i)`): one case-insensitive search per
+    // literal instead of one per variant. Unicode folding also gives
+    // variants with `ſ` or the Kelvin sign, which only non-ASCII records
+    // can contain: those records are never skipped (`ascii_only`).
+    let mut lower: Vec<String> = texts.iter().map(|t| t.to_ascii_lowercase()).collect();
+    lower.sort();
+    lower.dedup();
+    // With the `i` flag the literals of the case-sensitive pattern hold
+    // up to ASCII case on an ASCII record, as long as they are ASCII.
+    if flag_i && texts.iter().any(|t| !t.is_ascii()) {
+        return None;
+    }
+    let case_variants = flag_i || lower.len() < texts.len() || texts.iter().any(|t| !t.is_ascii());
+    let mut out = Vec::new();
+    if case_variants {
+        for t in lower.iter().filter(|t| t.is_ascii()) {
+            for mut n in test(t, src, &|_| false)? {
                 n.ascii_ci = true;
                 n.ascii_only = true;
+                out.push(n);
             }
         }
-        out.extend(need);
+    } else {
+        for t in &texts {
+            out.extend(test(t, src, &|_| false)?);
+        }
+    }
+    if out.is_empty() || out.len() > MAX_ALTERNATIVES {
+        return None;
     }
     out.sort();
     out.dedup();

@@ -308,6 +308,16 @@ fn required_literals() {
         lits(r#"select(tostring | test("AKIA[0-9A-Z]{16}"))"#),
         one("AKIA")
     );
+    // The `i` flag: the whole literal, any case (not the first letters
+    // of its case variants), and none when it has non-ASCII letters.
+    assert_eq!(
+        lits(r#"select(.errorMessage | test("^consolelogin failed$"; "i"))"#),
+        one("consolelogin failed/i")
+    );
+    assert_eq!(
+        lits(r#"select(.errorMessage | test("\u212aey"; "i"))"#),
+        None
+    );
     assert_eq!(
         lits(r#"select(.userAgent | ascii_downcase | contains("python"))"#),
         one("python/i")
@@ -329,6 +339,25 @@ fn required_literals() {
     assert_eq!(lits(r#"select(.x | tostring | contains("ul"))"#), None);
     assert_eq!(lits(r#"select(.x | tostring | contains("12"))"#), None);
     assert_eq!(lits(r#"select(.a // "xyz" | contains("xyz"))"#), None);
+    // Constants bound to variables, defaults, lowercase.
+    assert_eq!(
+        lits(
+            r#"["1.2.3.4", "5.6.7.8"] as $bad | select(.sourceIPAddress as $ip | any($bad[]; . == $ip))"#
+        ),
+        Some(vec!["1.2.3.4".into(), "5.6.7.8".into()])
+    );
+    assert_eq!(
+        lits(r#"select((.userAgent // "" | ascii_downcase) == "trufflehog")"#),
+        one("trufflehog/i")
+    );
+    assert_eq!(
+        lits(r#"select((.userAgent // "TruffleHog" | ascii_downcase) == "trufflehog")"#),
+        None
+    );
+    assert_eq!(
+        lits(r#"select(any(del(.userIdentity) | .. | strings; test("(?i)AKIA[0-9A-Z]{16}")))"#),
+        one("akia/i")
+    );
     assert_eq!(
         lits(r#"select(.errorCode == "AccessDenied") | "\(.userIdentity.arn) denied""#),
         one("AccessDenied")
@@ -356,4 +385,42 @@ fn index_only_modes() {
     assert_eq!(mode(r#"select(.eventName == ("A", "B"))"#), None);
     assert_eq!(mode(r#"select(.eventName == "A" and .x == 1)"#), None);
     assert_eq!(mode(r#"select(.eventName | test("^Create[A-Z]"))"#), None);
+}
+
+/// The last operand of `//` runs only where the others had no truthy
+/// output, so its falsy outputs count only there (found by
+/// runtime/tests/property.rs: `((.eventName != "A") // false) | not` was
+/// "every event, exact", so the index alerted on every event but "A").
+#[test]
+fn negated_alternatives() {
+    check(
+        r#"select(((.eventName != "A") // false) | not)"#,
+        n(&["A"]),
+        true,
+    );
+    check(
+        r#"select(("A" != .eventName // .eventName == "A") | not)"#,
+        Prefilter::Never,
+        true,
+    );
+    check(
+        r#"select(((.eventName == "A") // true) | not)"#,
+        Prefilter::Never,
+        true,
+    );
+    // The earlier operands constrain two fields: their complement is not
+    // one condition, so the falsy side is only an over-approximation.
+    check(
+        r#"select(((.eventName == "A" and .eventSource == "s") // false) | not)"#,
+        Prefilter::Any,
+        false,
+    );
+    check(
+        r#"select((.eventName | startswith("Get")) // .eventName == "X" | not)"#,
+        keys(
+            FieldCond::In(KeySet::names(["X"]).union(&KeySet::prefixes(["Get"]))).not(),
+            any(),
+        ),
+        false,
+    );
 }

@@ -282,15 +282,8 @@ impl<'p> Walker<'p> {
                 acc
             }
             Node::Comma(xs) => {
-                let mut acc: Option<Abs> = None;
-                for x in xs {
-                    let a = self.node(*x, input);
-                    acc = Some(match acc {
-                        None => a,
-                        Some(b) => Abs::union(b, a),
-                    });
-                }
-                let mut acc = acc.unwrap_or_else(Abs::nothing);
+                let parts: Vec<Abs> = xs.iter().map(|x| self.node(*x, input)).collect();
+                let mut acc = tree_fold(parts, Abs::union).unwrap_or_else(Abs::nothing);
                 acc.at_most_one = xs.len() <= 1;
                 acc
             }
@@ -320,36 +313,46 @@ impl<'p> Walker<'p> {
                     b.truthy = b.truthy.inexact();
                     b.falsy = b.falsy.inexact();
                 }
+                // The last operand runs only where no earlier one had a
+                // truthy output: its falsy outputs are the whole's only
+                // there (`(.eventName != "X") // false` is falsy exactly
+                // when eventName is "X", not everywhere).
+                let falsy = b.falsy.and(&truthy.complement());
                 Abs {
                     some: truthy.or(&b.some),
                     truthy: truthy.or(&b.truthy),
-                    falsy: b.falsy.clone(),
+                    falsy,
                     kind: kind.map_or(b.kind.clone(), |k| merge_kind(&k, &b.kind)),
                     at_most_one: prog.is_single(id),
                 }
             }
-            Node::And(xs) => {
-                let mut truthy = Cond::all();
-                let mut falsy = Cond::never();
-                let mut one = true;
-                for x in xs {
-                    let a = self.node(*x, input);
-                    one &= a.at_most_one;
-                    falsy = falsy.or(&truthy.and(&a.falsy));
-                    truthy = truthy.and(&a.truthy);
-                }
-                Abs::boolean(truthy, falsy, one)
-            }
-            Node::Or(xs) => {
-                let mut truthy = Cond::never();
-                let mut falsy = Cond::all();
-                let mut one = true;
-                for x in xs {
-                    let a = self.node(*x, input);
-                    one &= a.at_most_one;
-                    truthy = truthy.or(&falsy.and(&a.truthy));
-                    falsy = falsy.and(&a.falsy);
-                }
+            // `a and b` is truthy where both are, falsy where `a` is or
+            // (`a` truthy and) `b` is; `or` dually. Both combinations are
+            // associative, so a long chain (a generated allow-list) is
+            // folded as a balanced tree: n log n set work, not n².
+            Node::And(xs) | Node::Or(xs) => {
+                let and = matches!(prog.node(id), Node::And(_));
+                let parts: Vec<(Cond, Cond, bool)> = xs
+                    .iter()
+                    .map(|x| {
+                        let a = self.node(*x, input);
+                        (a.truthy, a.falsy, a.at_most_one)
+                    })
+                    .collect();
+                let (truthy, falsy, one) = tree_fold(parts, |(t1, f1, o1), (t2, f2, o2)| {
+                    if and {
+                        (t1.and(&t2), f1.or(&t1.and(&f2)), o1 && o2)
+                    } else {
+                        (t1.or(&f1.and(&t2)), f1.and(&f2), o1 && o2)
+                    }
+                })
+                .unwrap_or_else(|| {
+                    if and {
+                        (Cond::all(), Cond::never(), true)
+                    } else {
+                        (Cond::never(), Cond::all(), true)
+                    }
+                });
                 Abs::boolean(truthy, falsy, one)
             }
             Node::Binary(op @ (BinOp::Eq | BinOp::Ne), a, b) => {
@@ -666,4 +669,21 @@ fn can_error(prog: &Program) -> Vec<bool> {
         };
     }
     out
+}
+
+/// Combine `items` with an associative `f` as a balanced tree, so that a
+/// long chain costs n log n in the size of the combined sets, not n².
+fn tree_fold<T>(mut items: Vec<T>, f: impl Fn(T, T) -> T) -> Option<T> {
+    while items.len() > 1 {
+        let mut next = Vec::with_capacity(items.len().div_ceil(2));
+        let mut it = items.into_iter();
+        while let Some(a) = it.next() {
+            next.push(match it.next() {
+                Some(b) => f(a, b),
+                None => a,
+            });
+        }
+        items = next;
+    }
+    items.pop()
 }

@@ -976,6 +976,11 @@ impl<'a> Lowerer<'a> {
         span: Span,
         body_in_prelude: bool,
     ) -> Id {
+        // Past the size limit, inlining more would only repeat work: an
+        // exponential chain of definitions must fail fast, not hang.
+        if self.too_big {
+            return Id(0);
+        }
         if self.inline_depth >= MAX_INLINE_DEPTH {
             return self.error(
                 format!("function calls nest more than {MAX_INLINE_DEPTH} deep here"),

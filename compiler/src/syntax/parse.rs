@@ -105,12 +105,21 @@ impl Op {
     fn right_assoc(self) -> bool {
         matches!(self, Op::Pipe | Op::Alt)
     }
+
+    /// Comparisons and assignments do not chain in jq and gojq
+    /// (`a == b == c` is a syntax error in both).
+    fn non_assoc(self) -> bool {
+        matches!(self, Op::Assign(_)) || matches!(self, Op::Bin(b) if b.is_cmp())
+    }
 }
 
-/// `l op r`. Chains of `|`, `,`, `//`, `or` and `and` become one n-ary
-/// node, so a long chain is wide, not deep.
-fn join(op: Op, l: Expr, r: Expr) -> Expr {
-    let span = l.span.to(r.span);
+/// `o1 op o2 op … on`. Chains of `|`, `,`, `//`, `or` and `and` become
+/// one n-ary node, so a long chain is wide, not deep; building it costs
+/// linear time (a left operand that is already the chain is extended in
+/// place, and a right-associative run is joined at once).
+fn join(op: Op, operands: Vec<Expr>) -> Expr {
+    debug_assert!(operands.len() >= 2);
+    let span = operands[0].span.to(operands[operands.len() - 1].span);
     let nary: Option<fn(Vec<Expr>) -> ExprKind> = match op {
         Op::Pipe => Some(ExprKind::Pipe),
         Op::Comma => Some(ExprKind::Comma),
@@ -120,6 +129,9 @@ fn join(op: Op, l: Expr, r: Expr) -> Expr {
         Op::Assign(_) | Op::Bin(_) => None,
     };
     let Some(wrap) = nary else {
+        let [l, r]: [Expr; 2] = operands
+            .try_into()
+            .expect("a binary operator has two operands");
         let kind = match op {
             Op::Assign(a) => ExprKind::Assign(a, Box::new(l), Box::new(r)),
             Op::Bin(b) => ExprKind::Binary(b, Box::new(l), Box::new(r)),
@@ -127,22 +139,44 @@ fn join(op: Op, l: Expr, r: Expr) -> Expr {
         };
         return Expr::new(kind, span);
     };
-    let mut items = Vec::new();
-    for e in [l, r] {
-        match (op, e.kind) {
+    let same = |e: ExprKind| -> Result<Vec<Expr>, ExprKind> {
+        match (op, e) {
             (Op::Pipe, ExprKind::Pipe(v))
             | (Op::Comma, ExprKind::Comma(v))
             | (Op::Alt, ExprKind::Alt(v))
             | (Op::Or, ExprKind::Or(v))
-            | (Op::And, ExprKind::And(v)) => items.extend(v),
-            (_, kind) => items.push(Expr {
-                kind,
-                span: e.span,
-                depth: e.depth,
-            }),
+            | (Op::And, ExprKind::And(v)) => Ok(v),
+            (_, kind) => Err(kind),
+        }
+    };
+    let mut items = Vec::new();
+    let mut depth = 0;
+    for e in operands {
+        let (e_span, e_depth) = (e.span, e.depth);
+        match same(e.kind) {
+            Ok(v) if items.is_empty() => {
+                items = v;
+                depth = e_depth;
+            }
+            Ok(v) => {
+                depth = depth.max(e_depth);
+                items.extend(v);
+            }
+            Err(kind) => {
+                depth = depth.max(e_depth + 1);
+                items.push(Expr {
+                    kind,
+                    span: e_span,
+                    depth: e_depth,
+                });
+            }
         }
     }
-    Expr::new(wrap(items), span)
+    Expr {
+        kind: wrap(items),
+        span,
+        depth,
+    }
 }
 
 fn parse_num(text: &str) -> NumLit {
@@ -291,6 +325,17 @@ impl<'s> Parser<'s> {
                 break;
             }
             while let Some(&top) = ops.last() {
+                if op.non_assoc() && top.prec() == op.prec() {
+                    let span = self.peek()?.1;
+                    return Err(self.err(
+                        format!(
+                            "{} cannot follow another {} without parentheses (jq and gojq reject it too)",
+                            tok.describe(),
+                            if matches!(op, Op::Assign(_)) { "assignment" } else { "comparison" }
+                        ),
+                        span,
+                    ));
+                }
                 let reduce =
                     top.prec() > op.prec() || (top.prec() == op.prec() && !op.right_assoc());
                 if !reduce {
@@ -309,9 +354,18 @@ impl<'s> Parser<'s> {
 
     fn reduce(&self, operands: &mut Vec<Expr>, ops: &mut Vec<Op>) -> Result<(), SyntaxError> {
         let op = ops.pop().expect("an operator");
-        let r = operands.pop().expect("right operand");
-        let l = operands.pop().expect("left operand");
-        let e = self.check_depth(join(op, l, r))?;
+        // A run of one right-associative operator (`a | b | c …`) is
+        // still on the stack: join it in one go.
+        let mut n = 1;
+        if op.right_assoc() {
+            while ops.last() == Some(&op) {
+                ops.pop();
+                n += 1;
+            }
+        }
+        let at = operands.len() - (n + 1);
+        let run = operands.split_off(at);
+        let e = self.check_depth(join(op, run))?;
         operands.push(e);
         Ok(())
     }
@@ -425,9 +479,13 @@ impl<'s> Parser<'s> {
     }
 
     fn postfix(&mut self) -> Result<Expr, SyntaxError> {
+        // `(.a.b)?` is `try .a.b`; only a `?` right after an index step
+        // (`.a.b?`) makes that step alone optional.
+        let mut parenthesized = matches!(self.peek()?.0, Tok::Punct("("));
         let mut e = self.term()?;
         loop {
             let (tok, span) = self.peek()?.clone();
+            let right_after_parens = std::mem::take(&mut parenthesized);
             e = match tok {
                 Tok::Field(name) => {
                     self.next()?;
@@ -459,7 +517,7 @@ impl<'s> Parser<'s> {
                         self.next()?;
                     }
                     match e.kind {
-                        ExprKind::Index(t, s, false) => Expr {
+                        ExprKind::Index(t, s, false) if !right_after_parens => Expr {
                             kind: ExprKind::Index(t, s, true),
                             span: e.span,
                             depth: e.depth,
@@ -680,8 +738,10 @@ impl<'s> Parser<'s> {
         }
     }
 
+    /// The source of `reduce`/`foreach`: a postfix term, optionally
+    /// negated (gojq takes `reduce -.x as $v (...)`; jq 1.6 does not).
     fn postfix_nested(&mut self, span: Span) -> Result<Expr, SyntaxError> {
-        self.nested(span, |p| p.postfix())
+        self.nested(span, |p| p.unary())
     }
 
     fn if_chain(&mut self) -> Result<Expr, SyntaxError> {

@@ -307,6 +307,20 @@ fn errors_point_at_the_problem() {
     assert!(err("import \"a\" as a; .").0.contains("modules"));
     assert!(err("a::b").0.contains("modules"));
     assert!(err("{1: 2}").0.contains("object keys must be strings"));
+    // Comparisons and assignments do not chain (jq 1.6 and gojq agree).
+    assert_eq!(
+        err(".a == 1 == true"),
+        (
+            "`==` cannot follow another comparison without parentheses (jq and gojq reject it too)"
+                .into(),
+            8..10
+        )
+    );
+    assert!(err("1 < 2 != true").0.contains("comparison"));
+    assert!(err("1 == 1 + 1 == 2").0.contains("comparison"));
+    assert!(err(".a = .b |= 1").0.contains("assignment"));
+    assert!(parse("(1 == 1) == true").is_ok());
+    assert!(parse("1 == 1 and 2 == 2 or .a = 1 | .b |= 2").is_ok());
 }
 
 #[test]

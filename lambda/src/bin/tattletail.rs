@@ -16,7 +16,7 @@ use tattletail_compiler::diag::render_all;
 use tattletail_compiler::pack::{DEFAULT_PACK, DEFAULT_PACK_NAME};
 use tattletail_lambda::inputs::{self, Input};
 use tattletail_runtime::output::{JsonLines, TextLines};
-use tattletail_runtime::scan::{AlertSink, InputOutcome};
+use tattletail_runtime::scan::{AlertSink, InputOutcome, Source};
 use tattletail_runtime::{summary, Matcher, Scanner};
 
 #[global_allocator]
@@ -59,9 +59,10 @@ enum Command {
         /// as the Lambda does; without it alerts are only printed.
         #[arg(long)]
         send: bool,
-        /// S3 objects read at once.
-        #[arg(long, default_value_t = 8)]
-        jobs: usize,
+        /// Threads evaluating records (default: the number of cores); with
+        /// s3:// inputs, objects read at once (default 8).
+        #[arg(long)]
+        jobs: Option<usize>,
     },
 }
 
@@ -110,8 +111,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         eprintln!("tattletail: warning: {name} has no destinations; --send sends nothing");
     }
     if remote || send {
-        return run_aws(compiled, inputs, format, no_index, send, jobs);
+        return run_aws(compiled, inputs, format, no_index, send, jobs.unwrap_or(8));
     }
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let plan = &compiled.plan;
     let stdout = io::stdout();
     let out = BufWriter::new(stdout.lock());
@@ -119,37 +121,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Format::Text => Box::new(TextLines(out)),
         Format::Jsonl => Box::new(JsonLines(out)),
     };
-    let mut scanner = if no_index {
+    let scanner = if no_index {
         Scanner::with_matcher(Matcher::naive(plan))
     } else {
         Scanner::new(plan)
     };
-    for input in &inputs {
-        let (label, outcome) = match input {
-            Input::Stdin => (
-                "<stdin>".to_string(),
-                scanner.scan("<stdin>", io::stdin(), sink.as_mut()),
+    let mut scanner = scanner.with_workers(jobs);
+    // Files are opened as the scan reaches them.
+    let sources = inputs.iter().map(|input| -> Source {
+        match input {
+            Input::Stdin => ("<stdin>".to_string(), Ok(Box::new(io::stdin()))),
+            Input::File(path) => (
+                path.display().to_string(),
+                std::fs::File::open(path).map(|f| Box::new(f) as Box<dyn io::Read + Send>),
             ),
-            Input::File(path) => {
-                let label = path.display().to_string();
-                let outcome = match std::fs::File::open(path) {
-                    Ok(f) => scanner.scan(&label, f, sink.as_mut()),
-                    Err(e) => {
-                        let why = format!("cannot open: {e}");
-                        scanner.stats.failed.push((label.clone(), why.clone()));
-                        Ok(InputOutcome::Failed(why))
-                    }
-                };
-                (label, outcome)
-            }
             Input::S3(_) => unreachable!("S3 inputs take the AWS path"),
-        };
-        match outcome.context("cannot write alerts")? {
-            InputOutcome::Scanned => {}
-            InputOutcome::Skipped(why) => eprintln!("tattletail: skipped {label}: {why}"),
-            InputOutcome::Failed(why) => eprintln!("tattletail: unreadable {label}: {why}"),
         }
-    }
+    });
+    scanner
+        .scan_all(
+            sources,
+            sink.as_mut(),
+            &mut |label, outcome| match outcome {
+                InputOutcome::Scanned => {}
+                InputOutcome::Skipped(why) => eprintln!("tattletail: skipped {label}: {why}"),
+                InputOutcome::Failed(why) => eprintln!("tattletail: unreadable {label}: {why}"),
+            },
+        )
+        .context("cannot write alerts")?;
     drop(sink);
     io::stdout().flush().ok();
     eprint!("{}", summary::render(&scanner.stats, plan));

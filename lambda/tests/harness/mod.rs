@@ -378,26 +378,40 @@ impl Function {
     /// Invoke once and wait for the answer: `Ok(response)` or
     /// `Err(error document)`.
     pub fn invoke(&mut self, event: Value) -> Outcome {
+        match self.try_invoke(event, Duration::from_secs(120)) {
+            Ok(outcome) => outcome,
+            Err(why) => panic!("{why}\n{}", self.log_text()),
+        }
+    }
+
+    /// Invoke once and wait up to `timeout` for the answer. `Err` says why
+    /// there was none: `bootstrap` failed to initialise, exited (a crash),
+    /// or did not answer in time (it is then still running: drop this
+    /// `Function` to kill it).
+    pub fn try_invoke(&mut self, event: Value, timeout: Duration) -> Result<Outcome, String> {
         self.counter += 1;
         let id = format!("req-{}-{}", std::process::id(), self.counter);
-        self.events.send((id.clone(), event)).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(120);
+        self.events
+            .send((id.clone(), event))
+            .map_err(|_| "the Runtime API server has stopped".to_string())?;
+        let deadline = Instant::now() + timeout;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(200));
             match self.results.recv_timeout(left) {
-                Ok((rid, outcome)) if rid == id => return outcome,
+                Ok((rid, outcome)) if rid == id => return Ok(outcome),
                 Ok((rid, outcome)) if rid == "init" => {
-                    panic!(
-                        "bootstrap failed to initialise: {outcome:?}\n{}",
-                        self.log_text()
-                    )
+                    return Err(format!("bootstrap failed to initialise: {outcome:?}"))
                 }
                 Ok(_) => continue,
                 Err(_) => {
                     if let Ok(Some(status)) = self.child.try_wait() {
-                        panic!("bootstrap exited ({status}):\n{}", self.log_text());
+                        return Err(format!("bootstrap exited ({status})"));
                     }
-                    panic!("no answer in 120 s:\n{}", self.log_text());
+                    if Instant::now() >= deadline {
+                        return Err(format!("no answer in {} s", timeout.as_secs()));
+                    }
                 }
             }
         }

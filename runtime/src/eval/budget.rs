@@ -4,6 +4,7 @@
 //! goes on with the next rule and record. See ARCHITECTURE.md, "no rule
 //! and no record can stop, crash or hang a scan".
 
+use std::cell::Cell;
 use std::fmt;
 
 /// The limits of one evaluation.
@@ -32,7 +33,7 @@ impl Limits {
     /// runaway rule stops within tens of milliseconds.
     pub const DEFAULT: Limits = Limits {
         steps: 4_000_000,
-        memory: 256 << 20,
+        memory: 64 << 20,
         string: 16 << 20,
         items: 4 << 20,
         depth: 1_000,
@@ -117,4 +118,42 @@ impl fmt::Display for Exceeded {
             ),
         }
     }
+}
+
+thread_local! {
+    /// Work done by value operations that have no interpreter at hand
+    /// (comparison, equality, containment), in steps, and how much more
+    /// the running evaluation can afford. The interpreter moves the work
+    /// into its step count at its next step; an operation whose own loop
+    /// is long (an array searched inside an array) stops as soon as it
+    /// has done more than the evaluation can afford.
+    static METER: Cell<(u64, u64)> = const { Cell::new((0, u64::MAX)) };
+}
+
+/// Record `steps` of work done outside the interpreter: a deep comparison
+/// repeated in a loop must cost what it does, not one step. An error when
+/// the evaluation cannot afford the work done since its last step.
+#[inline]
+pub fn bill(steps: u64) -> Result<(), Exceeded> {
+    METER.with(|m| {
+        let (work, allowance) = m.get();
+        let work = work.saturating_add(steps);
+        m.set((work, allowance));
+        if work > allowance {
+            Err(Exceeded::Steps)
+        } else {
+            Ok(())
+        }
+    })
+}
+
+/// The work recorded since the last call (and reset it); `remaining` is
+/// what the evaluation can afford from now on.
+#[inline]
+pub(crate) fn take_billed(remaining: u64) -> u64 {
+    METER.with(|m| {
+        let (work, _) = m.get();
+        m.set((0, remaining));
+        work
+    })
 }

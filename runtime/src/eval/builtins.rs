@@ -321,8 +321,11 @@ fn by<'p, 't>(
                 best = Some(match best {
                     None => (k, x),
                     Some((bk, bx)) => {
-                        let o = compare(&k, &bk);
-                        let take = if b == MinBy { o.is_lt() } else { o.is_ge() };
+                        // As gojq: compare the best so far with the new key
+                        // (NaN is less than everything, itself included, so
+                        // the order of the operands matters).
+                        let o = compare(&bk, &k);
+                        let take = if b == MinBy { o.is_gt() } else { o.is_le() };
                         if take {
                             (k, x)
                         } else {
@@ -528,7 +531,7 @@ fn walk<'p, 't>(
             ev.new_array(items)?
         }
         Value::TObj(_) | Value::Obj(_) => {
-            let mut m = indexmap::IndexMap::new();
+            let mut m = super::value::Map::default();
             for (key, x) in input.object_entries() {
                 let mut first = None;
                 let l = ev.label();
@@ -645,39 +648,48 @@ fn fromstream<'p, 't>(
     })
 }
 
-/// `combinations`: the cartesian product of the input's arrays.
+/// `combinations`: the cartesian product of the input's arrays, as jq
+/// defines it (`if length == 0 then [] else .[0][] as $x | (.[1:] |
+/// combinations) as $w | [$x] + $w end`): anything of length 0 (`null`,
+/// `0`, `{}`) gives `[]`, an element may be an object (its values), and
+/// an element that cannot be iterated fails only when it is reached.
 fn combinations<'p, 't>(ev: &mut Interp<'p, 't>, input: Value<'t>, k: K<'_, 'p, 't>) -> Res<'t> {
+    let empty = match &input {
+        Value::Null => true,
+        Value::Int(i) => *i == 0,
+        Value::Float(f) => *f == 0.0,
+        Value::TArr(_) | Value::Arr(_) => input.array_len() == Some(0),
+        Value::TObj(_) | Value::Obj(_) => input.object_len() == 0,
+        Value::TStr(_) | Value::Str(_) => input.as_str().is_some_and(str::is_empty),
+        Value::Bool(_) => return Err(err(format!("{} has no length", describe(&input)))),
+    };
+    if empty {
+        let v = ev.new_array(Vec::new())?;
+        return k(ev, v);
+    }
     if !input.is_array() {
-        return Err(err(format!("Cannot iterate over {}", describe(&input))));
+        return Err(err(format!(
+            "Cannot index {} with number",
+            describe(&input)
+        )));
     }
-    let mut lists: Vec<Vec<Value<'t>>> = Vec::new();
-    for a in input.array_iter() {
-        if !a.is_array() {
-            return Err(err(format!("Cannot iterate over {}", describe(&a))));
-        }
-        lists.push(a.array_iter().collect());
-    }
+    let items: Vec<Value<'t>> = input.array_iter().collect();
     fn go<'p, 't>(
         ev: &mut Interp<'p, 't>,
-        lists: &[Vec<Value<'t>>],
+        items: &[Value<'t>],
         acc: &mut Vec<Value<'t>>,
         k: K<'_, 'p, 't>,
     ) -> Res<'t> {
-        match lists.split_first() {
-            None => {
-                let v = ev.new_array(acc.clone())?;
-                k(ev, v)
-            }
-            Some((first, rest)) => {
-                for x in first {
-                    ev.charge(1)?;
-                    acc.push(x.clone());
-                    go(ev, rest, acc, k)?;
-                    acc.pop();
-                }
-                Ok(())
-            }
-        }
+        let Some((first, rest)) = items.split_first() else {
+            let v = ev.new_array(acc.clone())?;
+            return k(ev, v);
+        };
+        ev.iterate(first.clone(), false, &mut |ev, x| {
+            acc.push(x);
+            let r = tattletail_compiler::stack::guard(|| go(ev, rest, acc, k));
+            acc.pop();
+            r
+        })
     }
-    go(ev, &lists, &mut Vec::new(), k)
+    go(ev, &items, &mut Vec::new(), k)
 }

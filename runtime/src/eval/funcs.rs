@@ -6,13 +6,12 @@
 use std::cmp::Ordering;
 use std::rc::Rc;
 
-use indexmap::IndexMap;
 use tattletail_compiler::ir::Builtin;
 use tattletail_compiler::syntax::ast::BinOp;
 
 use super::budget::Exceeded;
 use super::interp::{describe, err, object_key, Interp, Stop};
-use super::value::{compare, equal, Key, Value};
+use super::value::{compare, equal, Key, Map, Value};
 
 type R<'t> = Result<Value<'t>, Stop<'t>>;
 
@@ -71,6 +70,14 @@ pub fn arith<'t>(ev: &mut Interp<'_, 't>, op: BinOp, l: Value<'t>, r: Value<'t>)
                     return Ok(Value::Null);
                 }
                 let s = s.as_str().unwrap_or_default();
+                if s.is_empty() {
+                    return ev.new_str(String::new());
+                }
+                // gojq gives null past 2^28 bytes (and `extra as usize + 1`
+                // must not overflow).
+                if extra + 1.0 > (0x1000_0000 / s.len()) as f64 {
+                    return Ok(Value::Null);
+                }
                 let times = extra as usize + 1;
                 if s.len().saturating_mul(times) > ev.limits.string {
                     return Err(Stop::Budget(Exceeded::String));
@@ -123,7 +130,12 @@ pub fn arith<'t>(ev: &mut Interp<'_, 't>, op: BinOp, l: Value<'t>, r: Value<'t>)
                     describe(&r)
                 )));
             };
-            let (a, b) = (to_int(a), to_int(b));
+            // Integers exactly (beyond 2^53 too); other numbers through
+            // gojq's float-to-int conversion.
+            let (a, b) = match (&l, &r) {
+                (Value::Int(a), Value::Int(b)) => (*a, *b),
+                _ => (to_int(a), to_int(b)),
+            };
             if b == 0 {
                 return Err(err(format!(
                     "{} and {} cannot be divided because the divisor is zero",
@@ -137,9 +149,14 @@ pub fn arith<'t>(ev: &mut Interp<'_, 't>, op: BinOp, l: Value<'t>, r: Value<'t>)
     }
 }
 
+/// gojq's `floatToInt` (as it runs on x86-64, where Go converts an
+/// out-of-range double to `i64::MIN`): truncation within the range, the
+/// nearest bound outside it, `i64::MIN` for NaN and for 2^63 itself (the
+/// double nearest `i64::MAX`).
 fn to_int(f: f64) -> i64 {
-    if f.is_nan() {
-        0
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if f.is_nan() || f == TWO_63 {
+        i64::MIN
     } else {
         f.trunc().clamp(i64::MIN as f64, i64::MAX as f64) as i64
     }
@@ -212,25 +229,31 @@ fn deep_merge<'t>(ev: &mut Interp<'_, 't>, l: &Value<'t>, r: &Value<'t>, depth: 
 }
 
 /// Positions of `sub` in array `v` (`.[[1,2]]`, `indices([1,2])`).
-pub fn array_indices<'t>(v: &Value<'t>, sub: &Value<'t>) -> Value<'t> {
+/// The search is naive, as jq's (length of `v` times length of `sub`), and
+/// billed as it goes.
+pub fn array_indices<'t>(v: &Value<'t>, sub: &Value<'t>) -> Result<Value<'t>, Exceeded> {
     let hay: Vec<Value<'t>> = v.array_iter().collect();
     let needle: Vec<Value<'t>> = sub.array_iter().collect();
     let mut out = Vec::new();
     if needle.is_empty() {
-        return Value::array(out);
+        return Ok(Value::array(out));
     }
     if hay.len() >= needle.len() {
         for i in 0..=hay.len() - needle.len() {
-            if needle
-                .iter()
-                .enumerate()
-                .all(|(j, n)| equal(&hay[i + j], n))
-            {
+            let mut all = true;
+            for (j, n) in needle.iter().enumerate() {
+                super::budget::bill(1)?;
+                if !equal(&hay[i + j], n) {
+                    all = false;
+                    break;
+                }
+            }
+            if all {
                 out.push(Value::Int(i as i64));
             }
         }
     }
-    Value::array(out)
+    Ok(Value::array(out))
 }
 
 fn split<'t>(ev: &mut Interp<'_, 't>, s: &Value<'t>, sep: &Value<'t>) -> R<'t> {
@@ -246,20 +269,41 @@ fn split<'t>(ev: &mut Interp<'_, 't>, s: &Value<'t>, sep: &Value<'t>) -> R<'t> {
     ev.new_array(parts)
 }
 
-/// `contains`: jq's containment.
-fn contains(a: &Value<'_>, b: &Value<'_>, depth: usize) -> Result<bool, ()> {
-    if depth > 1_000 {
-        return Err(());
+/// Why `contains` has no answer.
+enum Uncontainable {
+    /// Values of different types (jq's error).
+    Types,
+    /// Values nested deeper than the depth limit, or more work than the
+    /// evaluation can afford.
+    Budget(Exceeded),
+}
+
+impl From<Exceeded> for Uncontainable {
+    fn from(e: Exceeded) -> Self {
+        Uncontainable::Budget(e)
+    }
+}
+
+/// `contains`: jq's containment. It bills its work (one step per pair of
+/// elements tried, a step per 64 bytes of string searched), since an
+/// array contained in an array costs the product of their lengths.
+/// `room` is how many more levels of nesting it may descend.
+fn contains(a: &Value<'_>, b: &Value<'_>, room: usize) -> Result<bool, Uncontainable> {
+    if room == 0 {
+        return Err(Uncontainable::Budget(Exceeded::Depth));
     }
     if a.kind() != b.kind() {
-        return Err(());
+        return Err(Uncontainable::Types);
     }
     Ok(match a {
         Value::TObj(_) | Value::Obj(_) => {
             for (k, bv) in b.object_entries() {
+                super::budget::bill(1)?;
                 match a.object_get(k.as_str()) {
                     Some(av) => {
-                        if av.kind() != bv.kind() || !contains(&av, &bv, depth + 1)? {
+                        if av.kind() != bv.kind()
+                            || !tattletail_compiler::stack::guard(|| contains(&av, &bv, room - 1))?
+                        {
                             return Ok(false);
                         }
                     }
@@ -273,7 +317,10 @@ fn contains(a: &Value<'_>, b: &Value<'_>, depth: usize) -> Result<bool, ()> {
             for bv in b.array_iter() {
                 let mut found = false;
                 for av in &items {
-                    if av.kind() == bv.kind() && contains(av, &bv, depth + 1)? {
+                    super::budget::bill(1)?;
+                    if av.kind() == bv.kind()
+                        && tattletail_compiler::stack::guard(|| contains(av, &bv, room - 1))?
+                    {
                         found = true;
                         break;
                     }
@@ -284,16 +331,16 @@ fn contains(a: &Value<'_>, b: &Value<'_>, depth: usize) -> Result<bool, ()> {
             }
             true
         }
-        Value::TStr(_) | Value::Str(_) => a
-            .as_str()
-            .unwrap_or_default()
-            .contains(b.as_str().unwrap_or_default()),
+        Value::TStr(_) | Value::Str(_) => {
+            let (x, y) = (
+                a.as_str().unwrap_or_default(),
+                b.as_str().unwrap_or_default(),
+            );
+            super::budget::bill(x.len() as u64 / 64)?;
+            x.contains(y)
+        }
         _ => equal(a, b),
     })
-}
-
-fn codepoint_offsets(s: &str) -> impl Fn(usize) -> usize + '_ {
-    move |byte| s[..byte].chars().count()
 }
 
 fn indices<'t>(ev: &mut Interp<'_, 't>, v: &Value<'t>, x: &Value<'t>) -> R<'t> {
@@ -308,11 +355,18 @@ fn indices<'t>(ev: &mut Interp<'_, 't>, v: &Value<'t>, x: &Value<'t>) -> R<'t> {
             if n.is_empty() {
                 return ev.new_array(Vec::new());
             }
-            let cp = codepoint_offsets(s);
             let mut out = Vec::new();
             let mut start = 0;
+            // Code points before `start`, counted as the search moves on.
+            let (mut counted, mut cps) = (0, 0);
             while let Some(i) = s[start..].find(n) {
-                out.push(Value::Int(cp(start + i) as i64));
+                cps += s[counted..start + i].chars().count();
+                counted = start + i;
+                out.push(Value::Int(cps as i64));
+                if out.len() > ev.limits.items {
+                    return Err(Stop::Budget(Exceeded::Items));
+                }
+                ev.charge(1)?;
                 // Overlapping matches, as jq.
                 start += i + s[start + i..].chars().next().map_or(1, char::len_utf8);
                 if start > s.len() {
@@ -323,7 +377,7 @@ fn indices<'t>(ev: &mut Interp<'_, 't>, v: &Value<'t>, x: &Value<'t>) -> R<'t> {
         }
         _ if v.is_array() && x.is_array() => {
             ev.charge(1 + v.array_len().unwrap_or(0) as u64)?;
-            Ok(array_indices(v, x))
+            array_indices(v, x).map_err(Stop::Budget)
         }
         _ if v.is_array() => {
             ev.charge(1 + v.array_len().unwrap_or(0) as u64)?;
@@ -374,7 +428,15 @@ fn frexp(x: f64) -> (f64, i64) {
 /// Call a value builtin with its arguments' values.
 pub fn call<'t>(ev: &mut Interp<'_, 't>, b: Builtin, v: Value<'t>, args: &[Value<'t>]) -> R<'t> {
     use Builtin::*;
-    ev.charge(1)?;
+    // Builtins on strings are linear in them (`startswith`, `length`,
+    // `ltrimstr`, `fromjson`…): a long string costs a step per 256 bytes,
+    // so that one repeated in a loop stays within the budget.
+    let text = v.as_str().map_or(0, str::len)
+        + args
+            .iter()
+            .map(|a| a.as_str().map_or(0, str::len))
+            .sum::<usize>();
+    ev.charge(1 + (text as u64 >> 8))?;
     Ok(match b {
         Not => Value::Bool(!v.truthy()),
         Length => match &v {
@@ -412,7 +474,8 @@ pub fn call<'t>(ev: &mut Interp<'_, 't>, b: Builtin, v: Value<'t>, args: &[Value
             }
             _ => return Err(err(format!("{} has no keys", describe(&v)))),
         },
-        Type => Value::string(v.type_name()),
+        // A static string: `type == "string"` runs on every node of `..`.
+        Type => Value::TStr(v.type_name()),
         ToString => match &v {
             Value::TStr(_) | Value::Str(_) => v,
             _ => {
@@ -522,8 +585,12 @@ pub fn call<'t>(ev: &mut Interp<'_, 't>, b: Builtin, v: Value<'t>, args: &[Value
                 best = Some(match best {
                     None => x,
                     Some(cur) => {
-                        let o = compare(&x, &cur);
-                        if (b == Min && o == Ordering::Less) || (b == Max && o != Ordering::Less) {
+                        // As gojq: the best so far compared with the new
+                        // value (NaN is less than everything, itself too).
+                        let o = compare(&cur, &x);
+                        if (b == Min && o == Ordering::Greater)
+                            || (b == Max && o != Ordering::Greater)
+                        {
                             x
                         } else {
                             cur
@@ -588,7 +655,7 @@ pub fn call<'t>(ev: &mut Interp<'_, 't>, b: Builtin, v: Value<'t>, args: &[Value
             let value = Key::R(Rc::from("value"));
             let mut out = Vec::with_capacity(entries.len());
             for (k, x) in entries {
-                let mut m = IndexMap::with_capacity(2);
+                let mut m = Map::with_capacity_and_hasher(2, Default::default());
                 m.insert(key.clone(), k);
                 m.insert(value.clone(), x);
                 out.push(ev.new_object(m)?);
@@ -597,7 +664,7 @@ pub fn call<'t>(ev: &mut Interp<'_, 't>, b: Builtin, v: Value<'t>, args: &[Value
         }
         FromEntries => {
             need_array(&v, "from_entries")?;
-            let mut m = IndexMap::new();
+            let mut m = Map::default();
             for e in v.array_iter() {
                 ev.charge(1)?;
                 if !e.is_object() {
@@ -809,9 +876,10 @@ pub fn call<'t>(ev: &mut Interp<'_, 't>, b: Builtin, v: Value<'t>, args: &[Value
                 )))
             }
         },
-        Contains => match contains(&v, &args[0], 0) {
+        Contains => match contains(&v, &args[0], ev.limits.depth + 1) {
             Ok(b) => Value::Bool(b),
-            Err(()) => {
+            Err(Uncontainable::Budget(e)) => return Err(Stop::Budget(e)),
+            Err(Uncontainable::Types) => {
                 return Err(err(format!(
                     "{} and {} cannot have their containment checked",
                     describe(&v),

@@ -18,14 +18,13 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use indexmap::IndexMap;
 use tattletail_compiler::ir::{
     Assign, Builtin, Format, Id, Node, Pattern, Program, Step, StrPiece, Var,
 };
 use tattletail_compiler::syntax::ast::BinOp;
 
 use super::budget::{Exceeded, Limits};
-use super::value::{self, Key, Value};
+use super::value::{self, Key, Map, Value};
 use super::{funcs, json, Prepared};
 
 /// Why evaluation stopped producing outputs.
@@ -35,8 +34,10 @@ pub enum Stop<'t> {
     Error(Value<'t>),
     /// `break` to the label (or `limit`, `first`, …) with this id.
     Break(u64),
-    /// An error raised downstream of a `try`, unwinding through its body.
-    Downstream,
+    /// An error (or `break`) raised downstream of a `try`, `//` or `?//`,
+    /// unwinding through its body; the construct that wrapped it unwraps
+    /// it at its boundary (one layer per construct).
+    Downstream(Box<Stop<'t>>),
     /// A budget ran out (never caught).
     Budget(Exceeded),
 }
@@ -46,6 +47,23 @@ pub type Res<'t> = Result<(), Stop<'t>>;
 
 /// A continuation: what to do with each output.
 pub type K<'a, 'p, 't> = &'a mut dyn FnMut(&mut Interp<'p, 't>, Value<'t>) -> Res<'t>;
+
+impl Stop<'_> {
+    /// Under its `Downstream` layers, a jq error?
+    fn innermost_is_error(&self) -> bool {
+        let mut s = self;
+        while let Stop::Downstream(e) = s {
+            s = e;
+        }
+        matches!(s, Stop::Error(_))
+    }
+}
+
+/// Mark a stop that comes from a construct's continuation (see
+/// [`Stop::Downstream`]).
+pub fn downstream(e: Stop<'_>) -> Stop<'_> {
+    Stop::Downstream(Box::new(e))
+}
 
 /// A jq error with a message.
 pub fn err<'t>(msg: impl Into<String>) -> Stop<'t> {
@@ -84,6 +102,7 @@ struct Closure<'t> {
 pub struct Interp<'p, 't> {
     pub(super) prog: &'p Program,
     pub(super) prep: &'p Prepared,
+    root: Option<&'p super::root::RootIndex<'t>>,
     frame: Rc<Frame<'t>>,
     pub(super) limits: Limits,
     fuel: u64,
@@ -95,9 +114,12 @@ pub struct Interp<'p, 't> {
 impl<'p, 't> Interp<'p, 't> {
     /// A fresh evaluation of `prog`.
     pub fn new(prog: &'p Program, prep: &'p Prepared, limits: Limits) -> Self {
+        // Work billed outside an evaluation is no rule's.
+        super::budget::take_billed(limits.steps);
         Interp {
             prog,
             prep,
+            root: None,
             frame: Rc::new(Frame {
                 vars: RefCell::new(vec![Value::Null; prog.slots as usize]),
                 closures: Vec::new(),
@@ -111,9 +133,35 @@ impl<'p, 't> Interp<'p, 't> {
         }
     }
 
+    /// Read the record's top-level fields through `root`.
+    pub fn with_root(mut self, root: &'p super::root::RootIndex<'t>) -> Self {
+        self.root = Some(root);
+        self
+    }
+
+    /// `.f` on `v`, through the record's field index when `v` is the
+    /// record.
+    #[inline]
+    pub fn field(&self, v: &Value<'t>, f: &str) -> Result<Value<'t>, Stop<'t>> {
+        if let Some(root) = self.root {
+            if let Some(x) = root.get(v, f) {
+                return Ok(x);
+            }
+        }
+        index_field(v, f)
+    }
+
+    /// Work billed by value operations since the last step
+    /// ([`super::budget::bill`]).
+    #[inline]
+    fn billed(&self) -> u64 {
+        super::budget::take_billed(self.fuel)
+    }
+
     /// Spend `n` steps.
     #[inline]
     pub fn charge(&mut self, n: u64) -> Result<(), Stop<'t>> {
+        let n = n.saturating_add(self.billed());
         if self.fuel < n {
             self.fuel = 0;
             return Err(Stop::Budget(Exceeded::Steps));
@@ -150,7 +198,7 @@ impl<'p, 't> Interp<'p, 't> {
     }
 
     /// An object the rule built, checked against the limits.
-    pub fn new_object(&mut self, map: IndexMap<Key<'t>, Value<'t>>) -> Result<Value<'t>, Stop<'t>> {
+    pub fn new_object(&mut self, map: Map<'t>) -> Result<Value<'t>, Stop<'t>> {
         self.check_items(map.len())?;
         self.alloc(map.len() * 48)?;
         let v = Value::object(map);
@@ -186,11 +234,13 @@ impl<'p, 't> Interp<'p, 't> {
             self.depth -= 1;
             return Err(Stop::Budget(Exceeded::Recursion));
         }
-        if self.fuel == 0 {
+        let cost = 1 + self.billed();
+        if self.fuel < cost {
+            self.fuel = 0;
             self.depth -= 1;
             return Err(Stop::Budget(Exceeded::Steps));
         }
-        self.fuel -= 1;
+        self.fuel -= cost;
         Ok(())
     }
 
@@ -198,7 +248,7 @@ impl<'p, 't> Interp<'p, 't> {
         &self.prog.nodes[id.index()]
     }
 
-    fn single(&self, id: Id) -> bool {
+    pub(crate) fn single(&self, id: Id) -> bool {
         self.prog.single[id.index()]
     }
 
@@ -234,7 +284,14 @@ impl<'p, 't> Interp<'p, 't> {
         }
         self.enter()?;
         let r = if self.depth % 4 == 0 {
-            tattletail_compiler::stack::guard(|| self.run_many(id, input, k))
+            // The outputs come back through a chain of continuations as
+            // deep as the evaluation (a closure parameter of a recursive
+            // function passes through every level): guard them too.
+            tattletail_compiler::stack::guard(|| {
+                self.run_many(id, input, &mut |ev, v| {
+                    tattletail_compiler::stack::guard(|| k(ev, v))
+                })
+            })
         } else {
             self.run_many(id, input, k)
         };
@@ -305,7 +362,7 @@ impl<'p, 't> Interp<'p, 't> {
                 };
                 for (step, opt) in steps {
                     let r = match step {
-                        Step::Field(f) => index_field(&v, f),
+                        Step::Field(f) => self.field(&v, f),
                         Step::Index(k) => match self.one(*k, input.clone())? {
                             Some(key) => index(&v, &key),
                             None => return Ok(None),
@@ -447,7 +504,7 @@ impl<'p, 't> Interp<'p, 't> {
                 self.new_array(items)?
             }
             Node::Object(kvs) => {
-                let mut map = IndexMap::with_capacity(kvs.len());
+                let mut map = Map::with_capacity_and_hasher(kvs.len(), Default::default());
                 for (k, v) in kvs {
                     let Some(kv) = self.one(*k, input.clone())? else {
                         return Ok(None);
@@ -460,18 +517,24 @@ impl<'p, 't> Interp<'p, 't> {
                 self.new_object(map)?
             }
             Node::Str(fmt, pieces) => {
-                let mut s = String::new();
-                for p in pieces {
+                // As jq and gojq (and `string` below): the last piece is
+                // evaluated (and formatted) first, so `"\(error)\(empty)"`
+                // is empty, not an error.
+                let mut parts: Vec<String> = Vec::with_capacity(pieces.len());
+                for p in pieces.iter().rev() {
                     match p {
-                        StrPiece::Lit(t) => s.push_str(t),
+                        StrPiece::Lit(t) => parts.push(t.to_string()),
                         StrPiece::Expr(e) => {
                             let Some(v) = self.one(*e, input.clone())? else {
                                 return Ok(None);
                             };
+                            let mut s = String::new();
                             self.format_into(*fmt, &v, &mut s)?;
+                            parts.push(s);
                         }
                     }
                 }
+                let s: String = parts.iter().rev().map(String::as_str).collect();
                 self.new_str(s)?
             }
             Node::Assign(op, lhs, rhs) => {
@@ -524,21 +587,15 @@ impl<'p, 't> Interp<'p, 't> {
                 let (last, rest) = xs.split_last().expect("// has operands");
                 for x in rest {
                     let mut found = false;
-                    let mut down = None;
                     let r = self.run(*x, input.clone(), &mut |ev, v| {
                         if !v.truthy() {
                             return Ok(());
                         }
                         found = true;
-                        k(ev, v).map_err(|e| {
-                            down = Some(e);
-                            Stop::Downstream
-                        })
+                        k(ev, v).map_err(downstream)
                     });
                     match r {
-                        Err(Stop::Downstream) if down.is_some() => {
-                            return Err(down.take().unwrap_or(Stop::Downstream))
-                        }
+                        Err(Stop::Downstream(e)) => return Err(*e),
                         Err(e) => return Err(e),
                         Ok(()) => {}
                     }
@@ -609,16 +666,10 @@ impl<'p, 't> Interp<'p, 't> {
             }
             Node::Try(body, catch) => {
                 let catch = *catch;
-                let mut down = None;
-                let r = self.run(*body, input, &mut |ev, v| {
-                    k(ev, v).map_err(|e| {
-                        down = Some(e);
-                        Stop::Downstream
-                    })
-                });
+                let r = self.run(*body, input, &mut |ev, v| k(ev, v).map_err(downstream));
                 match r {
                     Ok(()) => Ok(()),
-                    Err(Stop::Downstream) => Err(down.take().unwrap_or(Stop::Downstream)),
+                    Err(Stop::Downstream(e)) => Err(*e),
                     Err(Stop::Error(e)) => match catch {
                         None => Ok(()),
                         Some(_) if matches!(e, Value::Null) => Ok(()),
@@ -635,7 +686,7 @@ impl<'p, 't> Interp<'p, 't> {
                     r => r,
                 }
             }
-            Node::Object(kvs) => self.object(kvs, 0, IndexMap::new(), input, k),
+            Node::Object(kvs) => self.object(kvs, 0, Map::default(), input, k),
             Node::Str(fmt, pieces) => {
                 self.string(*fmt, pieces, pieces.len(), String::new(), input, k)
             }
@@ -730,7 +781,8 @@ impl<'p, 't> Interp<'p, 't> {
         };
         match step {
             Step::Field(f) => self.path(pinput.clone(), t, steps, n - 1, input, &mut |ev, v| {
-                apply(ev, index_field(&v, f), k)
+                let r = ev.field(&v, f);
+                apply(ev, r, k)
             }),
             Step::Index(key) => self.run(*key, pinput.clone(), &mut |ev, key| {
                 ev.path(
@@ -872,7 +924,7 @@ impl<'p, 't> Interp<'p, 't> {
         &mut self,
         kvs: &'p [(Id, Id)],
         i: usize,
-        acc: IndexMap<Key<'t>, Value<'t>>,
+        acc: Map<'t>,
         input: Value<'t>,
         k: K<'_, 'p, 't>,
     ) -> Res<'t> {
@@ -1010,21 +1062,26 @@ impl<'p, 't> Interp<'p, 't> {
             for s in &slots {
                 self.set_var(*s, Value::Null);
             }
-            let last = i + 1 == pats.len();
-            let mut down = None;
+            if i + 1 == pats.len() {
+                return self.destructure(p, v.clone(), input.clone(), &mut |ev| {
+                    ev.run(body, input.clone(), k)
+                });
+            }
+            // As in jq and gojq, an error raised while this alternative is
+            // bound moves on to the next one: in the pattern, in the body,
+            // or downstream of it (even beyond an enclosing `try`).
+            // (A `break` does too in jq and gojq; here it does not, as the
+            // first-output driver stops with one.)
             let r = self.destructure(p, v.clone(), input.clone(), &mut |ev| {
                 ev.run(body, input.clone(), &mut |ev, o| {
-                    k(ev, o).map_err(|e| {
-                        down = Some(e);
-                        Stop::Downstream
-                    })
+                    k(ev, o).map_err(downstream)
                 })
             });
             match r {
                 Ok(()) => return Ok(()),
-                Err(Stop::Downstream) => return Err(down.take().unwrap_or(Stop::Downstream)),
-                Err(Stop::Error(e)) if last => return Err(Stop::Error(e)),
                 Err(Stop::Error(_)) => continue,
+                Err(Stop::Downstream(e)) if e.innermost_is_error() => continue,
+                Err(Stop::Downstream(e)) => return Err(*e),
                 Err(other) => return Err(other),
             }
         }
@@ -1359,7 +1416,7 @@ pub fn index<'t>(v: &Value<'t>, key: &Value<'t>) -> Result<Value<'t>, Stop<'t>> 
             Value::TStr(_) | Value::Str(_) | Value::Int(_) | Value::Float(_) | Value::Null,
         ) => Ok(Value::Null),
         (Value::TArr(_) | Value::Arr(_), Value::TArr(_) | Value::Arr(_)) => {
-            Ok(funcs::array_indices(v, key))
+            funcs::array_indices(v, key).map_err(Stop::Budget)
         }
         (
             Value::Null | Value::TArr(_) | Value::Arr(_) | Value::TStr(_) | Value::Str(_),

@@ -12,9 +12,7 @@
 use std::fmt::Write as _;
 use std::rc::Rc;
 
-use indexmap::IndexMap;
-
-use super::value::{Key, Value};
+use super::value::{Key, Map, Value};
 
 /// A number as gojq prints it.
 pub fn write_f64(out: &mut String, f: f64) {
@@ -24,10 +22,26 @@ pub fn write_f64(out: &mut String, f: f64) {
     }
     let f = f.clamp(-f64::MAX, f64::MAX);
     let a = f.abs();
+    let mut s = format!("{f:e}");
+    // When the double lies exactly halfway between the two shortest
+    // decimals that read back to it, Rust's shortest form takes the upper
+    // one, Go's (gojq's) the even one, as correctly rounded output does:
+    // 800298925842505.25 prints as 800298925842505.2 in gojq.
+    let digits = s
+        .split_once('e')
+        .map_or(0, |(m, _)| m.bytes().filter(u8::is_ascii_digit).count());
+    let rounded = format!("{f:.*e}", digits.saturating_sub(1));
+    let tie = rounded != s && rounded.parse::<f64>() == Ok(f);
+    if tie {
+        s = rounded;
+    }
     if a == 0.0 || (1e-6..1e21).contains(&a) {
-        let _ = write!(out, "{f}");
+        if tie {
+            positional(out, &s);
+        } else {
+            let _ = write!(out, "{f}");
+        }
     } else {
-        let s = format!("{f:e}");
         match s.split_once('e') {
             Some((m, e)) if !e.starts_with('-') => {
                 out.push_str(m);
@@ -36,6 +50,39 @@ pub fn write_f64(out: &mut String, f: f64) {
             }
             _ => out.push_str(&s),
         }
+    }
+}
+
+/// Scientific notation (`-1.5011998757901652e15`) written positionally
+/// (`-1501199875790165.2`), trailing zeros dropped.
+fn positional(out: &mut String, sci: &str) {
+    let (m, e) = sci.split_once('e').unwrap_or((sci, "0"));
+    let (neg, m) = m.strip_prefix('-').map_or((false, m), |m| (true, m));
+    let digits: String = m.chars().filter(char::is_ascii_digit).collect();
+    let exp: i64 = e.parse().unwrap_or(0);
+    let point = exp + 1; // digits before the decimal point
+    let (int, frac) = if point <= 0 {
+        (
+            "0".to_string(),
+            format!("{}{digits}", "0".repeat((-point) as usize)),
+        )
+    } else if point as usize >= digits.len() {
+        (
+            format!("{digits}{}", "0".repeat(point as usize - digits.len())),
+            String::new(),
+        )
+    } else {
+        let (i, f) = digits.split_at(point as usize);
+        (i.to_string(), f.to_string())
+    };
+    let frac = frac.trim_end_matches('0');
+    if neg {
+        out.push('-');
+    }
+    out.push_str(&int);
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(frac);
     }
 }
 
@@ -301,7 +348,7 @@ impl JsonParser<'_> {
 
     fn object<'t>(&mut self, depth: usize) -> Result<Value<'t>, ParseError> {
         self.i += 1;
-        let mut map: IndexMap<Key<'t>, Value<'t>> = IndexMap::new();
+        let mut map: Map<'t> = Map::default();
         self.ws();
         if self.s.get(self.i) == Some(&b'}') {
             self.i += 1;

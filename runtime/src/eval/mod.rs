@@ -19,10 +19,12 @@ mod interp;
 pub mod json;
 mod paths;
 mod regex;
+pub mod root;
 mod time;
 pub mod value;
 
 pub use budget::{Exceeded, Limits};
+pub use root::RootIndex;
 pub use value::Value;
 
 use tattletail_compiler::ir::{Node, Program};
@@ -84,23 +86,33 @@ pub fn error_message(v: &Value<'_>) -> String {
     }
 }
 
-fn stop_to_first<'t>(s: Stop<'t>) -> First<'t> {
-    match s {
-        Stop::Error(v) => First::Error(error_message(&v)),
-        Stop::Budget(b) => First::Budget(b),
-        Stop::Break(_) => First::Error("break without a matching label".into()),
-        Stop::Downstream => First::Error("internal error: unmatched downstream marker".into()),
+fn stop_to_first<'t>(mut s: Stop<'t>) -> First<'t> {
+    loop {
+        return match s {
+            Stop::Error(v) => First::Error(error_message(&v)),
+            Stop::Budget(b) => First::Budget(b),
+            Stop::Break(_) => First::Error("break without a matching label".into()),
+            Stop::Downstream(e) => {
+                s = *e;
+                continue;
+            }
+        };
     }
 }
 
-/// The first output of `prog` on `input`, within `limits`.
-pub fn first_output<'t>(
-    prog: &Program,
-    prep: &Prepared,
+/// The first output of `prog` on `input`, within `limits`. `root`, when
+/// given, indexes the record's top-level fields (built once per record).
+pub fn first_output<'p, 't>(
+    prog: &'p Program,
+    prep: &'p Prepared,
     input: Value<'t>,
     limits: Limits,
+    root: Option<&'p RootIndex<'t>>,
 ) -> First<'t> {
     let mut ev = Interp::new(prog, prep, limits);
+    if let Some(r) = root {
+        ev = ev.with_root(r);
+    }
     match ev.first(prog.root, input) {
         Ok(Some(v)) => First::Value(v),
         Ok(None) => First::Empty,

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use tattletail_compiler::ir::{Builtin, Id, Node, Step};
 
 use super::budget::Exceeded;
-use super::interp::{describe, err, index, slice_bounds, Interp, Res, Stop};
+use super::interp::{describe, downstream, err, index, slice_bounds, Interp, Res, Stop};
 use super::value::{compare, Key, Value};
 
 type PathK<'a, 'p, 't> =
@@ -58,19 +58,15 @@ pub fn run_paths<'p, 't>(
             let (last, rest) = xs.split_last().expect("// has operands");
             for x in rest {
                 let mut found = false;
-                let mut down = None;
                 let r = ev.run_paths(*x, path.clone(), v.clone(), &mut |ev, p, o| {
                     if !o.truthy() {
                         return Ok(());
                     }
                     found = true;
-                    k(ev, p, o).map_err(|e| {
-                        down = Some(e);
-                        Stop::Downstream
-                    })
+                    k(ev, p, o).map_err(downstream)
                 });
                 match r {
-                    Err(Stop::Downstream) => return Err(down.take().unwrap_or(Stop::Downstream)),
+                    Err(Stop::Downstream(e)) => return Err(*e),
                     Err(e) => return Err(e),
                     Ok(()) => {}
                 }
@@ -88,16 +84,12 @@ pub fn run_paths<'p, 't>(
             })
         }
         Node::Try(body, None) => {
-            let mut down = None;
             let r = ev.run_paths(*body, path, v, &mut |ev, p, o| {
-                k(ev, p, o).map_err(|e| {
-                    down = Some(e);
-                    Stop::Downstream
-                })
+                k(ev, p, o).map_err(downstream)
             });
             match r {
                 Ok(()) | Err(Stop::Error(_)) => Ok(()),
-                Err(Stop::Downstream) => Err(down.take().unwrap_or(Stop::Downstream)),
+                Err(Stop::Downstream(e)) => Err(*e),
                 Err(e) => Err(e),
             }
         }
@@ -279,7 +271,8 @@ fn steps_paths<'p, 't>(
                         }
                         Ok(())
                     }
-                    Value::Null => Ok(()),
+                    // `null | path(.[])` fails as `null | .[]` does (jq
+                    // and gojq); only `.[]?` gives nothing.
                     _ if opt => Ok(()),
                     other => Err(err(format!("Cannot iterate over {}", describe(other)))),
                 },
@@ -289,7 +282,7 @@ fn steps_paths<'p, 't>(
 }
 
 fn slice_key<'t>(from: &Value<'t>, to: &Value<'t>) -> Value<'t> {
-    let mut m = indexmap::IndexMap::new();
+    let mut m = super::value::Map::default();
     m.insert(Key::R(Rc::from("start")), from.clone());
     m.insert(Key::R(Rc::from("end")), to.clone());
     Value::object(m)
@@ -345,10 +338,8 @@ fn builtin_paths<'p, 't>(
                 return Err(err("Path must be specified as an array"));
             };
             let comps: Vec<Value<'t>> = p.array_iter().collect();
-            let x = match getpath(&v, &comps) {
-                Ok(x) => x,
-                Err(_) => return Ok(()),
-            };
+            // An error is an error here too (`"x" | path(getpath(["n"]))`).
+            let x = getpath(&v, &comps)?;
             let mut full = path.clone();
             full.reserve(n);
             full.extend(comps);
@@ -422,6 +413,15 @@ pub fn getpath<'t>(v: &Value<'t>, path: &[Value<'t>]) -> Result<Value<'t>, Stop<
         if let Value::Null = cur {
             return Ok(Value::Null);
         }
+        // As gojq: only null, arrays and objects are looked into (`.[0]` of
+        // a string is its first character, `getpath([0])` an error).
+        if !cur.is_array() && !cur.is_object() {
+            return Err(err(format!(
+                "Cannot index {} with {}",
+                describe(&cur),
+                describe(c)
+            )));
+        }
         cur = index(&cur, c)?;
     }
     Ok(cur)
@@ -452,6 +452,10 @@ fn set_rec<'t>(
     let Some((c, rest)) = path.split_first() else {
         return Ok(x);
     };
+    // The container is copied: charge for it (a loop of assignments into
+    // a growing value is quadratic).
+    let size = v.array_len().unwrap_or_else(|| v.object_len());
+    ev.charge(1 + size as u64 / 16)?;
     match (v, c) {
         (Value::Null | Value::TObj(_) | Value::Obj(_), Value::TStr(_) | Value::Str(_)) => {
             let key = c.as_str().unwrap_or_default();
@@ -460,7 +464,7 @@ fn set_rec<'t>(
                 _ => v.to_dict(),
             };
             let child = d.map.get(key).cloned().unwrap_or(Value::Null);
-            let new = set_rec(ev, &child, rest, x)?;
+            let new = tattletail_compiler::stack::guard(|| set_rec(ev, &child, rest, x))?;
             ev.alloc(48)?;
             let k = match c {
                 Value::TStr(s) => Key::T(s),
@@ -493,9 +497,10 @@ fn set_rec<'t>(
             let i = i as usize;
             if i >= items.len() {
                 ev.check_items(i + 1)?;
+                ev.alloc((i + 1 - items.len()) * std::mem::size_of::<Value<'t>>())?;
                 items.resize(i + 1, Value::Null);
             }
-            let new = set_rec(ev, &items[i], rest, x)?;
+            let new = tattletail_compiler::stack::guard(|| set_rec(ev, &items[i], rest, x))?;
             items[i] = new;
             Ok(Value::array(items))
         }
@@ -508,7 +513,7 @@ fn set_rec<'t>(
             let to = c.object_get("end").unwrap_or(Value::Null);
             let (a, b) = slice_bounds(items.len(), &from, &to)?;
             let cur = Value::array(items[a..b].to_vec());
-            let new = set_rec(ev, &cur, rest, x)?;
+            let new = tattletail_compiler::stack::guard(|| set_rec(ev, &cur, rest, x))?;
             let Some(_) = new.array_len() else {
                 return Err(err(
                     "A slice of an array can only be assigned another array",
@@ -626,9 +631,13 @@ fn del_rec<'t>(
     };
     if !rest.is_empty() {
         let child = index(v, c)?;
-        let new = del_rec(ev, &child, rest)?;
+        let new = tattletail_compiler::stack::guard(|| del_rec(ev, &child, rest))?;
         return set_rec(ev, v, std::slice::from_ref(c), new);
     }
+    // Each deletion copies the container (when shared): charge for it, or
+    // deleting many paths from a large value would run unbounded.
+    let size = v.array_len().unwrap_or_else(|| v.object_len());
+    ev.charge(1 + size as u64)?;
     match (v, c) {
         (Value::TObj(_) | Value::Obj(_), Value::TStr(_) | Value::Str(_)) => {
             let mut d = v.to_dict();

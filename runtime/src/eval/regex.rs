@@ -11,11 +11,10 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use indexmap::IndexMap;
 use tattletail_compiler::ir::{Builtin, Id, RegexLit};
 
 use super::interp::{describe, err, Interp, Res, Stop, K};
-use super::value::{Key, Value};
+use super::value::{Key, Map, Value};
 
 /// Most computed regexes kept per thread.
 const CACHE_SIZE: usize = 256;
@@ -151,6 +150,9 @@ fn run<'p, 't>(
                 return k(ev, input);
             }
             let repl = repl.expect("sub has a replacement");
+            if ev.single(repl) {
+                return sub_one(ev, re, repl, &s, &ms, k);
+            }
             let tail = s[ms[ms.len() - 1].end..].to_string();
             sub(ev, re, repl, &s, &ms, ms.len() - 1, tail, k)
         }
@@ -158,6 +160,49 @@ fn run<'p, 't>(
     }
 }
 
+/// `sub` with a replacement that has at most one output (nearly every
+/// rule's): one pass, linear in the string. The replacements are
+/// evaluated from the last match to the first, as the general case does,
+/// so that the same error wins.
+fn sub_one<'p, 't>(
+    ev: &mut Interp<'p, 't>,
+    re: &RegexLit,
+    repl: Id,
+    s: &str,
+    ms: &[Found],
+    k: K<'_, 'p, 't>,
+) -> Res<'t> {
+    let mut pieces = Vec::with_capacity(ms.len());
+    let mut len = s.len();
+    for m in ms.iter().rev() {
+        let captures = capture_object(ev, re, m)?;
+        let Some(r) = ev.one(repl, captures)? else {
+            return Ok(());
+        };
+        if r.as_str().is_none() {
+            return Err(err(format!("{} cannot be added to a string", describe(&r))));
+        }
+        len += r.as_str().map_or(0, str::len);
+        if len > ev.limits.string {
+            return Err(Stop::Budget(super::budget::Exceeded::String));
+        }
+        pieces.push(r);
+    }
+    let mut out = String::with_capacity(len);
+    let mut at = 0;
+    for (m, r) in ms.iter().zip(pieces.iter().rev()) {
+        out.push_str(&s[at..m.start]);
+        out.push_str(r.as_str().unwrap_or_default());
+        at = m.end;
+    }
+    out.push_str(&s[at..]);
+    let v = ev.new_str(out)?;
+    k(ev, v)
+}
+
+/// `sub` with a replacement that has several outputs: every combination,
+/// built from the last match backwards. Each level charges the work of
+/// copying the suffix and runs on a guarded stack.
 #[allow(clippy::too_many_arguments)]
 fn sub<'p, 't>(
     ev: &mut Interp<'p, 't>,
@@ -184,11 +229,12 @@ fn sub<'p, 't>(
         if piece.len() > ev.limits.string {
             return Err(Stop::Budget(super::budget::Exceeded::String));
         }
+        ev.charge(1 + piece.len() as u64 / 64)?;
         if j == 0 {
             let v = ev.new_str(piece)?;
             k(ev, v)
         } else {
-            sub(ev, re, repl, s, ms, j - 1, piece, k)
+            tattletail_compiler::stack::guard(|| sub(ev, re, repl, s, ms, j - 1, piece, k))
         }
     })
 }
@@ -248,7 +294,7 @@ fn match_object<'t>(
     let names: Vec<Option<&str>> = re.regex.capture_names().skip(1).collect();
     let mut caps = Vec::with_capacity(m.groups.len());
     for (g, name) in m.groups.iter().zip(&names) {
-        let mut o = IndexMap::with_capacity(4);
+        let mut o = Map::with_capacity_and_hasher(4, Default::default());
         match g {
             Some((off, text)) => {
                 o.insert(key("offset"), Value::Int(*off as i64));
@@ -264,7 +310,7 @@ fn match_object<'t>(
         o.insert(key("name"), name.map_or(Value::Null, Value::string));
         caps.push(ev.new_object(o)?);
     }
-    let mut o = IndexMap::with_capacity(4);
+    let mut o = Map::with_capacity_and_hasher(4, Default::default());
     o.insert(key("offset"), Value::Int(m.cp_start as i64));
     o.insert(key("length"), Value::Int(m.text.chars().count() as i64));
     o.insert(key("string"), Value::string(m.text.as_str()));
@@ -278,7 +324,7 @@ fn capture_object<'t>(
     re: &RegexLit,
     m: &Found,
 ) -> Result<Value<'t>, Stop<'t>> {
-    let mut o = IndexMap::new();
+    let mut o = Map::default();
     for (g, name) in m.groups.iter().zip(re.regex.capture_names().skip(1)) {
         if let Some(name) = name {
             let v = g

@@ -188,4 +188,22 @@ fn budgets() {
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     let src = format!("\"{deep}\" | fromjson");
     assert!(outputs(&src, "null")[0].contains("budget exceeded"));
+    // Work inside one builtin call is billed as it goes: quadratic
+    // containment and sub-array search stop at the budget.
+    let over = |src: &str| {
+        let out = run(src);
+        assert!(out[0].contains("budget exceeded"), "{src}: {out:?}");
+    };
+    over("[range(20000)] as $a | $a | contains($a | reverse)");
+    over("[range(1e5) | 0] as $a | $a | indices($a[:50000] + [1])");
+    over("[range(3000) | tostring] as $a | [range(3000) | $a == ($a | .[-1] = \"x\")] | length");
+    over("[range(1001)] | reduce .[] as $i (0; [.]) | contains(.)");
+    // A closure argument of a recursive function: deep continuations.
+    over("def f(g): [g, f(g)]; f(1)");
+    // Many matches: one pass, no recursion per match.
+    let s = " ".repeat(50_000);
+    assert_eq!(
+        outputs(&format!("\"{s}\" | gsub(\" \"; \"\") | length"), "null"),
+        ["0"]
+    );
 }

@@ -58,6 +58,10 @@ impl std::borrow::Borrow<str> for Key<'_> {
     }
 }
 
+/// The map of an owned object (insertion order; a keyed fast hash, as
+/// keys can come from records).
+pub type Map<'t> = IndexMap<Key<'t>, Value<'t>, ahash::RandomState>;
+
 /// An owned array and how deeply it nests (1 + its deepest owned child).
 #[derive(Clone, Debug, Default)]
 pub struct List<'t> {
@@ -71,7 +75,7 @@ pub struct List<'t> {
 #[derive(Clone, Debug, Default)]
 pub struct Dict<'t> {
     /// Entries in insertion order.
-    pub map: IndexMap<Key<'t>, Value<'t>>,
+    pub map: Map<'t>,
     /// Nesting depth of owned containers.
     pub depth: u32,
 }
@@ -159,7 +163,7 @@ impl<'t> Value<'t> {
     }
 
     /// An object of these entries (inserted in order; later keys win).
-    pub fn object(map: IndexMap<Key<'t>, Value<'t>>) -> Value<'t> {
+    pub fn object(map: Map<'t>) -> Value<'t> {
         let depth = 1 + map.values().map(Value::owned_depth).max().unwrap_or(0);
         Value::Obj(Rc::new(Dict { map, depth }))
     }
@@ -302,7 +306,8 @@ impl<'t> Value<'t> {
                 if !has_repeats(&pairs) {
                     return pairs.into_iter().map(|(k, v)| (Key::T(k), v)).collect();
                 }
-                let mut map: IndexMap<&'t str, Value<'t>> = IndexMap::with_capacity(pairs.len());
+                let mut map: IndexMap<&'t str, Value<'t>, ahash::RandomState> =
+                    IndexMap::with_capacity_and_hasher(pairs.len(), Default::default());
                 for (k, v) in pairs {
                     map.insert(k, v);
                 }
@@ -450,9 +455,27 @@ pub fn tape_get<'t>(t: Tape<'t>, key: &str) -> Option<Value<'t>> {
     found.map(Value::from_tape)
 }
 
+/// Bill work to the running evaluation; a comparison is linear in its
+/// values and finishes (the evaluation stops at its next step).
+fn work(steps: u64) {
+    let _ = super::budget::bill(steps);
+}
+
 /// jq's equality (numbers by value, objects regardless of key order).
+///
+/// Like [`compare`], it bills its work beyond one step to the running
+/// evaluation ([`super::budget::bill`]).
 pub fn equal(a: &Value<'_>, b: &Value<'_>) -> bool {
-    compare(a, b) == Ordering::Equal
+    match (a.kind(), b.kind()) {
+        (x, y) if x != y => false,
+        (Kind::String, _) => {
+            let (x, y) = (a.as_str(), b.as_str());
+            work(x.map_or(0, str::len) as u64 / 64);
+            x == y
+        }
+        (Kind::Array, _) if a.array_len() != b.array_len() => false,
+        _ => compare(a, b) == Ordering::Equal,
+    }
 }
 
 /// jq's total order: null < false < true < numbers < strings < arrays <
@@ -481,7 +504,11 @@ pub fn compare(a: &Value<'_>, b: &Value<'_>) -> Ordering {
                 }
             }
         },
-        Kind::String => a.as_str().cmp(&b.as_str()),
+        Kind::String => {
+            let (x, y) = (a.as_str(), b.as_str());
+            work(x.map_or(0, str::len).min(y.map_or(0, str::len)) as u64 / 64);
+            x.cmp(&y)
+        }
         Kind::Array => tattletail_compiler::stack::guard(|| {
             let mut ia = a.array_iter();
             let mut ib = b.array_iter();
@@ -490,7 +517,7 @@ pub fn compare(a: &Value<'_>, b: &Value<'_>) -> Ordering {
                     (None, None) => return Ordering::Equal,
                     (None, Some(_)) => return Ordering::Less,
                     (Some(_), None) => return Ordering::Greater,
-                    (Some(x), Some(y)) => match compare(&x, &y) {
+                    (Some(x), Some(y)) => match compare_counted(&x, &y) {
                         Ordering::Equal => continue,
                         o => return o,
                     },
@@ -500,6 +527,7 @@ pub fn compare(a: &Value<'_>, b: &Value<'_>) -> Ordering {
         Kind::Object => tattletail_compiler::stack::guard(|| {
             let mut ea = a.object_entries();
             let mut eb = b.object_entries();
+            work(2 * (ea.len() + eb.len()) as u64);
             ea.sort_by(|x, y| x.0.as_str().cmp(y.0.as_str()));
             eb.sort_by(|x, y| x.0.as_str().cmp(y.0.as_str()));
             let keys_a = ea.iter().map(|(k, _)| k.as_str());
@@ -517,6 +545,12 @@ pub fn compare(a: &Value<'_>, b: &Value<'_>) -> Ordering {
             Ordering::Equal
         }),
     }
+}
+
+/// [`compare`] of two elements, billed one step.
+fn compare_counted(a: &Value<'_>, b: &Value<'_>) -> Ordering {
+    work(1);
+    compare(a, b)
 }
 
 /// A value with its input's lifetime forgotten where it borrows nothing:

@@ -2,6 +2,9 @@
 //! and a way to evaluate every record with a matcher.
 #![allow(dead_code)]
 
+pub mod engines;
+pub mod json_text;
+
 use std::path::{Path, PathBuf};
 
 use tattletail_compiler::plan::Compiled;
@@ -49,8 +52,9 @@ pub fn records_of(path: &Path) -> Vec<Vec<u8>> {
 }
 
 /// Raw records of every record set: the committed samples, the adversarial
-/// file, and generated files (realistic with adversarial records mixed in,
-/// compact and pretty).
+/// file, the labelled test events of TrailAlerts and Panther
+/// (`corpus/labelled`), and generated files (realistic with adversarial
+/// records mixed in, compact and pretty).
 pub fn record_sets() -> Vec<(String, Vec<Vec<u8>>)> {
     let mut sets = Vec::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("corpus/samples"))
@@ -60,6 +64,8 @@ pub fn record_sets() -> Vec<(String, Vec<Vec<u8>>)> {
         .collect();
     files.sort();
     files.push(root().join("corpus/adversarial/adversarial.json"));
+    files.push(root().join("corpus/labelled/trailalerts-sigma-tests.json.gz"));
+    files.push(root().join("corpus/labelled/panther-analysis-tests.json.gz"));
     for f in files {
         sets.push((f.display().to_string(), records_of(&f)));
     }
@@ -98,9 +104,9 @@ pub fn evaluate(matcher: &mut Matcher<'_>, records: &[Vec<u8>], rules: usize) ->
         .iter()
         .map(|raw| {
             let mut bytes = raw.clone();
-            matcher.prescan(&bytes);
-            let rec = parser.parse(&mut bytes).expect("test records parse");
-            matcher.evaluate(&rec, &mut out);
+            let _rec = matcher
+                .parse_and_evaluate(&mut parser, &mut bytes, &mut out)
+                .expect("test records parse");
             let mut row = vec![None; rules];
             for m in &out.matches {
                 row[m.rule] = Some(m.annotation.as_ref().map(|v| v.to_string()));
