@@ -61,11 +61,40 @@ pub struct RuleError {
     pub budget: Option<Exceeded>,
 }
 
+/// The top-level fields of a record that alerts show, read where it was
+/// evaluated (so that emitting an alert needs no second parse).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AlertFields {
+    /// `eventID`.
+    pub event_id: Option<String>,
+    /// `eventName`.
+    pub event_name: Option<String>,
+    /// `eventSource`.
+    pub event_source: Option<String>,
+    /// `eventTime`.
+    pub event_time: Option<String>,
+}
+
+impl AlertFields {
+    /// A top-level string field by its CloudTrail name.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            "eventID" => self.event_id.as_deref(),
+            "eventName" => self.event_name.as_deref(),
+            "eventSource" => self.event_source.as_deref(),
+            "eventTime" => self.event_time.as_deref(),
+            _ => None,
+        }
+    }
+}
+
 /// What evaluating one record produced.
 #[derive(Debug, Default)]
 pub struct Outcome {
     /// Rules that fired, in config order.
     pub matches: Vec<RuleMatch>,
+    /// The record's fields for alerts (filled when a rule fired).
+    pub fields: AlertFields,
     /// Rules that failed before their first output.
     pub errors: Vec<RuleError>,
     /// Rules quarantined on this record (each reported once).
@@ -370,6 +399,19 @@ impl<'p> Matcher<'p> {
                     }
                 }
             }
+        }
+        if !out.matches.is_empty() {
+            let field = |key| {
+                fields
+                    .get(&root, key)
+                    .and_then(|v| v.as_str().map(str::to_string))
+            };
+            out.fields = AlertFields {
+                event_id: field("eventID"),
+                event_name: field("eventName"),
+                event_source: field("eventSource"),
+                event_time: field("eventTime"),
+            };
         }
     }
 }

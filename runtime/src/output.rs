@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::scan::{Alert, AlertSink};
 
 fn field<'a>(a: &'a Alert<'_>, key: &str) -> Option<&'a str> {
-    a.record.str_field(key)
+    a.fields.get(key)
 }
 
 /// The JSON object printed for an alert in `--format jsonl`.

@@ -2,7 +2,8 @@
 //! thread reads and splits records (gzip is inflated on its own thread,
 //! as always) into batches; worker threads parse and evaluate them, each
 //! with its own matcher; the calling thread takes results back in the
-//! order the batches were made, counts them and emits their alerts. An
+//! order the batches were made, counts them and emits their alerts
+//! (from the fields the workers read, without parsing again). An
 //! input's end is a marker in the same ordered stream, so inputs are
 //! reported in order too, and many small files keep every worker busy.
 //!
@@ -24,7 +25,7 @@ use crate::matcher::{Matcher, Outcome};
 use crate::quarantine::Quarantine;
 use crate::reader::{self, FileKind, ReadError, RecordPos};
 use crate::record::RecordParser;
-use crate::scan::{emit, AlertSink, Counting, Report, Scanner, Source};
+use crate::scan::{emit, AlertSink, Counting, RecordRef, Report, Scanner, Source};
 
 /// Records per batch.
 const BATCH_RECORDS: usize = 256;
@@ -69,11 +70,20 @@ struct Emitter<'s, 'p, 'k> {
     next: u64,
     sent: u64,
     in_flight_bytes: usize,
-    parser: RecordParser,
-    scratch: Vec<u8>,
+    /// Emptied batches, reused (allocating fresh ones costs page faults
+    /// and, across threads, memory the allocator keeps).
+    spare: Vec<Batch>,
 }
 
 impl Emitter<'_, '_, '_> {
+    /// An empty batch, reused when one is spare.
+    fn batch(&mut self) -> Batch {
+        self.spare.pop().unwrap_or_else(|| Batch {
+            data: Vec::new(),
+            records: Vec::new(),
+        })
+    }
+
     /// Emit every item that is next in order.
     fn flush(&mut self) -> io::Result<()> {
         while let Some(item) = self.pending.remove(&self.next) {
@@ -81,7 +91,12 @@ impl Emitter<'_, '_, '_> {
             match item {
                 Item::Batch(done) => {
                     self.in_flight_bytes -= done.batch.data.len();
-                    self.emit(done)?;
+                    let mut batch = self.emit(done)?;
+                    if batch.data.capacity() <= 2 * BATCH_BYTES {
+                        batch.data.clear();
+                        batch.records.clear();
+                        self.spare.push(batch);
+                    }
                 }
                 Item::End {
                     input,
@@ -100,7 +115,8 @@ impl Emitter<'_, '_, '_> {
         Ok(())
     }
 
-    fn emit(&mut self, done: Done) -> io::Result<()> {
+    /// Count and emit a batch's results; the batch is given back.
+    fn emit(&mut self, done: Done) -> io::Result<Batch> {
         let name = &self.names[done.input];
         let plan = self.scanner.plan();
         for ((pos, range), result) in done.batch.records.iter().zip(done.results) {
@@ -111,21 +127,12 @@ impl Emitter<'_, '_, '_> {
                     if outcome.matches.is_empty() {
                         continue;
                     }
-                    // The worker's parse is gone; alerts are rare, so the
-                    // record is parsed again here for the sink.
-                    self.scratch.clear();
-                    self.scratch
-                        .extend_from_slice(&done.batch.data[range.clone()]);
-                    let record = self.parser.parse(&mut self.scratch).map_err(|e| {
-                        io::Error::other(format!("record parsed once, not twice: {e}"))
-                    })?;
-                    let r = emit(plan, name, *pos, &record, &outcome, self.sink);
-                    self.parser.recycle(record);
-                    r?;
+                    let text = RecordRef::Text(&done.batch.data[range.clone()]);
+                    emit(plan, name, *pos, text, &outcome, self.sink)?;
                 }
             }
         }
-        Ok(())
+        Ok(done.batch)
     }
 
     /// Wait for one result.
@@ -255,8 +262,7 @@ pub(crate) fn scan_all(
             next: 0,
             sent: 0,
             in_flight_bytes: 0,
-            parser: RecordParser::default(),
-            scratch: Vec::new(),
+            spare: Vec::new(),
         };
         let result = (|| {
             let mut buf = Vec::new();
@@ -286,10 +292,7 @@ pub(crate) fn scan_all(
                         continue;
                     }
                 };
-                let mut batch = Batch {
-                    data: Vec::new(),
-                    records: Vec::new(),
-                };
+                let mut batch = em.batch();
                 let result = loop {
                     match reader.next_record(&mut buf) {
                         Ok(Some(pos)) => {
@@ -299,13 +302,8 @@ pub(crate) fn scan_all(
                             if batch.records.len() >= BATCH_RECORDS
                                 || batch.data.len() >= BATCH_BYTES
                             {
-                                let full = std::mem::replace(
-                                    &mut batch,
-                                    Batch {
-                                        data: Vec::new(),
-                                        records: Vec::new(),
-                                    },
-                                );
+                                let fresh = em.batch();
+                                let full = std::mem::replace(&mut batch, fresh);
                                 em.send(input, full, &work_tx, &done_rx, max_batches)?;
                                 em.poll(&done_rx)?;
                             }

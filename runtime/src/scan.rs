@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tattletail_compiler::plan::{Plan, PlannedRule};
 
-use crate::matcher::{Annotation, Matcher, Outcome};
+use crate::matcher::{AlertFields, Annotation, Matcher, Outcome};
 use crate::reader::{self, FileKind, ReadError, RecordPos};
 use crate::record::{Record, RecordParser};
 
@@ -19,14 +19,43 @@ use crate::record::{Record, RecordParser};
 pub struct Alert<'a> {
     /// The rule.
     pub rule: &'a PlannedRule,
-    /// The record.
-    pub record: &'a Record<'a>,
+    /// The record's fields that alerts show.
+    pub fields: &'a AlertFields,
+    /// The record, parsed or as its JSON text.
+    pub record: RecordRef<'a>,
     /// The rule's output, or `None` when it was the record itself.
     pub annotation: Option<&'a Annotation>,
     /// Which input the record came from.
     pub source: &'a str,
     /// Where in it.
     pub position: RecordPos,
+}
+
+/// The record an alert is about: parsed (a scan on one thread) or its
+/// JSON text (a parallel scan, where the workers' parses are gone); it is
+/// only parsed again if a sink wants the whole record.
+#[derive(Clone, Copy)]
+pub enum RecordRef<'a> {
+    /// Parsed.
+    Parsed(&'a Record<'a>),
+    /// The record's bytes, already parsed once without error.
+    Text(&'a [u8]),
+}
+
+impl RecordRef<'_> {
+    /// The whole record as a serde_json value (for alert payloads).
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            RecordRef::Parsed(r) => r.to_json(),
+            RecordRef::Text(bytes) => {
+                let mut bytes = bytes.to_vec();
+                RecordParser::default()
+                    .parse(&mut bytes)
+                    .map(|r| r.to_json())
+                    .unwrap_or(serde_json::Value::Null)
+            }
+        }
+    }
 }
 
 /// Where alerts go (stdout in the CLI; SNS, SES, Slack in the Lambda).
@@ -367,7 +396,14 @@ impl<'p> Scanner<'p> {
                     }
                 };
             self.account(source, pos, &mut outcome);
-            let emitted = emit(self.matcher.plan(), source, pos, &record, &outcome, sink);
+            let emitted = emit(
+                self.matcher.plan(),
+                source,
+                pos,
+                RecordRef::Parsed(&record),
+                &outcome,
+                sink,
+            );
             self.parser.recycle(record);
             if let Err(e) = emitted {
                 self.buf = buf;
@@ -439,13 +475,14 @@ pub(crate) fn emit(
     plan: &Plan,
     source: &str,
     pos: RecordPos,
-    record: &Record<'_>,
+    record: RecordRef<'_>,
     outcome: &Outcome,
     sink: &mut dyn AlertSink,
 ) -> io::Result<()> {
     for m in &outcome.matches {
         let alert = Alert {
             rule: &plan.rules[m.rule],
+            fields: &outcome.fields,
             record,
             annotation: m.annotation.as_ref(),
             source,

@@ -22,6 +22,7 @@
 use std::collections::HashMap;
 
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
+use regex_syntax::hir::{Hir, HirKind};
 
 use crate::ir::{Builtin, Const, Id, Node, Pattern, Program, RegexLit, Step};
 use crate::syntax::ast::BinOp;
@@ -318,6 +319,8 @@ impl<'p> Walk<'p> {
             }
             Node::Var(v) if v.up == 0 => self.vars.get(&v.slot).cloned().unwrap_or(Src::Other),
             Node::Builtin(b, args) => match (b, src) {
+                // Type selectors pass values through unchanged.
+                (b, _) if b.is_type_selector() => src.clone(),
                 // What is left after deleting parts is still parts.
                 (Builtin::DelPaths, Src::Part(c)) if c.is_empty() => Src::part(),
                 (Builtin::ToString | Builtin::ToJson, Src::Part(c)) if c.is_empty() => Src::Json,
@@ -369,6 +372,10 @@ impl<'p> Walk<'p> {
                 and(first, self.some(*body, src))
             }
             Node::Label(_, b) | Node::Try(b, None) => self.some(*b, src),
+            // `match` (and `capture`, `scan` over it) outputs only matches.
+            Node::Regex(Builtin::Match, idx, _) => {
+                regex_need(&self.prog.regexes[*idx as usize], src)
+            }
             _ => None,
         }
     }
@@ -453,8 +460,59 @@ impl<'p> Walk<'p> {
             Node::Regex(Builtin::Test, idx, _) => {
                 regex_need(&self.prog.regexes[*idx as usize], src)
             }
-            _ => None,
+            // A truthy output is an output.
+            _ => self.some_inner(id, src),
         }
+    }
+}
+
+/// Shortest literal worth a raw-text search.
+const MIN_LITERAL: usize = 3;
+
+/// The prefixes every match starts with, when each is long enough.
+fn prefix_literals(hir: &Hir) -> Option<Vec<String>> {
+    let mut ex = Extractor::new();
+    ex.kind(ExtractKind::Prefix).limit_total(256);
+    let seq = ex.extract(hir);
+    let lits = seq.literals()?;
+    if lits.is_empty() {
+        return None;
+    }
+    lits.iter()
+        .map(|l| {
+            let s = std::str::from_utf8(l.as_bytes()).ok()?;
+            (s.len() >= MIN_LITERAL).then(|| s.to_string())
+        })
+        .collect()
+}
+
+/// Strings one of which every match contains somewhere (`.+:assumed-role/`
+/// needs ":assumed-role/"): a required part of a concatenation, one from
+/// each branch of an alternation.
+fn inner_literals(hir: &Hir) -> Option<Vec<String>> {
+    match hir.kind() {
+        HirKind::Literal(l) => {
+            let s = std::str::from_utf8(&l.0).ok()?;
+            (s.len() >= MIN_LITERAL).then(|| vec![s.to_string()])
+        }
+        HirKind::Capture(c) => inner_literals(&c.sub),
+        HirKind::Repetition(r) if r.min >= 1 => inner_literals(&r.sub),
+        // Each part is required: the one with the longest shortest literal.
+        HirKind::Concat(parts) => parts
+            .iter()
+            .filter_map(inner_literals)
+            .max_by_key(|ls| ls.iter().map(String::len).min().unwrap_or(0)),
+        HirKind::Alternation(alts) => {
+            let mut out = Vec::new();
+            for a in alts {
+                out.extend(inner_literals(a)?);
+                if out.len() > MAX_ALTERNATIVES {
+                    return None;
+                }
+            }
+            Some(out)
+        }
+        _ => None,
     }
 }
 
@@ -485,21 +543,7 @@ fn regex_need(re: &RegexLit, src: &Src) -> Need {
         }
     }
     let hir = pb.build().parse(&re.pattern).ok()?;
-    let mut ex = Extractor::new();
-    ex.kind(ExtractKind::Prefix).limit_total(256);
-    let seq = ex.extract(&hir);
-    let lits = seq.literals()?;
-    if lits.is_empty() {
-        return None;
-    }
-    let mut texts = Vec::new();
-    for l in lits {
-        let s = std::str::from_utf8(l.as_bytes()).ok()?;
-        if s.len() < 3 {
-            return None;
-        }
-        texts.push(s.to_string());
-    }
+    let texts = prefix_literals(&hir).or_else(|| inner_literals(&hir))?;
     // Case variants (`i`, `(?i)`): one case-insensitive search per
     // literal instead of one per variant. Unicode folding also gives
     // variants with `ſ` or the Kelvin sign, which only non-ASCII records

@@ -318,6 +318,17 @@ fn required_literals() {
         lits(r#"select(.errorMessage | test("\u212aey"; "i"))"#),
         None
     );
+    // Literals inside the pattern, not only at its start.
+    assert_eq!(
+        lits(r#"select(.userIdentity.arn // "" | test(".+:assumed-role/aws:.+"))"#),
+        one(":assumed-role/aws:")
+    );
+    assert_eq!(
+        lits(r#".userAgent // "" | capture("(?<tool>kali|pacu|prowler)"; "i")"#),
+        Some(vec!["kali/i".into(), "pacu/i".into(), "prowler/i".into()])
+    );
+    assert_eq!(lits(r#"select(.a | test("x(abc)?y"))"#), None);
+    assert_eq!(lits(r#"select(.a | test("[0-9]+(abc|de)"))"#), None);
     assert_eq!(
         lits(r#"select(.userAgent | ascii_downcase | contains("python"))"#),
         one("python/i")

@@ -518,6 +518,32 @@ impl<'p> Walker<'p> {
             (Builtin::Not, []) => {
                 Abs::boolean(input.falsy.clone(), input.truthy.clone(), input.at_most_one)
             }
+            // Type selectors pass some of their inputs through unchanged.
+            (b, []) if b.is_type_selector() => {
+                let never_falsy = matches!(
+                    b,
+                    Builtin::Numbers
+                        | Builtin::Strings
+                        | Builtin::Arrays
+                        | Builtin::Objects
+                        | Builtin::Iterables
+                );
+                let (truthy, falsy) = match b {
+                    Builtin::Nulls => (Cond::never(), input.falsy.clone().inexact()),
+                    _ if never_falsy => (input.some.clone().inexact(), Cond::never()),
+                    _ => (
+                        input.truthy.clone().inexact(),
+                        input.falsy.clone().inexact(),
+                    ),
+                };
+                Abs {
+                    some: input.some.clone().inexact(),
+                    truthy,
+                    falsy,
+                    kind: input.kind.clone(),
+                    at_most_one: input.at_most_one,
+                }
+            }
             (Builtin::Error0 | Builtin::Error1, _) => {
                 for a in args {
                     self.node(*a, input);

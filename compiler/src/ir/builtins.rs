@@ -76,6 +76,19 @@ macro_rules! builtins {
     };
 }
 
+impl Builtin {
+    /// `values`, `nulls`, `booleans`, `numbers`, `strings`, `arrays`,
+    /// `objects`, `iterables`, `scalars`: the input when it is of the
+    /// type, else no output.
+    pub fn is_type_selector(self) -> bool {
+        use Builtin::*;
+        matches!(
+            self,
+            Values | Nulls | Booleans | Numbers | Strings | Arrays | Objects | Iterables | Scalars
+        )
+    }
+}
+
 const V: Args = Args::Values(ArgOrder::FirstOuter);
 const C: Args = Args::Values(ArgOrder::LastOuter);
 const F: Args = Args::Filters;
@@ -217,6 +230,18 @@ builtins! {
     Match = "match"/2 V,
     Split2 = "split"/2 V,
     Sub = "sub"/3 Args::Sub,
+    // Type selectors: the input if it is of the type, else nothing (jq
+    // writes them as `select(type == "string")`; natively they cost one
+    // step on every value of a recursive search).
+    Values = "values"/0 F,
+    Nulls = "nulls"/0 F,
+    Booleans = "booleans"/0 F,
+    Numbers = "numbers"/0 F,
+    Strings = "strings"/0 F,
+    Arrays = "arrays"/0 F,
+    Objects = "objects"/0 F,
+    Iterables = "iterables"/0 F,
+    Scalars = "scalars"/0 F,
     // Filter arguments.
     Path = "path"/1 F,
     SortBy = "sort_by"/1 F,

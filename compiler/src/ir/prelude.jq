@@ -5,15 +5,6 @@
 # Where jq 1.6 and gojq differ, these follow gojq (the dialect of
 # cloudtrail-tattletail).
 
-def values: select(. != null);
-def nulls: select(. == null);
-def booleans: select(type == "boolean");
-def numbers: select(type == "number");
-def strings: select(type == "string");
-def arrays: select(type == "array");
-def objects: select(type == "object");
-def iterables: select(type | . == "array" or . == "object");
-def scalars: select(type | . != "array" and . != "object");
 def finites: select(type == "number" and (isinfinite or isnan | not));
 def normals: select(type == "number" and isnormal);
 def isfinite: type == "number" and (isinfinite | not);

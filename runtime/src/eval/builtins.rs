@@ -8,7 +8,7 @@ use tattletail_compiler::ir::{Builtin, Id};
 
 use super::budget::Exceeded;
 use super::interp::{describe, err, Interp, Res, Stop, K};
-use super::value::{compare, equal, Value};
+use super::value::{compare, equal, Kind, Value};
 use super::{funcs, regex};
 
 /// A builtin that produces at most one output.
@@ -20,6 +20,21 @@ pub fn one<'p, 't>(
 ) -> Result<Option<Value<'t>>, Stop<'t>> {
     use Builtin::*;
     match b {
+        _ if b.is_type_selector() => {
+            let k = input.kind();
+            let pass = match b {
+                Values => k != Kind::Null,
+                Nulls => k == Kind::Null,
+                Booleans => matches!(k, Kind::False | Kind::True),
+                Numbers => k == Kind::Number,
+                Strings => k == Kind::String,
+                Arrays => k == Kind::Array,
+                Objects => k == Kind::Object,
+                Iterables => matches!(k, Kind::Array | Kind::Object),
+                _ => !matches!(k, Kind::Array | Kind::Object),
+            };
+            Ok(pass.then_some(input))
+        }
         SortBy | GroupBy | UniqueBy | MinBy | MaxBy => by(ev, b, args[0], input).map(Some),
         First => ev.first(args[0], input),
         // `def last(f): reduce f as $x (null; $x)`: null when f is empty.

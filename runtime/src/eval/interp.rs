@@ -869,18 +869,7 @@ impl<'p, 't> Interp<'p, 't> {
         if !container {
             return Ok(());
         }
-        tattletail_compiler::stack::guard(|| {
-            if v.is_array() {
-                for x in v.array_iter() {
-                    self.walk_all(x, depth + 1, k)?;
-                }
-            } else {
-                for (_, x) in v.object_entries() {
-                    self.walk_all(x, depth + 1, k)?;
-                }
-            }
-            Ok(())
-        })
+        tattletail_compiler::stack::guard(|| v.for_each_child(|x| self.walk_all(x, depth + 1, k)))
     }
 
     fn recurse_with(

@@ -31,11 +31,14 @@ use tattletail_compiler::ir::{Node, Program};
 
 use interp::{Interp, Stop};
 
-/// A program's constants as values, made once per thread (values are
-/// reference-counted, not shared across threads).
+/// A program's constants as values and its literal regexes, made once per
+/// thread: values are reference-counted, not shared across threads, and a
+/// regex used from several threads goes through a shared cache pool (each
+/// clone has its own, so each worker runs at full speed).
 #[derive(Debug)]
 pub struct Prepared {
     consts: Vec<Option<Value<'static>>>,
+    regexes: Vec<tattletail_compiler::ir::RegexLit>,
 }
 
 impl Prepared {
@@ -49,7 +52,10 @@ impl Prepared {
                 _ => None,
             })
             .collect();
-        Prepared { consts }
+        Prepared {
+            consts,
+            regexes: prog.regexes.clone(),
+        }
     }
 }
 

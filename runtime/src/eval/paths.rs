@@ -333,6 +333,11 @@ fn builtin_paths<'p, 't>(
     k: PathK<'_, 'p, 't>,
 ) -> Res<'t> {
     match b {
+        // Type selectors keep the path of what they let through.
+        _ if b.is_type_selector() => match super::builtins::one(ev, b, args, v)? {
+            Some(x) => k(ev, path, x),
+            None => Ok(()),
+        },
         Builtin::GetPath => ev.run(args[0], v.clone(), &mut |ev, p| {
             let Some(n) = p.array_len() else {
                 return Err(err("Path must be specified as an array"));

@@ -99,7 +99,7 @@ pub fn literal_many<'p, 't>(
     input: Value<'t>,
     k: K<'_, 'p, 't>,
 ) -> Res<'t> {
-    let re: &'p RegexLit = &ev.prog.regexes[idx as usize];
+    let re: &'p RegexLit = &ev.prep.regexes[idx as usize];
     run(ev, b, re, args.first().copied(), input, k)
 }
 

@@ -338,6 +338,20 @@ impl<'t> Value<'t> {
     pub fn to_dict(&self) -> Dict<'t> {
         match self {
             Value::Obj(d) => (**d).clone(),
+            // Straight from the tape: inserting in order keeps a repeated
+            // key at its first place with its last value, as jq does.
+            Value::TObj(t) => {
+                let mut map = Map::with_capacity_and_hasher(tape_len(t), Default::default());
+                let mut depth = 0;
+                for (k, v) in tape_iter(t) {
+                    depth = depth.max(v.owned_depth());
+                    map.insert(Key::T(k), v);
+                }
+                Dict {
+                    map,
+                    depth: 1 + depth,
+                }
+            }
             _ => {
                 let entries = self.object_entries();
                 let depth = 1 + entries
@@ -401,6 +415,73 @@ impl<'t> Iterator for ArrayIter<'_, 't> {
     }
 }
 
+/// Number of key/value pairs of a tape object, repeats included.
+fn tape_len(t: Tape<'_>) -> usize {
+    match t[0] {
+        Node::Object { len, .. } => len,
+        _ => 0,
+    }
+}
+
+/// Key/value pairs of a tape object, in order, repeats included, without
+/// collecting them.
+fn tape_iter<'t>(t: Tape<'t>) -> impl Iterator<Item = (&'t str, Value<'t>)> {
+    let mut i = 1;
+    (0..tape_len(t)).map_while(move |_| {
+        let Node::String(k) = t[i] else {
+            return None;
+        };
+        let v = &t[i + 1..];
+        i += 1 + node_size(&v[0]);
+        Some((k, Value::from_tape(v)))
+    })
+}
+
+/// Does a tape object repeat a key? Without allocating for small objects.
+fn tape_has_repeats(t: Tape<'_>) -> bool {
+    let n = tape_len(t);
+    if n <= 16 {
+        let mut keys = [""; 16];
+        for (i, (k, _)) in tape_iter(t).enumerate() {
+            if keys[..i].contains(&k) {
+                return true;
+            }
+            keys[i] = k;
+        }
+        return false;
+    }
+    has_repeats(&tape_pairs(t))
+}
+
+impl<'t> Value<'t> {
+    /// The values of an object in order (a repeated key's last value at its
+    /// first place), or of an array; without collecting them when the
+    /// container is on the tape and repeats no key.
+    pub fn for_each_child<E>(
+        &self,
+        mut f: impl FnMut(Value<'t>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        match self {
+            Value::TObj(t) if !tape_has_repeats(t) => {
+                for (_, v) in tape_iter(t) {
+                    f(v)?;
+                }
+            }
+            Value::TObj(_) | Value::Obj(_) => {
+                for (_, v) in self.object_entries() {
+                    f(v)?;
+                }
+            }
+            _ => {
+                for v in self.array_iter() {
+                    f(v)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Key/value pairs of a tape object, in order, repeats included.
 pub fn tape_pairs<'t>(t: Tape<'t>) -> Vec<(&'t str, Value<'t>)> {
     let Node::Object { len, .. } = t[0] else {
@@ -430,7 +511,8 @@ fn has_repeats(pairs: &[(&str, Value<'_>)]) -> bool {
         }
         return false;
     }
-    let mut seen = std::collections::HashSet::with_capacity(pairs.len());
+    let mut seen: std::collections::HashSet<&str, ahash::RandomState> =
+        std::collections::HashSet::with_capacity_and_hasher(pairs.len(), Default::default());
     pairs.iter().any(|(k, _)| !seen.insert(*k))
 }
 
