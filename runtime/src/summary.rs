@@ -65,7 +65,7 @@ pub fn render(stats: &Stats, plan: &Plan) -> String {
         if budget > 0 {
             let _ = writeln!(
                 out,
-                "  of which {budget} exceeded the evaluation budget (see ARCHITECTURE.md, \"Budgets\")"
+                "  of which {budget} exceeded the evaluation budget (see the README, \"Budgets\")"
             );
         }
     }

@@ -51,8 +51,8 @@ enum Command {
         /// Alert output format on stdout.
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
-        /// Evaluate every rule with jq on every record (no dispatch index);
-        /// slow, for checking the index.
+        /// Evaluate every rule on every record (no dispatch index, no
+        /// literal checks); slow, for checking the index.
         #[arg(long)]
         no_index: bool,
         /// Deliver alerts to the config's destinations (SNS, SES, Slack)
