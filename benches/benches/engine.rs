@@ -104,13 +104,7 @@ fn dispatch(c: &mut Criterion) {
 }
 
 fn evaluate(c: &mut Criterion) {
-    let (json, _) = tattletail_benches::generated(RECORDS);
-    let mut raws = Vec::new();
-    let mut r = RecordReader::new(&json[..], false);
-    let mut buf = Vec::new();
-    while r.next_record(&mut buf).unwrap().is_some() {
-        raws.push(buf.clone());
-    }
+    let raws = raw_records();
     let compiled = tattletail_compiler::compile(DEFAULT_PACK).unwrap();
     let mut g = c.benchmark_group("evaluate");
     g.throughput(Throughput::Elements(raws.len() as u64));
@@ -124,20 +118,81 @@ fn evaluate(c: &mut Criterion) {
             } else {
                 Matcher::naive(&compiled.plan)
             };
-            let mut p = RecordParser::default();
-            let mut out = Outcome::default();
-            let mut scratch = Vec::new();
-            b.iter(|| {
-                for raw in &raws {
-                    scratch.clear();
-                    scratch.extend_from_slice(raw);
-                    let rec = matcher
-                        .parse_and_evaluate(&mut p, &mut scratch, &mut out)
-                        .unwrap();
-                    black_box(out.matches.len());
-                    p.recycle(rec);
-                }
-            })
+            b.iter(|| evaluate_all(&mut matcher, &raws))
+        });
+    }
+    g.finish();
+}
+
+/// The generated records' raw bytes, one `Vec` each.
+fn raw_records() -> Vec<Vec<u8>> {
+    let (json, _) = tattletail_benches::generated(RECORDS);
+    let mut raws = Vec::new();
+    let mut r = RecordReader::new(&json[..], false);
+    let mut buf = Vec::new();
+    while r.next_record(&mut buf).unwrap().is_some() {
+        raws.push(buf.clone());
+    }
+    raws
+}
+
+/// Parse and evaluate every record (copied first: parsing rewrites).
+fn evaluate_all(matcher: &mut Matcher<'_>, raws: &[Vec<u8>]) {
+    let mut p = RecordParser::default();
+    let mut out = Outcome::default();
+    let mut scratch = Vec::new();
+    for raw in raws {
+        scratch.clear();
+        scratch.extend_from_slice(raw);
+        let rec = matcher
+            .parse_and_evaluate(&mut p, &mut scratch, false, &mut out)
+            .unwrap();
+        black_box(out.matches.len());
+        p.recycle(rec);
+    }
+}
+
+/// One rule per jq construct, evaluated on every record (no index, no
+/// literal pre-check): the cost of the native evaluator itself.
+const CONSTRUCTS: &[(&str, &str)] = &[
+    ("path == literal", r#"select(.eventName == "CreateUser")"#),
+    (
+        "def + IN",
+        r#"def sensitive: IN("CreateUser", "DeleteTrail"); select(.eventName | sensitive)"#,
+    ),
+    (
+        "variable + index",
+        r#"select(.eventName as $n | ["CreateUser", "DeleteTrail"] | index($n))"#,
+    ),
+    (
+        "alternative chain",
+        r#"select((.errorCode // .errorMessage // "") == "AccessDenied")"#,
+    ),
+    (
+        "regex test",
+        r#"select(.eventName | test("^(Delete|Stop)[A-Z]"))"#,
+    ),
+    (
+        "recursive search",
+        r#"select(any(.. | strings; test("secrets/")))"#,
+    ),
+    (
+        "reduce over keys",
+        r#"select((.requestParameters // {}) | reduce keys[] as $k (0; . + 1) > 3)"#,
+    ),
+];
+
+fn ir(c: &mut Criterion) {
+    let raws = raw_records();
+    let mut g = c.benchmark_group("ir");
+    g.throughput(Throughput::Elements(raws.len() as u64));
+    g.sample_size(20);
+    for (name, jq) in CONSTRUCTS {
+        let config = format!("[[rule]]\nname = \"{name}\"\njq_match = '''{jq}'''\n");
+        let compiled = tattletail_compiler::compile(&config).unwrap();
+        g.bench_function(*name, |b| {
+            let mut matcher = Matcher::naive(&compiled.plan);
+            b.iter(|| evaluate_all(&mut matcher, &raws))
         });
     }
     g.finish();
@@ -162,5 +217,5 @@ fn end_to_end(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, reader, compile, dispatch, evaluate, end_to_end);
+criterion_group!(benches, reader, compile, dispatch, evaluate, ir, end_to_end);
 criterion_main!(benches);

@@ -30,3 +30,4 @@ pub mod remote;
 pub mod s3;
 
 pub mod inputs;
+pub mod limits;

@@ -91,6 +91,8 @@ pub async fn scan(
     outputs: Outputs,
 ) -> io::Result<ScanReport> {
     let started = Instant::now();
+    let max_record = crate::limits::max_record_size()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let forward = outputs.deliver.is_some() || outputs.log_matches;
     let (tx, mut rx) = mpsc::channel(CHANNEL_ALERTS);
     let mut sink = Forward {
@@ -107,7 +109,9 @@ pub async fn scan(
         } else {
             Scanner::new(plan)
         };
-        let mut scanner = scanner.with_workers(workers);
+        let mut scanner = scanner
+            .with_workers(workers)
+            .with_max_record_size(max_record);
         let outcome = scanner.scan(&label, read, &mut sink);
         drop(sink); // closes the channel
         (scanner.take_stats(), outcome)

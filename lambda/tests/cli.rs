@@ -151,12 +151,14 @@ fn broken_and_missing_inputs_exit_1_but_the_rest_is_scanned() {
     );
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("unreadable corpus/broken/cloudtrail2sightings-ec2-user-data-malformed.json: malformed JSON at byte 3327"), "{stderr}");
+    // The upstream file with no `,` between its records (which jq refuses
+    // whole) is read record by record since the reader resynchronises.
+    assert!(!stderr.contains("unreadable corpus/broken"), "{stderr}");
     assert!(
         stderr.contains("unreadable no/such/file.json.gz: cannot open"),
         "{stderr}"
     );
-    assert!(stderr.contains("scanned 1 file,"), "{stderr}");
+    assert!(stderr.contains("scanned 2 files, 6 records"), "{stderr}");
 }
 
 #[test]
@@ -167,7 +169,9 @@ fn a_bad_record_is_reported_and_skipped() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("unreadable records: 1"), "{stderr}");
     assert!(
-        stderr.contains("<stdin> record 1 at byte 81: invalid JSON at byte 14 of the record"),
+        stderr.contains(
+            "<stdin> record 1 at byte 81: malformed JSON at byte 14 of the record near `o`"
+        ),
         "{stderr}"
     );
     assert!(

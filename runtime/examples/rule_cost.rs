@@ -35,7 +35,7 @@ fn main() {
                 scratch.clear();
                 scratch.extend_from_slice(raw);
                 let rec = m
-                    .parse_and_evaluate(&mut p, &mut scratch, &mut out)
+                    .parse_and_evaluate(&mut p, &mut scratch, false, &mut out)
                     .unwrap();
                 alerts += out.matches.len();
                 p.recycle(rec);
@@ -59,7 +59,7 @@ fn main() {
             scratch.clear();
             scratch.extend_from_slice(raw);
             let rec = m
-                .parse_and_evaluate(&mut p, &mut scratch, &mut out)
+                .parse_and_evaluate(&mut p, &mut scratch, false, &mut out)
                 .unwrap();
             p.recycle(rec);
         }

@@ -14,6 +14,7 @@ mod pool;
 pub mod quarantine;
 pub mod reader;
 pub mod record;
+pub mod repair;
 pub mod scan;
 pub mod summary;
 

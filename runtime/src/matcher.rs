@@ -99,6 +99,8 @@ pub struct Outcome {
     pub errors: Vec<RuleError>,
     /// Rules quarantined on this record (each reported once).
     pub quarantined: Vec<usize>,
+    /// What had to be rewritten for the record to read as jq reads it.
+    pub repairs: crate::repair::Repairs,
 }
 
 /// Evaluates a plan on records.
@@ -226,15 +228,20 @@ impl<'p> Matcher<'p> {
     /// Parse a record's bytes and evaluate it: the one way records go
     /// through a matcher. The parsed record is returned (for building
     /// alerts; give it back with [`RecordParser::recycle`]); a record
-    /// that is not JSON is an error message.
+    /// that is not JSON is an error message. `check_values` comes from the
+    /// splitter ([`crate::reader::RecordPos::check_values`]): the record may
+    /// hold values jq reads and simd-json refuses, rewritten first
+    /// ([`crate::repair`]); what was rewritten is in `out.repairs`.
     pub fn parse_and_evaluate<'a>(
         &mut self,
         parser: &mut RecordParser,
-        bytes: &'a mut [u8],
+        bytes: &'a mut Vec<u8>,
+        check_values: bool,
         out: &mut Outcome,
     ) -> Result<Record<'a>, String> {
+        out.repairs = crate::repair::prepare(bytes, check_values);
         self.prescan(bytes);
-        let record = parser.parse(bytes)?;
+        let record = parser.parse_prepared(bytes, out.repairs)?;
         self.evaluate(&record, out);
         Ok(record)
     }

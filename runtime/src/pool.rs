@@ -23,7 +23,7 @@ use tattletail_compiler::plan::Plan;
 use crate::eval::Limits;
 use crate::matcher::{Matcher, Outcome};
 use crate::quarantine::Quarantine;
-use crate::reader::{self, FileKind, ReadError, RecordPos};
+use crate::reader::{self, FileKind, Next, ReadError, RecordPos, Skipped};
 use crate::record::RecordParser;
 use crate::scan::{emit, AlertSink, Counting, RecordRef, Report, Scanner, Source};
 
@@ -35,11 +35,22 @@ const BATCH_BYTES: usize = 512 * 1024;
 const MAX_BATCHES: usize = 4;
 /// Record bytes in flight.
 const MAX_BYTES: usize = 32 << 20;
+/// A record at least this large is evaluated on the reading thread, in
+/// place, once the batches before it are done: no copies of it are made,
+/// so its memory stays at what parsing it costs (see the reader).
+const INLINE_RECORD: usize = 4 << 20;
 
 /// Raw records of one input, in order.
 struct Batch {
     data: Vec<u8>,
-    records: Vec<(RecordPos, Range<usize>)>,
+    records: Vec<Entry>,
+}
+
+/// One record of a batch: its bytes in `data`, or the reader's report of
+/// a stretch it skipped (kept in order with the records).
+enum Entry {
+    Record(RecordPos, Range<usize>),
+    Skipped(Skipped),
 }
 
 /// A batch with, per record, its outcome or why it is not JSON.
@@ -58,6 +69,7 @@ enum Item {
         result: Result<FileKind, ReadError>,
         bytes_read: u64,
         bytes_json: u64,
+        skipped_bytes: u64,
     },
 }
 
@@ -103,10 +115,12 @@ impl Emitter<'_, '_, '_> {
                     result,
                     bytes_read,
                     bytes_json,
+                    skipped_bytes,
                 } => {
                     let sc = &mut *self.scanner;
                     sc.stats.bytes_read += bytes_read;
                     sc.stats.bytes_json += bytes_json;
+                    sc.stats.skipped_bytes += skipped_bytes;
                     let outcome = sc.finish_input(&self.names[input], result);
                     (self.report)(&self.names[input], &outcome);
                 }
@@ -119,7 +133,14 @@ impl Emitter<'_, '_, '_> {
     fn emit(&mut self, done: Done) -> io::Result<Batch> {
         let name = &self.names[done.input];
         let plan = self.scanner.plan();
-        for ((pos, range), result) in done.batch.records.iter().zip(done.results) {
+        for (entry, result) in done.batch.records.iter().zip(done.results) {
+            let (pos, range) = match entry {
+                Entry::Record(pos, range) => (pos, range),
+                Entry::Skipped(skip) => {
+                    self.scanner.bad_record(name, skip.pos, skip.reason.clone());
+                    continue;
+                }
+            };
             match result {
                 Err(message) => self.scanner.bad_record(name, *pos, message),
                 Ok(mut outcome) => {
@@ -205,11 +226,16 @@ fn worker(
             return;
         };
         let mut results = Vec::with_capacity(batch.records.len());
-        for (_, range) in &batch.records {
+        for entry in &batch.records {
+            let Entry::Record(pos, range) = entry else {
+                results.push(Err(String::new()));
+                continue;
+            };
             scratch.clear();
             scratch.extend_from_slice(&batch.data[range.clone()]);
             let mut out = Outcome::default();
-            match matcher.parse_and_evaluate(&mut parser, &mut scratch, &mut out) {
+            match matcher.parse_and_evaluate(&mut parser, &mut scratch, pos.check_values, &mut out)
+            {
                 Ok(record) => {
                     parser.recycle(record);
                     results.push(Ok(out));
@@ -240,6 +266,7 @@ pub(crate) fn scan_all(
     let plan = scanner.plan();
     let naive = scanner.matcher().is_naive();
     let limits = scanner.matcher().limits();
+    let max_record = scanner.max_record;
     let quarantine = scanner.matcher().quarantine();
     let workers = scanner.workers();
     let max_batches = (workers * MAX_BATCHES) as u64;
@@ -275,6 +302,7 @@ pub(crate) fn scan_all(
                         inner: read,
                         count: count.clone(),
                     })
+                    .map(|r| r.with_max_record_size(max_record))
                     .map_err(|e| ReadError::Io {
                         offset: 0,
                         source: e,
@@ -288,6 +316,7 @@ pub(crate) fn scan_all(
                             result: Err(e),
                             bytes_read: count.load(Ordering::Relaxed),
                             bytes_json: 0,
+                            skipped_bytes: 0,
                         })?;
                         continue;
                     }
@@ -295,10 +324,27 @@ pub(crate) fn scan_all(
                 let mut batch = em.batch();
                 let result = loop {
                     match reader.next_record(&mut buf) {
-                        Ok(Some(pos)) => {
+                        Ok(Some(Next::Skipped(skip))) => batch.records.push(Entry::Skipped(skip)),
+                        Ok(Some(Next::Record(pos))) if buf.len() >= INLINE_RECORD => {
+                            if !batch.records.is_empty() {
+                                let fresh = em.batch();
+                                let full = std::mem::replace(&mut batch, fresh);
+                                em.send(input, full, &work_tx, &done_rx, max_batches)?;
+                            }
+                            while em.next < em.sent {
+                                em.receive(&done_rx)?;
+                            }
+                            let name = em.names[input].clone();
+                            em.scanner.evaluate_inline(&name, pos, &mut buf, em.sink)?;
+                            em.scanner.matcher.report_evaluations();
+                            buf = Vec::new();
+                        }
+                        Ok(Some(Next::Record(pos))) => {
                             let start = batch.data.len();
                             batch.data.extend_from_slice(&buf);
-                            batch.records.push((pos, start..batch.data.len()));
+                            batch
+                                .records
+                                .push(Entry::Record(pos, start..batch.data.len()));
                             if batch.records.len() >= BATCH_RECORDS
                                 || batch.data.len() >= BATCH_BYTES
                             {
@@ -320,6 +366,7 @@ pub(crate) fn scan_all(
                     result,
                     bytes_read: count.load(Ordering::Relaxed),
                     bytes_json: reader.offset(),
+                    skipped_bytes: reader.skipped_bytes(),
                 })?;
                 em.poll(&done_rx)?;
             }

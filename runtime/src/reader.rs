@@ -2,14 +2,23 @@
 //! splitter that hands out the elements of the top-level `Records` array
 //! one at a time.
 //!
-//! Memory is bounded by the largest record: the reader holds a fixed-size
-//! input buffer, the inflater's window and one record's bytes. It never
-//! holds the file or a DOM of it. The splitter only tracks JSON structure
-//! (strings, escapes, nesting); each record's own syntax is checked later
-//! by the JSON parser, so a broken record is reported and skipped while the
-//! rest of the file is still read. A break in the structure *between*
-//! records cannot be resynchronised and ends the file with an error that
-//! names the byte offset.
+//! Memory is bounded by the maximum record size: the reader holds a
+//! fixed-size input buffer, the inflater's window and one record's bytes
+//! (a larger record is skipped while it streams past, never held). It
+//! never holds the file or a DOM of it.
+//!
+//! One bad record costs one record. The splitter checks the structure it
+//! walks (brackets of the right kind, a `,`, `:` or closing bracket after
+//! every string and container), so a record with a mismatched bracket, an
+//! unterminated string or stray bytes is noticed where it breaks. The
+//! reader then resynchronises: it looks, from the broken record's second
+//! byte on, for the start of the next record (`,` `{` and the first key
+//! of the file's records, `"eventVersion"` until a record has been read),
+//! reports the bytes in between as one skipped record ([`Next::Skipped`])
+//! and goes on from there. Only a file that ends inside a record or the
+//! `Records` array is reported as truncated. A record's own syntax inside
+//! balanced structure is checked later by the JSON parser, which costs
+//! that record only.
 //!
 //! Gzip is detected by its magic bytes (`1f 8b`), never by the file name,
 //! and inflated on a second thread into a few recycled 1 MB chunks.
@@ -86,12 +95,206 @@ pub enum FileKind {
 }
 
 /// Where a record was found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RecordPos {
-    /// Position in the `Records` array, from 0.
+    /// Position in the `Records` array, from 0 (as in `.Records[N]`; every
+    /// message counts records this way).
     pub index: u64,
     /// Byte offset of its first byte in the decompressed stream.
     pub offset: u64,
+    /// The record has `\uD…` escapes or numbers with an exponent: values
+    /// jq reads that the JSON parser may refuse (lone surrogates, numbers
+    /// beyond the double range), rewritten before parsing
+    /// ([`crate::repair`]).
+    pub check_values: bool,
+}
+
+/// What [`RecordReader::next_record`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// A record, in the caller's buffer.
+    Record(RecordPos),
+    /// Bytes that could not be read as a record (counted as one record),
+    /// skipped; reading goes on after them.
+    Skipped(Skipped),
+}
+
+/// A skipped stretch of the `Records` array.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// Index the record would have had, and the offset of its first byte.
+    pub pos: RecordPos,
+    /// How many bytes were skipped.
+    pub bytes: u64,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// The default maximum size of one record (64 MiB). CloudTrail's own
+/// events are far smaller (its limit is 256 KB per event).
+pub const DEFAULT_MAX_RECORD: usize = 64 << 20;
+
+/// A size as users write it: `67108864`, `64MiB`, `64M`, `512KiB`,
+/// `1GiB` (K, M, G are binary multiples, as in `--max-record-size`).
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (write e.g. 64MiB or 1048576)"))?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => {
+            return Err(format!(
+                "`{text}`: unknown unit `{other}` (use B, KiB, MiB or GiB)"
+            ))
+        }
+    };
+    n.checked_mul(mult)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{text}` is not a usable size (must be above 0 and fit in memory)"))
+}
+
+/// simd-json's nesting limit: a record nested deeper cannot be parsed, so
+/// the splitter stops tracking bracket kinds beyond it.
+const MAX_DEPTH: usize = 1024;
+
+/// The first key of CloudTrail's records, where a resynchronisation looks
+/// for the next record until the file's own first key is known.
+const DEFAULT_SIGNATURE: &[u8] = b"\"eventVersion\"";
+
+/// The bytes before the input: a record's tail handed back by a
+/// resynchronisation, then the input itself.
+struct Replay<R> {
+    pending: Vec<u8>,
+    pos: usize,
+    inner: R,
+}
+
+impl<R: BufRead> Replay<R> {
+    /// Read `bytes` again before the rest of the input.
+    fn push_back(&mut self, bytes: &[u8]) {
+        let mut pending = bytes.to_vec();
+        pending.extend_from_slice(&self.pending[self.pos..]);
+        self.pending = pending;
+        self.pos = 0;
+    }
+}
+
+impl<R: BufRead> Read for Replay<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        read_buffered(self, buf)
+    }
+}
+
+impl<R: BufRead> BufRead for Replay<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos < self.pending.len() {
+            return Ok(&self.pending[self.pos..]);
+        }
+        if !self.pending.is_empty() {
+            self.pending = Vec::new();
+            self.pos = 0;
+        }
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        if self.pos < self.pending.len() {
+            self.pos = (self.pos + n).min(self.pending.len());
+        } else {
+            self.inner.consume(n);
+        }
+    }
+}
+
+/// How copying one value ended.
+enum Copied {
+    /// A balanced value.
+    Done {
+        /// Its size in bytes.
+        len: u64,
+        /// About how many JSON values it holds (for its parse cost).
+        values: u64,
+        /// See [`RecordPos::check_values`].
+        check_values: bool,
+        /// It was larger than the limit and was not kept.
+        too_large: bool,
+    },
+    /// The structure broke at the current offset (not consumed): why.
+    Broken(String),
+    /// The input ended inside the value.
+    Eof,
+}
+
+/// Finds the start of the next record after a broken one: `,` or `}`, then
+/// `{` and the signature key, with whitespace allowed between them.
+struct Resync<'s> {
+    signature: &'s [u8],
+    /// 0: looking for `,` or `}`; 1: after one; 2: after `{`.
+    state: u8,
+    /// A record may start anywhere (after stray bytes between records),
+    /// not only after `,` or `}`.
+    anywhere: bool,
+    /// Signature bytes matched.
+    matched: usize,
+    /// Bytes from the `{` on (handed back when the match completes).
+    tail: Vec<u8>,
+    /// The last two bytes that were not whitespace.
+    last: [u8; 2],
+}
+
+impl Resync<'_> {
+    /// Feed one byte; true when it completes a record start.
+    fn feed(&mut self, b: u8) -> bool {
+        let ws = matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+        if !ws {
+            self.last = [self.last[1], b];
+        }
+        match self.state {
+            0 if self.anywhere && b == b'{' => {
+                self.state = 2;
+                self.matched = 0;
+                self.tail.clear();
+                self.tail.push(b);
+            }
+            0 => {
+                if b == b',' || b == b'}' {
+                    self.state = 1;
+                }
+            }
+            1 => {
+                if b == b'{' {
+                    self.state = 2;
+                    self.matched = 0;
+                    self.tail.clear();
+                    self.tail.push(b);
+                } else if !ws && b != b',' && b != b'}' {
+                    self.state = 0;
+                }
+            }
+            _ => {
+                self.tail.push(b);
+                if ws && self.matched == 0 {
+                    if self.tail.len() > 64 {
+                        self.state = 0;
+                    }
+                } else if b == self.signature[self.matched] {
+                    self.matched += 1;
+                    if self.matched == self.signature.len() {
+                        return true;
+                    }
+                } else {
+                    self.state = if b == b',' || b == b'}' { 1 } else { 0 };
+                }
+            }
+        }
+        false
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -110,8 +313,17 @@ enum State {
 
 /// Streams the records of one CloudTrail log file.
 pub struct RecordReader<R> {
-    input: R,
+    input: Replay<R>,
     offset: u64,
+    max_record: usize,
+    /// The first key of the file's records (with its quotes), for
+    /// resynchronising.
+    signature: Vec<u8>,
+    learned: bool,
+    /// Bytes skipped in broken records so far.
+    skipped_bytes: u64,
+    /// An error to return once the last skipped stretch has been reported.
+    deferred: Option<ReadError>,
     state: State,
     index: u64,
     saw_records: bool,
@@ -197,12 +409,17 @@ impl Inflating {
 
 impl Read for Inflating {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = avail.len().min(buf.len());
-        buf[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
+        read_buffered(self, buf)
     }
+}
+
+/// `Read::read` for a `BufRead` that owns its buffer.
+fn read_buffered(from: &mut impl BufRead, buf: &mut [u8]) -> io::Result<usize> {
+    let avail = from.fill_buf()?;
+    let n = avail.len().min(buf.len());
+    buf[..n].copy_from_slice(&avail[..n]);
+    from.consume(n);
+    Ok(n)
 }
 
 impl BufRead for Inflating {
@@ -233,8 +450,17 @@ impl<R: BufRead> RecordReader<R> {
     /// A reader over an already-decompressed stream.
     pub fn new(input: R, gzip: bool) -> Self {
         RecordReader {
-            input,
+            input: Replay {
+                pending: Vec::new(),
+                pos: 0,
+                inner: input,
+            },
             offset: 0,
+            max_record: DEFAULT_MAX_RECORD,
+            signature: DEFAULT_SIGNATURE.to_vec(),
+            learned: false,
+            skipped_bytes: 0,
+            deferred: None,
             state: State::Start,
             index: 0,
             saw_records: false,
@@ -258,6 +484,18 @@ impl<R: BufRead> RecordReader<R> {
             n += len as u64;
         }
         n
+    }
+
+    /// Skip (and report) records larger than `bytes` instead of holding
+    /// them ([`DEFAULT_MAX_RECORD`] unless set).
+    pub fn with_max_record_size(mut self, bytes: usize) -> Self {
+        self.max_record = bytes.max(1);
+        self
+    }
+
+    /// Bytes skipped in broken or oversized records so far.
+    pub fn skipped_bytes(&self) -> u64 {
+        self.skipped_bytes
     }
 
     /// Whether the input was gzip.
@@ -321,41 +559,57 @@ impl<R: BufRead> RecordReader<R> {
         }
     }
 
-    /// Copy (or skip, when `out` is `None`) one JSON value. The value must
-    /// be balanced; its contents are checked later by the JSON parser.
-    fn value(&mut self, mut out: Option<&mut Vec<u8>>) -> Result<(), ReadError> {
-        let mut depth: usize = 0;
+    /// Copy (or skip, when `out` is `None`) one JSON value, checking the
+    /// structure it walks; values beyond `max` bytes stream past without
+    /// being kept. Its contents are checked later by the JSON parser.
+    fn copy_value(
+        &mut self,
+        mut out: Option<&mut Vec<u8>>,
+        max: usize,
+    ) -> Result<Copied, ReadError> {
+        // Open brackets up to MAX_DEPTH (deeper ones are only counted).
+        let mut stack: Vec<u8> = Vec::new();
+        let mut deeper: u64 = 0;
         let mut in_string = false;
         let mut escaped = false;
-        let start = self.offset;
+        // Just after a string or a closed container: only `,` `:` `}` `]`
+        // or whitespace may follow.
+        let mut follow = false;
+        let mut prev_digit = false;
+        let mut values: u64 = 1;
+        let mut check_values = false;
+        let mut too_large = false;
+        let mut len: u64 = 0;
         loop {
             let buf = fill(&mut self.input, self.offset)?;
             if buf.is_empty() {
-                return Err(ReadError::Syntax {
-                    offset: self.offset,
-                    message: format!("unexpected end of file inside the value starting at byte {start} (truncated file?)"),
-                });
+                return Ok(Copied::Eof);
             }
             let mut i = 0;
             let mut end = None;
+            let mut broken = None;
             while i < buf.len() {
                 if in_string {
                     if escaped {
                         escaped = false;
+                        if buf[i] == b'u'
+                            && !matches!(buf.get(i + 1), Some(c) if *c != b'd' && *c != b'D')
+                        {
+                            check_values = true;
+                        }
                         i += 1;
                         continue;
                     }
                     match memchr::memchr2(b'"', b'\\', &buf[i..]) {
-                        None => {
-                            i = buf.len();
-                        }
+                        None => i = buf.len(),
                         Some(j) => {
                             i += j;
                             if buf[i] == b'\\' {
                                 escaped = true;
                             } else {
                                 in_string = false;
-                                if depth == 0 {
+                                follow = true;
+                                if stack.is_empty() && deeper == 0 {
                                     end = Some(i + 1);
                                     break;
                                 }
@@ -365,41 +619,122 @@ impl<R: BufRead> RecordReader<R> {
                     }
                     continue;
                 }
-                match buf[i] {
+                let b = buf[i];
+                let top = stack.is_empty() && deeper == 0;
+                match b {
+                    b' ' | b'\t' | b'\n' | b'\r' if top => {
+                        end = Some(i);
+                        break;
+                    }
+                    b' ' | b'\t' | b'\n' | b'\r' => {}
+                    b',' if top => {
+                        end = Some(i);
+                        break;
+                    }
+                    b',' | b':' if !top => {
+                        follow = false;
+                        values += 1;
+                    }
+                    b'"' | b'{' | b'[' if follow => {
+                        broken = Some(format!(
+                            "`{}` where `,` or a closing bracket was expected",
+                            b as char
+                        ));
+                        break;
+                    }
                     b'"' => in_string = true,
-                    b'{' | b'[' => depth += 1,
+                    b'{' | b'[' => {
+                        if stack.len() < MAX_DEPTH {
+                            stack.push(b);
+                        } else {
+                            deeper += 1;
+                        }
+                    }
                     b'}' | b']' => {
-                        if depth == 0 {
-                            // End of a scalar at the container's end.
+                        if deeper > 0 {
+                            deeper -= 1;
+                        } else if let Some(open) = stack.pop() {
+                            if (open == b'{') != (b == b'}') {
+                                broken =
+                                    Some(format!("`{}` closes a `{}`", b as char, open as char));
+                                break;
+                            }
+                        } else {
+                            // A scalar ends at its container's end.
                             end = Some(i);
                             break;
                         }
-                        depth -= 1;
-                        if depth == 0 {
+                        follow = true;
+                        if stack.is_empty() && deeper == 0 {
                             end = Some(i + 1);
                             break;
                         }
                     }
-                    b',' | b' ' | b'\t' | b'\n' | b'\r' if depth == 0 => {
-                        end = Some(i);
+                    _ if follow => {
+                        broken = Some(format!(
+                            "`{}` where `,` or a closing bracket was expected",
+                            (b as char).escape_default()
+                        ));
                         break;
                     }
-                    _ => {}
+                    _ => {
+                        if (b == b'e' || b == b'E') && prev_digit {
+                            check_values = true;
+                        }
+                        prev_digit = b.is_ascii_digit();
+                    }
                 }
                 i += 1;
             }
-            let n = end.unwrap_or(buf.len());
-            if let Some(out) = out.as_deref_mut() {
-                out.extend_from_slice(&buf[..n]);
+            let n = end
+                .or(if broken.is_some() { Some(i) } else { None })
+                .unwrap_or(buf.len());
+            if let Some(o) = out.as_deref_mut() {
+                if !too_large && len + n as u64 <= max as u64 {
+                    o.extend_from_slice(&buf[..n]);
+                } else if !too_large {
+                    too_large = true;
+                    *o = Vec::new();
+                }
+            } else if len + n as u64 > max as u64 {
+                too_large = true;
             }
+            len += n as u64;
             self.input.consume(n);
             self.offset += n as u64;
-            if end.is_some() {
-                if self.offset == start {
-                    return Err(self.syntax("expected a value"));
-                }
-                return Ok(());
+            if let Some(why) = broken {
+                return Ok(Copied::Broken(why));
             }
+            if end.is_some() {
+                if len == 0 {
+                    let b = fill(&mut self.input, self.offset)?
+                        .first()
+                        .copied()
+                        .unwrap_or(b' ');
+                    return Ok(Copied::Broken(format!(
+                        "`{}` where a value was expected",
+                        (b as char).escape_default()
+                    )));
+                }
+                return Ok(Copied::Done {
+                    len,
+                    values,
+                    check_values,
+                    too_large,
+                });
+            }
+        }
+    }
+
+    /// One value that must be well formed (outside the `Records` array).
+    fn value(&mut self, out: Option<&mut Vec<u8>>) -> Result<(), ReadError> {
+        let start = self.offset;
+        match self.copy_value(out, usize::MAX)? {
+            Copied::Done { .. } => Ok(()),
+            Copied::Broken(why) => Err(self.syntax(why)),
+            Copied::Eof => Err(self.syntax(format!(
+                "unexpected end of file inside the value starting at byte {start} (truncated file?)"
+            ))),
         }
     }
 
@@ -414,17 +749,217 @@ impl<R: BufRead> RecordReader<R> {
             .map_err(|e| self.syntax(format!("bad object key: {e}")))
     }
 
+    /// Read one record at the current position into `out`.
+    fn record(&mut self, out: &mut Vec<u8>) -> Result<Next, ReadError> {
+        out.clear();
+        let pos = RecordPos {
+            index: self.index,
+            offset: self.offset,
+            check_values: false,
+        };
+        let copied = self.copy_value(Some(out), self.max_record)?;
+        match copied {
+            Copied::Done {
+                len,
+                values,
+                check_values,
+                too_large,
+            } => {
+                self.index += 1;
+                self.state = State::Element { first: false };
+                // What parsing would cost: the bytes, simd-json's copy and
+                // string buffer, a 24-byte tape node and a 4-byte index per
+                // value.
+                let cost = len
+                    .saturating_mul(3)
+                    .saturating_add(values.saturating_mul(28));
+                let limit = (self.max_record as u64).saturating_mul(3);
+                let reason = if too_large {
+                    Some(format!(
+                        "the record is {} bytes, more than the maximum record size of {} bytes (--max-record-size)",
+                        len, self.max_record
+                    ))
+                } else if cost > limit {
+                    Some(format!(
+                        "the record ({len} bytes, about {values} values) would need about {} MB to evaluate, more than 3 × the maximum record size of {} bytes (--max-record-size)",
+                        cost / 1_000_000,
+                        self.max_record
+                    ))
+                } else {
+                    None
+                };
+                if let Some(reason) = reason {
+                    *out = Vec::new();
+                    self.skipped_bytes += len;
+                    return Ok(Next::Skipped(Skipped {
+                        pos,
+                        bytes: len,
+                        reason,
+                    }));
+                }
+                if !self.learned {
+                    self.learn_signature(out);
+                }
+                Ok(Next::Record(RecordPos {
+                    check_values,
+                    ..pos
+                }))
+            }
+            Copied::Broken(why) => {
+                let already = std::mem::take(out);
+                let why = format!("malformed record: {why} at byte {}", self.offset);
+                let r = self.recover(pos, &already, why, false);
+                *out = already;
+                out.clear();
+                r
+            }
+            Copied::Eof => {
+                let already = std::mem::take(out);
+                let why = "malformed record: it never closes".to_string();
+                let r = self.recover(pos, &already, why, true);
+                *out = already;
+                out.clear();
+                r
+            }
+        }
+    }
+
+    /// Remember the first key of the file's first good record.
+    fn learn_signature(&mut self, record: &[u8]) {
+        self.learned = true;
+        let Some(rest) = record.strip_prefix(b"{") else {
+            return;
+        };
+        let rest = rest.trim_ascii_start();
+        if rest.first() != Some(&b'"') {
+            return;
+        }
+        if let Some(end) = rest[1..].iter().position(|b| *b == b'"' || *b == b'\\') {
+            if rest[1 + end] == b'"' && end > 0 && end < 64 {
+                self.signature = rest[..end + 2].to_vec();
+            }
+        }
+    }
+
+    /// After a broken record at `pos` (`already` holds its bytes read so
+    /// far, or nothing), find the next record and report what was skipped.
+    fn recover(
+        &mut self,
+        pos: RecordPos,
+        already: &[u8],
+        why: String,
+        at_eof: bool,
+    ) -> Result<Next, ReadError> {
+        self.index = pos.index + 1;
+        let signature = self.signature.clone();
+        let mut sync = Resync {
+            signature: &signature,
+            state: 0,
+            anywhere: already.is_empty(),
+            matched: 0,
+            tail: Vec::new(),
+            last: [0; 2],
+        };
+        let whole = already.len() as u64 == self.offset - pos.offset;
+        let mut found = None;
+        if whole {
+            for (i, &b) in already.iter().enumerate().skip(1) {
+                if sync.feed(b) {
+                    found = Some(pos.offset + (i + 1 - sync.tail.len()) as u64);
+                    break;
+                }
+            }
+            if let Some(at) = found {
+                let from = (at - pos.offset) as usize;
+                self.input.push_back(&already[from..]);
+                self.offset = at;
+            }
+        }
+        if found.is_none() && !at_eof {
+            'input: loop {
+                let buf = fill(&mut self.input, self.offset)?;
+                if buf.is_empty() {
+                    break;
+                }
+                let mut used = buf.len();
+                for (i, &b) in buf.iter().enumerate() {
+                    if sync.feed(b) {
+                        used = i + 1;
+                        self.input.consume(used);
+                        self.offset += used as u64;
+                        let tail = std::mem::take(&mut sync.tail);
+                        self.input.push_back(&tail);
+                        self.offset -= tail.len() as u64;
+                        found = Some(self.offset);
+                        break 'input;
+                    }
+                }
+                self.input.consume(used);
+                self.offset += used as u64;
+            }
+        }
+        match found {
+            Some(at) => {
+                let bytes = at - pos.offset;
+                self.skipped_bytes += bytes;
+                self.state = State::Element { first: true };
+                Ok(Next::Skipped(Skipped {
+                    pos,
+                    bytes,
+                    reason: format!("{why}; skipped {bytes} bytes up to the next record"),
+                }))
+            }
+            None => {
+                let bytes = self.offset - pos.offset;
+                self.state = State::Done;
+                if sync.last != *b"]}" {
+                    return Err(self.syntax(format!(
+                        "unexpected end of file inside record {} starting at byte {} (truncated file?)",
+                        pos.index, pos.offset
+                    )));
+                }
+                self.skipped_bytes += bytes;
+                self.saw_records = true;
+                Ok(Next::Skipped(Skipped {
+                    pos,
+                    bytes,
+                    reason: format!("{why}; skipped {bytes} bytes to the end of the file"),
+                }))
+            }
+        }
+    }
+
     /// Read the next record into `out` (cleared first). `Ok(None)` at the
     /// end of the file; then [`RecordReader::kind`] says what the file was.
-    pub fn next_record(&mut self, out: &mut Vec<u8>) -> Result<Option<RecordPos>, ReadError> {
+    /// A stretch that cannot be read as a record is reported as
+    /// [`Next::Skipped`] and reading goes on after it.
+    pub fn next_record(&mut self, out: &mut Vec<u8>) -> Result<Option<Next>, ReadError> {
         loop {
             match self.state {
-                State::Done => return Ok(None),
+                State::Done => {
+                    return match self.deferred.take() {
+                        Some(e) => Err(e),
+                        None => Ok(None),
+                    }
+                }
                 State::Start => match self.skip_ws()? {
                     None => {
                         self.state = State::Done;
                         self.empty = true;
                         return Ok(None);
+                    }
+                    Some(0xEF) if self.offset == 0 => {
+                        // A UTF-8 byte order mark: skipped.
+                        self.bump();
+                        for want in [0xBB, 0xBF] {
+                            let next = fill(&mut self.input, self.offset)?.first().copied();
+                            if next != Some(want) {
+                                return Err(self.syntax(
+                                    "the file starts with bytes that are neither JSON nor a UTF-8 byte order mark; is it a CloudTrail log?",
+                                ));
+                            }
+                            self.bump();
+                        }
                     }
                     Some(b'{') => {
                         self.bump();
@@ -492,21 +1027,30 @@ impl<R: BufRead> RecordReader<R> {
                             self.skip_ws()?;
                         }
                         Some(_) if first => {}
+                        // A missing `,` between records: read on (the
+                        // record's own parse tells whether it is one).
+                        Some(b'{') => {}
                         Some(b) => {
-                            return Err(self.syntax(format!(
-                                "expected `,` or `]` after record {}, found `{}`",
-                                self.index,
+                            let pos = RecordPos {
+                                index: self.index,
+                                offset: self.offset,
+                                check_values: false,
+                            };
+                            let why = format!(
+                                "stray bytes after record {}: `{}` where `,` or `]` was expected",
+                                self.index.saturating_sub(1),
                                 (b as char).escape_default()
+                            );
+                            return self.recover(pos, &[], why, false).map(Some);
+                        }
+                        None => {
+                            return Err(self.syntax(format!(
+                                "unexpected end of file in the Records array after record {} (truncated file?)",
+                                self.index.saturating_sub(1)
                             )))
                         }
-                        None => return Err(self.syntax("unexpected end of file in the Records array (truncated file?)")),
                     }
-                    out.clear();
-                    let pos = RecordPos { index: self.index, offset: self.offset };
-                    self.value(Some(out))?;
-                    self.index += 1;
-                    self.state = State::Element { first: false };
-                    return Ok(Some(pos));
+                    return self.record(out).map(Some);
                 }
             }
         }
@@ -543,14 +1087,42 @@ mod tests {
     use super::*;
 
     fn records(input: &[u8]) -> (Vec<String>, Result<FileKind, String>) {
-        let mut r = RecordReader::new(input, false);
+        let (recs, _, kind) = read_all(input, DEFAULT_MAX_RECORD);
+        (recs, kind)
+    }
+
+    /// Records (as text), skipped stretches, and the end.
+    fn read_all(input: &[u8], max: usize) -> (Vec<String>, Vec<Skipped>, Result<FileKind, String>) {
+        let mut r = RecordReader::new(input, false).with_max_record_size(max);
         let mut buf = Vec::new();
-        let mut out = Vec::new();
+        let (mut out, mut skips) = (Vec::new(), Vec::new());
         loop {
             match r.next_record(&mut buf) {
-                Ok(Some(_)) => out.push(String::from_utf8(buf.clone()).unwrap()),
-                Ok(None) => return (out, Ok(r.kind())),
-                Err(e) => return (out, Err(e.to_string())),
+                Ok(Some(Next::Record(pos))) => {
+                    assert_eq!(
+                        pos.index as usize,
+                        out.len() + skips.len(),
+                        "indexes count every record"
+                    );
+                    assert_eq!(
+                        &input[pos.offset as usize..][..buf.len()],
+                        &buf[..],
+                        "offsets point at the record"
+                    );
+                    out.push(String::from_utf8(buf.clone()).unwrap())
+                }
+                Ok(Some(Next::Skipped(s))) => {
+                    assert_eq!(s.pos.index as usize, out.len() + skips.len());
+                    skips.push(s)
+                }
+                Ok(None) => {
+                    assert_eq!(
+                        r.skipped_bytes(),
+                        skips.iter().map(|s| s.bytes).sum::<u64>()
+                    );
+                    return (out, skips, Ok(r.kind()));
+                }
+                Err(e) => return (out, skips, Err(e.to_string())),
             }
         }
     }
@@ -594,12 +1166,156 @@ mod tests {
     fn reports_truncation_and_garbage_with_offsets() {
         let (recs, err) = records(br#"{"Records":[{"a":1},{"b":"#);
         assert_eq!(recs.len(), 1);
-        assert!(err.unwrap_err().contains("truncated"));
+        let err = err.unwrap_err();
+        assert!(
+            err.contains("truncated") && err.contains("record 1"),
+            "{err}"
+        );
         let (_, err) = records(b"# README");
         assert!(err.unwrap_err().contains("byte 0"));
-        let (recs, err) = records(br#"{"Records":[{"a":1} {"b":2}]}"#);
+        let (recs, err) = records(br#"{"Records":[{"a":1},"#);
         assert_eq!(recs.len(), 1);
-        assert!(err.unwrap_err().contains("byte 20"));
+        assert!(err.unwrap_err().contains("(truncated file?)"));
+    }
+
+    const A: &str = r#"{"eventVersion":"1.08","eventName":"A"}"#;
+    const C: &str = r#"{"eventVersion":"1.08","eventName":"C"}"#;
+
+    fn file(middle: &str) -> String {
+        format!(r#"{{"Records":[{A},{middle},{C}]}}"#)
+    }
+
+    #[test]
+    fn one_broken_record_costs_one_record() {
+        for (broken, why) in [
+            (r#"{"eventVersion":"1.08","x":[1,2}"#, "`}` closes a `[`"),
+            (r#"{"eventVersion":"1.08","x":{"y":1]}"#, "`]` closes a `{`"),
+            (
+                r#"{"eventVersion":"1.08","x":"abc}"#,
+                "where `,` or a closing bracket",
+            ),
+            (
+                r#"{"eventVersion":"1.08","x":"a\"b}"#,
+                "where `,` or a closing bracket",
+            ),
+            (r#"{"eventVersion":"1.08","x":[[[[[[["#, "closes a"),
+            (
+                r#"{"eventVersion":"1.08","x":"\u0000\ud800}"#,
+                "where `,` or a closing bracket",
+            ),
+        ] {
+            let input = file(broken);
+            let (recs, skips, kind) = read_all(input.as_bytes(), DEFAULT_MAX_RECORD);
+            assert_eq!(recs, [A, C], "{input}");
+            assert_eq!(kind, Ok(FileKind::CloudTrail), "{input}");
+            assert_eq!(skips.len(), 1, "{input}");
+            let s = &skips[0];
+            assert_eq!(s.pos.index, 1);
+            assert_eq!(s.pos.offset as usize, input.find(broken).unwrap());
+            assert_eq!(s.bytes as usize, broken.len() + 1, "{input}: {}", s.reason);
+            assert!(s.reason.contains(why), "{input}: {}", s.reason);
+            assert!(s.reason.contains("skipped"), "{}", s.reason);
+        }
+    }
+
+    #[test]
+    fn broken_last_record_and_stray_bytes_end_the_file_cleanly() {
+        let input = format!(r#"{{"Records":[{A},{{"eventVersion":"1.08","x":[1}}]}}"#);
+        let (recs, skips, kind) = read_all(input.as_bytes(), DEFAULT_MAX_RECORD);
+        assert_eq!(
+            (recs.len(), skips.len(), kind),
+            (1, 1, Ok(FileKind::CloudTrail))
+        );
+        assert!(skips[0].reason.contains("to the end of the file"));
+        // A missing comma: the next record is read all the same.
+        let input = format!(r#"{{"Records":[{A} {C}, {C}]}}"#);
+        let (recs, skips, kind) = read_all(input.as_bytes(), DEFAULT_MAX_RECORD);
+        assert_eq!(
+            (recs, skips, kind),
+            (
+                vec![A.to_string(), C.into(), C.into()],
+                vec![],
+                Ok(FileKind::CloudTrail)
+            )
+        );
+        // Stray bytes: skipped up to the next record.
+        let input = format!(r#"{{"Records":[{A} xyz {C}]}}"#);
+        let (recs, skips, _) = read_all(input.as_bytes(), DEFAULT_MAX_RECORD);
+        assert_eq!(recs, [A, C]);
+        assert!(
+            skips[0].reason.contains("stray bytes after record 0"),
+            "{}",
+            skips[0].reason
+        );
+        // Garbage inside the array resynchronises on the file's first key.
+        let input = r#"{"Records":[{"k":1},]]]garbage,{"k":2},{"k":3}]}"#;
+        let (recs, skips, _) = read_all(input.as_bytes(), DEFAULT_MAX_RECORD);
+        assert_eq!(recs, [r#"{"k":1}"#, r#"{"k":2}"#, r#"{"k":3}"#]);
+        assert_eq!(skips.len(), 1);
+        // A broken record in a file that is cut short: truncated.
+        let input = format!(r#"{{"Records":[{A},{{"x":[1}},{{"y":"#);
+        let (recs, skips, kind) = read_all(input.as_bytes(), DEFAULT_MAX_RECORD);
+        assert_eq!((recs.len(), skips.len()), (1, 0));
+        assert!(kind.unwrap_err().contains("truncated"));
+    }
+
+    #[test]
+    fn records_over_the_size_limit_are_skipped_with_their_size() {
+        let big = format!(r#"{{"eventVersion":"1.08","p":"{}"}}"#, "x".repeat(1000));
+        let input = file(&big);
+        let (recs, skips, kind) = read_all(input.as_bytes(), 200);
+        assert_eq!(recs, [A, C]);
+        assert_eq!(kind, Ok(FileKind::CloudTrail));
+        assert_eq!(skips[0].bytes as usize, big.len());
+        assert!(
+            skips[0].reason.contains(&format!("{} bytes", big.len())),
+            "{}",
+            skips[0].reason
+        );
+        // Dense records: what parsing would cost counts, not only bytes.
+        let dense = format!("[{}0]", "0,".repeat(5000));
+        let input = file(&dense);
+        let (recs, skips, _) = read_all(input.as_bytes(), 40_000);
+        assert_eq!(recs, [A, C]);
+        assert!(
+            skips[0].reason.contains("would need about"),
+            "{}",
+            skips[0].reason
+        );
+    }
+
+    #[test]
+    fn flags_records_whose_values_need_a_check() {
+        let mut r = RecordReader::new(
+            &br#"{"Records":[{"a":1e400},{"a":"\ud800"},{"a":"\u0041","b":10,"c":true}]}"#[..],
+            false,
+        );
+        let mut buf = Vec::new();
+        let mut flags = Vec::new();
+        while let Some(Next::Record(pos)) = r.next_record(&mut buf).unwrap() {
+            flags.push(pos.check_values);
+        }
+        assert_eq!(flags, [true, true, false]);
+    }
+
+    #[test]
+    fn sizes_parse_as_users_write_them() {
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("12 parsecs")
+            .unwrap_err()
+            .contains("unknown unit"));
+        assert!(parse_size("lots").unwrap_err().contains("not a size"));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let (recs, kind) = records(b"\xEF\xBB\xBF{\"Records\":[{\"a\":1}]}");
+        assert_eq!((recs.len(), kind), (1, Ok(FileKind::CloudTrail)));
+        let (_, kind) = records(b"\xEF\xBBx{}");
+        assert!(kind.unwrap_err().contains("byte order mark"));
     }
 
     #[test]

@@ -6,6 +6,8 @@
 use simd_json::prelude::*;
 use simd_json::tape::{Tape, Value};
 
+use crate::repair::{self, Repairs};
+
 /// Parses records, reusing simd-json's buffers and the tape's allocation
 /// between them (give records back with [`RecordParser::recycle`]).
 #[derive(Default)]
@@ -19,33 +21,85 @@ pub struct RecordParser {
 /// values.
 pub struct Record<'a> {
     tape: Tape<'a>,
+    repairs: Repairs,
 }
 
 /// A value inside a record.
 pub type RecordValue<'t, 'a> = Value<'t, 'a>;
 
 impl RecordParser {
-    /// Parse one record's bytes (simd-json parses in place).
-    pub fn parse<'a>(&mut self, bytes: &'a mut [u8]) -> Result<Record<'a>, String> {
+    /// Parse one record's bytes (simd-json parses in place). Invalid UTF-8
+    /// is read as U+FFFD ([`crate::repair`]).
+    pub fn parse<'a>(&mut self, bytes: &'a mut Vec<u8>) -> Result<Record<'a>, String> {
+        self.parse_checked(bytes, false)
+    }
+
+    /// Parse one record's bytes after [`repair::prepare`]: with
+    /// `check_values` (the splitter saw surrogate escapes or exponents),
+    /// lone surrogates and numbers beyond the double range are rewritten
+    /// too, as jq reads them.
+    pub fn parse_checked<'a>(
+        &mut self,
+        bytes: &'a mut Vec<u8>,
+        check_values: bool,
+    ) -> Result<Record<'a>, String> {
+        let repairs = repair::prepare(bytes, check_values);
+        self.parse_prepared(bytes, repairs)
+    }
+
+    /// Parse bytes that [`repair::prepare`] has seen (`repairs` is what it
+    /// rewrote).
+    pub fn parse_prepared<'a>(
+        &mut self,
+        bytes: &'a mut [u8],
+        repairs: Repairs,
+    ) -> Result<Record<'a>, String> {
         let mut tape = self
             .spare
             .take()
             .unwrap_or_else(|| Tape(Vec::new()))
             .reset();
-        simd_json::fill_tape(bytes, &mut self.buffers, &mut tape)
-            .map(|()| Record { tape })
-            .map_err(|e| {
-                let near = e
-                    .character()
-                    .map(|c| format!(" near {c:?}"))
-                    .unwrap_or_default();
-                format!(
-                    "invalid JSON at byte {} of the record{near}: {:?}",
-                    e.index(),
-                    e.error()
-                )
-            })
+        match simd_json::fill_tape(bytes, &mut self.buffers, &mut tape) {
+            Ok(()) => Ok(Record { tape, repairs }),
+            Err(e) => {
+                self.spare = Some(tape.reset());
+                Err(describe(&e))
+            }
+        }
     }
+}
+
+/// A parser error in words: where in the record, near what, and why.
+fn describe(e: &simd_json::Error) -> String {
+    use simd_json::ErrorType as E;
+    let why = match e.error() {
+        E::InvalidUtf8 => "invalid UTF-8".to_string(),
+        E::InvalidNumber => "invalid number".to_string(),
+        E::InvalidEscape => "invalid escape in a string".to_string(),
+        E::InvalidUnicodeEscape | E::InvalidUnicodeCodepoint => {
+            "invalid \\u escape in a string".to_string()
+        }
+        E::UnterminatedString => "unterminated string".to_string(),
+        E::DepthLimitExceeded => "nested deeper than 1024 levels".to_string(),
+        E::ExpectedTrue | E::ExpectedFalse | E::ExpectedNull => {
+            "invalid literal (expected true, false or null)".to_string()
+        }
+        E::Eof => "unexpected end of the record".to_string(),
+        E::TrailingData => "unexpected bytes after the end of the record".to_string(),
+        E::ExpectedObjectColon => "expected `:` after an object key".to_string(),
+        E::KeyMustBeAString => "expected a string key in an object".to_string(),
+        E::ExpectedArrayComma | E::ExpectedMapComma => "expected `,` between values".to_string(),
+        E::UnexpectedCharacter | E::InvalidExponent | E::ExpectedString => {
+            "unexpected character".to_string()
+        }
+        _ => "malformed JSON".to_string(),
+    };
+    let near = e
+        .character()
+        .filter(|c| !c.is_control())
+        .map(|c| format!(" near `{}`", c.escape_default()))
+        .unwrap_or_default();
+    format!("{why} at byte {} of the record{near}", e.index())
 }
 
 /// The value of `key` in an object; with duplicate keys the last one wins,
@@ -66,6 +120,11 @@ impl RecordParser {
 }
 
 impl<'a> Record<'a> {
+    /// What had to be rewritten for the record to be read as jq reads it.
+    pub fn repairs(&self) -> Repairs {
+        self.repairs
+    }
+
     /// The whole record.
     pub fn root(&self) -> Value<'_, 'a> {
         self.tape.as_value()

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use tattletail_compiler::plan::{Plan, PlannedRule};
 
 use crate::matcher::{AlertFields, Annotation, Matcher, Outcome};
-use crate::reader::{self, FileKind, ReadError, RecordPos};
+use crate::reader::{self, FileKind, Next, ReadError, RecordPos};
 use crate::record::{Record, RecordParser};
+use crate::repair::Repairs;
 
 /// One alert: a rule that fired on a record.
 pub struct Alert<'a> {
@@ -106,8 +107,13 @@ pub struct Stats {
     pub failed: Vec<(String, String)>,
     /// Records evaluated.
     pub records: u64,
-    /// Records that could not be parsed.
+    /// Records that could not be read (not JSON, broken, or too large).
     pub bad_records: u64,
+    /// Bytes skipped in them by the reader (broken or too large records).
+    pub skipped_bytes: u64,
+    /// Inputs with records that had to be rewritten to read as jq reads
+    /// them (name, records, what was rewritten).
+    pub repaired: Vec<(String, u64, Repairs)>,
     /// The first few of them.
     pub bad_examples: Vec<BadRecord>,
     /// Bytes read from the inputs (compressed size for gzip).
@@ -147,6 +153,8 @@ impl Stats {
         self.failed.extend(other.failed);
         self.records += other.records;
         self.bad_records += other.bad_records;
+        self.skipped_bytes += other.skipped_bytes;
+        self.repaired.extend(other.repaired);
         for b in other.bad_examples {
             if self.bad_examples.len() < EXAMPLES * 4 {
                 self.bad_examples.push(b);
@@ -234,12 +242,13 @@ pub type Source = (String, io::Result<Box<dyn Read + Send>>);
 /// the sink, so alerts still come out in input, record and rule order,
 /// and memory stays bounded (a fixed number of batches in flight).
 pub struct Scanner<'p> {
-    matcher: Matcher<'p>,
+    pub(crate) matcher: Matcher<'p>,
     parser: RecordParser,
     buf: Vec<u8>,
     outcome: Outcome,
     started: Instant,
     workers: usize,
+    pub(crate) max_record: usize,
     /// Counts so far.
     pub stats: Stats,
 }
@@ -263,6 +272,7 @@ impl<'p> Scanner<'p> {
             outcome: Outcome::default(),
             started: Instant::now(),
             workers: 1,
+            max_record: reader::DEFAULT_MAX_RECORD,
             stats: Stats::new(n),
         }
     }
@@ -270,6 +280,13 @@ impl<'p> Scanner<'p> {
     /// Evaluate records on `n` worker threads (1: on the calling thread).
     pub fn with_workers(mut self, n: usize) -> Self {
         self.workers = n.max(1);
+        self
+    }
+
+    /// Skip (and report) records larger than `bytes` instead of reading
+    /// them ([`reader::DEFAULT_MAX_RECORD`] unless set).
+    pub fn with_max_record_size(mut self, bytes: usize) -> Self {
+        self.max_record = bytes.max(1);
         self
     }
 
@@ -367,7 +384,7 @@ impl<'p> Scanner<'p> {
         read: impl Read + Send + 'static,
         sink: &mut dyn AlertSink,
     ) -> io::Result<Result<FileKind, ReadError>> {
-        let mut reader = match reader::open(read) {
+        let reader = match reader::open(read) {
             Ok(r) => r,
             Err(e) => {
                 return Ok(Err(ReadError::Io {
@@ -377,44 +394,61 @@ impl<'p> Scanner<'p> {
             }
         };
         let mut buf = std::mem::take(&mut self.buf);
-        let mut outcome = std::mem::take(&mut self.outcome);
+        let mut reader = reader.with_max_record_size(self.max_record);
         let result = loop {
-            let pos = match reader.next_record(&mut buf) {
-                Ok(Some(pos)) => pos,
+            match reader.next_record(&mut buf) {
+                Ok(Some(Next::Record(pos))) => {
+                    if let Err(e) = self.evaluate_inline(source, pos, &mut buf, sink) {
+                        self.buf = buf;
+                        return Err(e);
+                    }
+                }
+                Ok(Some(Next::Skipped(skip))) => self.bad_record(source, skip.pos, skip.reason),
                 Ok(None) => break Ok(reader.kind()),
                 Err(e) => break Err(e),
-            };
-            let record =
-                match self
-                    .matcher
-                    .parse_and_evaluate(&mut self.parser, &mut buf, &mut outcome)
-                {
-                    Ok(r) => r,
-                    Err(message) => {
-                        self.bad_record(source, pos, message);
-                        continue;
-                    }
-                };
-            self.account(source, pos, &mut outcome);
-            let emitted = emit(
-                self.matcher.plan(),
-                source,
-                pos,
-                RecordRef::Parsed(&record),
-                &outcome,
-                sink,
-            );
-            self.parser.recycle(record);
-            if let Err(e) = emitted {
-                self.buf = buf;
-                self.outcome = outcome;
-                return Err(e);
             }
         };
         self.stats.bytes_json += reader.offset();
+        self.stats.skipped_bytes += reader.skipped_bytes();
         self.buf = buf;
-        self.outcome = outcome;
         Ok(result)
+    }
+
+    /// Parse, evaluate, count and emit one record on the calling thread
+    /// (in place: no copy of its bytes).
+    pub(crate) fn evaluate_inline(
+        &mut self,
+        source: &str,
+        pos: RecordPos,
+        buf: &mut Vec<u8>,
+        sink: &mut dyn AlertSink,
+    ) -> io::Result<()> {
+        let mut outcome = std::mem::take(&mut self.outcome);
+        let record = match self.matcher.parse_and_evaluate(
+            &mut self.parser,
+            buf,
+            pos.check_values,
+            &mut outcome,
+        ) {
+            Ok(r) => r,
+            Err(message) => {
+                self.bad_record(source, pos, message);
+                self.outcome = outcome;
+                return Ok(());
+            }
+        };
+        self.account(source, pos, &mut outcome);
+        let emitted = emit(
+            self.matcher.plan(),
+            source,
+            pos,
+            RecordRef::Parsed(&record),
+            &outcome,
+            sink,
+        );
+        self.parser.recycle(record);
+        self.outcome = outcome;
+        emitted
     }
 
     /// Count a record that is not JSON.
@@ -433,6 +467,18 @@ impl<'p> Scanner<'p> {
     /// Count what evaluating a record gave (alerts, errors, quarantines).
     pub(crate) fn account(&mut self, source: &str, pos: RecordPos, outcome: &mut Outcome) {
         self.stats.records += 1;
+        if outcome.repairs.any() {
+            match self.stats.repaired.last_mut() {
+                Some((name, n, what)) if name == source => {
+                    *n += 1;
+                    *what = what.union(outcome.repairs);
+                }
+                _ => self
+                    .stats
+                    .repaired
+                    .push((source.to_string(), 1, outcome.repairs)),
+            }
+        }
         for e in outcome.errors.drain(..) {
             self.stats.rule_errors[e.rule] += 1;
             if e.budget.is_some() {

@@ -78,7 +78,16 @@ pub fn render(stats: &Stats, plan: &Plan) -> String {
         );
     }
     if stats.bad_records > 0 {
-        let _ = writeln!(out, "unreadable records: {} (skipped)", stats.bad_records);
+        let skipped = if stats.skipped_bytes > 0 {
+            format!("; {} bytes skipped", stats.skipped_bytes)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "unreadable records: {} (each skipped alone, the rest of its file read{skipped})",
+            stats.bad_records
+        );
         for b in &stats.bad_examples {
             let _ = writeln!(
                 out,
@@ -86,6 +95,13 @@ pub fn render(stats: &Stats, plan: &Plan) -> String {
                 b.source, b.position.index, b.position.offset, b.message
             );
         }
+    }
+    for (source, n, what) in &stats.repaired {
+        let _ = writeln!(
+            out,
+            "read as jq reads them: {source}, {n} record{} ({what})",
+            if *n == 1 { "" } else { "s" }
+        );
     }
     if !stats.skipped.is_empty() {
         let _ = writeln!(

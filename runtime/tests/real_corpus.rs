@@ -57,11 +57,11 @@ fn the_shared_real_corpus_scans() {
             .all(|(_, why)| why.contains("does not start with a JSON object")),
         "{text:#?}"
     );
-    // Of the JSON files only the one broken upstream fails; the rest scan or
-    // are skipped as not CloudTrail (test fixtures, JSON Lines, arrays).
-    assert_eq!(failed.len(), 1, "{failed:#?}");
-    assert!(failed[0].0.ends_with("aws.execution.ec2-user-data.json"));
-    assert!(failed[0].1.contains("byte 3327"), "{}", failed[0].1);
+    // Every JSON file scans or is skipped as not CloudTrail (test fixtures,
+    // JSON Lines, arrays). The one broken upstream (cloudtrail2sightings'
+    // aws.execution.ec2-user-data.json, with no `,` between its records,
+    // which jq refuses whole) is read record by record.
+    assert!(failed.is_empty(), "{failed:#?}");
     assert!(scanner.stats.records >= 4600, "{}", scanner.stats.records);
     assert_eq!(scanner.stats.bad_records, 0);
     assert!(scanner.stats.total_alerts() > 500);

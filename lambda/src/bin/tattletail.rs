@@ -15,7 +15,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tattletail_compiler::diag::render_all;
 use tattletail_compiler::pack::{DEFAULT_PACK, DEFAULT_PACK_NAME};
 use tattletail_lambda::inputs::{self, Input};
+use tattletail_lambda::limits;
 use tattletail_runtime::output::{JsonLines, TextLines};
+use tattletail_runtime::reader::parse_size;
 use tattletail_runtime::scan::{AlertSink, InputOutcome, Source};
 use tattletail_runtime::{summary, Matcher, Scanner};
 
@@ -63,6 +65,11 @@ enum Command {
         /// s3:// inputs, objects read at once (default 8).
         #[arg(long)]
         jobs: Option<usize>,
+        /// Skip (and report) records larger than this, e.g. 64MiB (the
+        /// default; also TATTLETAIL_MAX_RECORD_BYTES). The rest of the
+        /// file is read.
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        max_record_size: Option<usize>,
     },
 }
 
@@ -85,7 +92,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         no_index,
         send,
         jobs,
+        max_record_size,
     } = cli.command;
+    if let Some(n) = max_record_size {
+        limits::set_max_record_size(n);
+    }
+    let max_record = limits::max_record_size().map_err(anyhow::Error::msg)?;
     let (name, source) = match &config {
         Some(p) => (
             p.display().to_string(),
@@ -126,7 +138,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     } else {
         Scanner::new(plan)
     };
-    let mut scanner = scanner.with_workers(jobs);
+    let mut scanner = scanner.with_workers(jobs).with_max_record_size(max_record);
     // Files are opened as the scan reaches them.
     let sources = inputs.iter().map(|input| -> Source {
         match input {

@@ -291,7 +291,7 @@ pub fn native(matcher: &mut Matcher<'_>, records: &[&[u8]]) -> Vec<Vec<Res>> {
         .map(|raw| {
             let mut bytes = raw.to_vec();
             let _rec = matcher
-                .parse_and_evaluate(&mut parser, &mut bytes, &mut out)
+                .parse_and_evaluate(&mut parser, &mut bytes, true, &mut out)
                 .expect("test records parse");
             let mut row = vec![Res::No; n];
             for m in &out.matches {

@@ -105,7 +105,7 @@ pub fn evaluate(matcher: &mut Matcher<'_>, records: &[Vec<u8>], rules: usize) ->
         .map(|raw| {
             let mut bytes = raw.clone();
             let _rec = matcher
-                .parse_and_evaluate(&mut parser, &mut bytes, &mut out)
+                .parse_and_evaluate(&mut parser, &mut bytes, true, &mut out)
                 .expect("test records parse");
             let mut row = vec![None; rules];
             for m in &out.matches {
