@@ -283,3 +283,114 @@ fn compile_explains_and_checks() {
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stderr).contains("ok, 23 rules"));
 }
+
+/// A StopLogging event (the built-in pack alerts on it twice).
+fn stop_logging(id: &str) -> String {
+    format!(
+        r#"{{"eventVersion":"1.08","eventSource":"cloudtrail.amazonaws.com","eventName":"StopLogging","eventID":"{id}","eventTime":"2026-01-01T00:00:00Z"}}"#
+    )
+}
+
+#[test]
+fn a_byte_order_mark_and_repairable_values_cost_nothing() {
+    let mut log = b"\xEF\xBB\xBF".to_vec();
+    log.extend_from_slice(
+        format!(
+            r#"{{"Records":[{},{{"eventVersion":"1.08","eventSource":"cloudtrail.amazonaws.com","eventName":"StopLogging","eventID":"odd","n":-1e400,"s":"\ud800","b":"#,
+            stop_logging("first")
+        )
+        .as_bytes(),
+    );
+    log.extend_from_slice(b"\"\xff\"}]}");
+    let out = tattletail(&["scan", "-"], Some(&gzip(&log)));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("eventID=first") && stdout.contains("eventID=odd"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("read as jq reads them: <stdin>, 1 record (invalid UTF-8 read as U+FFFD, lone surrogate escapes read as U+FFFD, numbers beyond the double range"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_record_over_the_size_limit_is_skipped_and_the_file_goes_on() {
+    // 48 MiB of one string in a few hundred KB of gzip.
+    let mut log = format!(
+        r#"{{"Records":[{},{{"eventVersion":"1.08","p":""#,
+        stop_logging("before")
+    )
+    .into_bytes();
+    log.resize(log.len() + (48 << 20), b'A');
+    log.extend_from_slice(format!(r#""}},{}]}}"#, stop_logging("after")).as_bytes());
+    let out = tattletail(
+        &["scan", "--max-record-size", "1MiB", "-"],
+        Some(&gzip(&log)),
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stdout.contains("eventID=before") && stdout.contains("eventID=after"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "<stdin> record 1 at byte 157: the record is {} bytes, more than the maximum record size of 1048576 bytes (--max-record-size)",
+            (48 << 20) + 30
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("bytes skipped"), "{stderr}");
+
+    // The same limit from the environment; a bad value is a usage error.
+    let run = |value: &str| {
+        Command::new(env!("CARGO_BIN_EXE_tattletail"))
+            .args(["scan", "corpus/samples"])
+            .current_dir(root())
+            .env("TATTLETAIL_MAX_RECORD_BYTES", value)
+            .output()
+            .unwrap()
+    };
+    let out = run("lots");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("TATTLETAIL_MAX_RECORD_BYTES: `lots` is not a size"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run("300");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("more than the maximum record size of 300 bytes"));
+}
+
+#[test]
+fn a_broken_record_costs_only_itself_and_a_cut_file_says_truncated() {
+    let log = format!(
+        r#"{{"Records":[{},{{"eventVersion":"1.08","x":[1,2}},{}]}}"#,
+        stop_logging("before"),
+        stop_logging("after")
+    );
+    let out = tattletail(&["scan", "-"], Some(log.as_bytes()));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stdout.contains("eventID=before") && stdout.contains("eventID=after"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("<stdin> record 1 at byte 157: malformed record: `}` closes a `[` at byte 188; skipped 33 bytes up to the next record"),
+        "{stderr}"
+    );
+    let cut = &log.as_bytes()[..log.len() - 40];
+    let out = tattletail(&["scan", "-"], Some(&gzip(cut)));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "unexpected end of file inside record 2 starting at byte 190 (truncated file?)"
+        ),
+        "{stderr}"
+    );
+}
