@@ -28,6 +28,8 @@ pub struct Settings {
     pub fail_on_undelivered: bool,
     /// CloudWatch metrics namespace.
     pub metrics_namespace: String,
+    /// Time kept before the invocation deadline (see `deadline`).
+    pub deadline_margin: Duration,
 }
 
 impl Default for Settings {
@@ -38,6 +40,7 @@ impl Default for Settings {
             concurrency: 16,
             fail_on_undelivered: false,
             metrics_namespace: "Tattletail".into(),
+            deadline_margin: Duration::from_secs(10),
         }
     }
 }
@@ -68,6 +71,9 @@ impl Settings {
         }
         if let Some(n) = number("TATTLETAIL_SEND_CONCURRENCY", 1, 256) {
             s.concurrency = n as usize;
+        }
+        if let Some(n) = number("TATTLETAIL_DEADLINE_MARGIN_MS", 100, 600_000) {
+            s.deadline_margin = Duration::from_millis(n);
         }
         if let Some(raw) = get("TATTLETAIL_FAIL_ON_UNDELIVERED") {
             match raw.trim().to_ascii_lowercase().as_str() {
@@ -166,17 +172,24 @@ mod tests {
         let s = Settings::from_env(env(&[
             ("TATTLETAIL_SEND_ATTEMPTS", "2"),
             ("TATTLETAIL_FAIL_ON_UNDELIVERED", "true"),
+            ("TATTLETAIL_DEADLINE_MARGIN_MS", "2500"),
         ]))
         .unwrap();
         assert_eq!(s.attempts, 2);
+        assert_eq!(s.deadline_margin, Duration::from_millis(2_500));
         assert!(s.fail_on_undelivered);
         let err = Settings::from_env(env(&[
             ("TATTLETAIL_SEND_ATTEMPTS", "0"),
             ("TATTLETAIL_FAIL_ON_UNDELIVERED", "maybe"),
+            ("TATTLETAIL_DEADLINE_MARGIN_MS", "50"),
         ]))
         .unwrap_err();
         assert!(
-            err.contains("TATTLETAIL_SEND_ATTEMPTS") && err.contains("maybe"),
+            err.contains("TATTLETAIL_SEND_ATTEMPTS")
+                && err.contains("maybe")
+                && err.contains(
+                    "TATTLETAIL_DEADLINE_MARGIN_MS=\"50\" is not a whole number from 100 to 600000"
+                ),
             "{err}"
         );
     }

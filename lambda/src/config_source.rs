@@ -9,18 +9,24 @@
 //! compiled and used from that invocation on. An invalid config fails the
 //! invocation with every diagnostic; it is cached by ETag too, so it is not
 //! recompiled until it changes.
+//!
+//! A config is never read whole before its size is known: the object's
+//! `Content-Length` is checked before the body is read, and the body is read
+//! with a cap as well (in case the length is missing or wrong); a larger
+//! object fails the invocation with an error naming it and the limit.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::primitives::ByteStream;
 use tattletail_compiler::diag::render_all;
 use tattletail_compiler::plan::Compiled;
 use tracing::{info, warn};
 
-/// Largest config object read from S3.
-const MAX_CONFIG_BYTES: usize = 16 * 1024 * 1024;
+/// Largest config read (16 MiB; a config of 1,000 rules is about 1 MB).
+pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Where the config lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,6 +75,19 @@ pub enum ConfigError {
         name: String,
         /// Why.
         message: String,
+    },
+    /// The config is larger than [`MAX_CONFIG_BYTES`]; it was not read.
+    #[error(
+        "the config {name} is too large: {size}, more than the limit of {limit} bytes (16 MiB); \
+         a tattletail.toml is a few KB: check that S3_CONFIG_BUCKET and S3_CONFIG_PATH name the config"
+    )]
+    TooLarge {
+        /// Location.
+        name: String,
+        /// How large it is, as far as known (`20000000 bytes`, `more than …`).
+        size: String,
+        /// The limit, in bytes.
+        limit: u64,
     },
     /// The config has errors; `rendered` has every diagnostic.
     #[error("the config {name} is invalid ({count} problem(s)); nothing was scanned:\n{rendered}")]
@@ -142,7 +161,11 @@ impl ConfigCache {
         match self.location.clone() {
             ConfigLocation::File(path) => {
                 if self.current.is_none() {
+                    let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                     let result = match std::fs::read_to_string(&path) {
+                        _ if len > MAX_CONFIG_BYTES => {
+                            Err(too_large(&name, format!("{len} bytes")))
+                        }
                         Ok(text) => compile(&name, &text),
                         Err(e) => Err(ConfigError::Unreadable {
                             name: name.clone(),
@@ -169,31 +192,28 @@ impl ConfigCache {
                 match req.send().await {
                     Ok(out) => {
                         let new_etag = out.e_tag().map(String::from);
-                        let result = match out.body.collect().await {
-                            Ok(bytes) => {
-                                let bytes = bytes.into_bytes();
-                                if bytes.len() > MAX_CONFIG_BYTES {
-                                    Err(ConfigError::Unreadable {
-                                        name: name.clone(),
-                                        message: format!(
-                                            "{} bytes is more than the {MAX_CONFIG_BYTES}-byte limit",
-                                            bytes.len()
-                                        ),
-                                    })
-                                } else {
-                                    match std::str::from_utf8(&bytes) {
-                                        Ok(text) => compile(&name, text),
-                                        Err(e) => Err(ConfigError::Unreadable {
-                                            name: name.clone(),
-                                            message: format!("not UTF-8 text: {e}"),
-                                        }),
-                                    }
-                                }
+                        let declared = out.content_length().and_then(|n| u64::try_from(n).ok());
+                        let result = match declared {
+                            // Not read at all: the body is dropped unread.
+                            Some(n) if n > MAX_CONFIG_BYTES => {
+                                Err(too_large(&name, format!("{n} bytes")))
                             }
-                            Err(e) => Err(ConfigError::Unreadable {
-                                name: name.clone(),
-                                message: format!("reading the body failed: {e}"),
-                            }),
+                            _ => match read_capped(out.body, MAX_CONFIG_BYTES).await {
+                                Ok(bytes) => match std::str::from_utf8(&bytes) {
+                                    Ok(text) => compile(&name, text),
+                                    Err(e) => Err(ConfigError::Unreadable {
+                                        name: name.clone(),
+                                        message: format!("not UTF-8 text: {e}"),
+                                    }),
+                                },
+                                Err(Capped::TooLarge(read)) => {
+                                    Err(too_large(&name, format!("more than {read} bytes")))
+                                }
+                                Err(Capped::Read(e)) => Err(ConfigError::Unreadable {
+                                    name: name.clone(),
+                                    message: format!("reading the body failed: {e}"),
+                                }),
+                            },
                         };
                         if !matches!(result, Err(ConfigError::Unreadable { .. })) {
                             self.current = Some((new_etag, result.clone()));
@@ -230,6 +250,41 @@ impl ConfigCache {
     }
 }
 
+fn too_large(name: &str, size: String) -> ConfigError {
+    ConfigError::TooLarge {
+        name: name.to_string(),
+        size,
+        limit: MAX_CONFIG_BYTES,
+    }
+}
+
+/// Why [`read_capped`] gave up.
+#[derive(Debug)]
+enum Capped {
+    /// More than the cap: this many bytes had arrived.
+    TooLarge(u64),
+    /// The stream failed.
+    Read(String),
+}
+
+/// The whole body, unless it is longer than `cap` bytes: reading stops as
+/// soon as it is (whatever `Content-Length` said).
+async fn read_capped(mut body: ByteStream, cap: u64) -> Result<Vec<u8>, Capped> {
+    let mut out = Vec::new();
+    while let Some(chunk) = body
+        .try_next()
+        .await
+        .map_err(|e| Capped::Read(e.to_string()))?
+    {
+        let total = (out.len() + chunk.len()) as u64;
+        if total > cap {
+            return Err(Capped::TooLarge(total));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
 fn status<E>(e: &SdkError<E>) -> Option<u16> {
     e.raw_response().map(|r| r.status().as_u16())
 }
@@ -237,6 +292,42 @@ fn status<E>(e: &SdkError<E>) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn reads_are_capped_whatever_the_declared_length() {
+        let body = ByteStream::from(vec![b'#'; 100]);
+        assert_eq!(read_capped(body, 100).await.unwrap().len(), 100);
+        let body = ByteStream::from(vec![b'#'; 101]);
+        assert!(matches!(
+            read_capped(body, 100).await,
+            Err(Capped::TooLarge(101))
+        ));
+        let e = too_large("s3://b/tattletail.toml", "more than 101 bytes".into()).to_string();
+        assert!(
+            e.starts_with("the config s3://b/tattletail.toml is too large: more than 101 bytes, more than the limit of 16777216 bytes"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bundled_file_over_the_limit_is_not_read() {
+        let dir =
+            std::env::temp_dir().join(format!("tattletail-config-size-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tattletail.toml");
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(MAX_CONFIG_BYTES + 1).unwrap();
+        let mut cache = ConfigCache::new(ConfigLocation::File(path.clone()));
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                .build(),
+        );
+        let err = cache.get(&s3).await.unwrap_err();
+        assert!(matches!(err, ConfigError::TooLarge { .. }), "{err}");
+        assert!(err.to_string().contains("16777217 bytes"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn location_follows_upstream_precedence() {

@@ -11,7 +11,14 @@
 //! never holds up the others. An alert that still cannot be delivered is
 //! logged in full as one `undelivered_alert` line (the payload is in it, so
 //! it can be recovered from CloudWatch Logs) and counted.
+//!
+//! The sends of one input are tracked by a [`Sends`], which reaps each send
+//! as it finishes: memory is bounded by the sends in flight, never by the
+//! number of alerts of an object. [`Sends::finish`] waits for the rest, up
+//! to a time limit (the Lambda's deadline); a send still running then is
+//! abandoned and logged as `undelivered_alert` like any failed one.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +27,7 @@ use aws_sdk_sesv2::types::{Body, Content, Destination as SesDestination, EmailCo
 use aws_sdk_sns::types::MessageAttributeValue;
 use tattletail_compiler::config::{Destination, DestinationKind};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
+use tokio::task::{Id, JoinError, JoinSet};
 use tracing::{error, info, warn};
 
 use crate::aws::{Clients, Settings};
@@ -60,12 +67,13 @@ impl Deliverer {
     }
 
     /// Send `alert` to each destination in `targets`, spawning the sends
-    /// into `tasks`. Waits for a free slot before each spawn.
+    /// into `sends`. Waits for a free slot before each spawn, and reaps the
+    /// sends that have finished meanwhile.
     pub async fn dispatch(
         &self,
         alert: Arc<AlertData>,
         targets: &[Destination],
-        tasks: &mut JoinSet<SendResult>,
+        sends: &mut Sends,
     ) {
         for dest in targets {
             let permit = self
@@ -74,6 +82,8 @@ impl Deliverer {
                 .acquire_owned()
                 .await
                 .expect("the semaphore is never closed");
+            sends.reap_ready();
+            sends.counters = Some(self.counters.clone());
             let job = Send {
                 clients: self.clients.clone(),
                 settings: self.settings.clone(),
@@ -81,7 +91,112 @@ impl Deliverer {
                 alert: alert.clone(),
                 counters: self.counters.clone(),
             };
-            tasks.spawn(job.run(permit));
+            let handle = sends.tasks.spawn(job.run(permit));
+            sends.pending.insert(
+                handle.id(),
+                Pending {
+                    dest: dest.clone(),
+                    alert: alert.clone(),
+                },
+            );
+        }
+    }
+}
+
+/// What a send in flight is about, to log it if it never finishes.
+struct Pending {
+    dest: Destination,
+    alert: Arc<AlertData>,
+}
+
+/// The sends of one input: spawned by [`Deliverer::dispatch`], reaped as
+/// they finish (so a finished send costs nothing), counted.
+#[derive(Default)]
+pub struct Sends {
+    tasks: JoinSet<SendResult>,
+    pending: HashMap<Id, Pending>,
+    counters: Option<Arc<Counters>>,
+    /// Sends that succeeded.
+    pub delivered: u64,
+    /// Sends that failed after every attempt, or were abandoned.
+    pub undelivered: u64,
+}
+
+/// Why a send still in flight was given up.
+pub const ABANDONED: &str = "the send was still in flight when the invocation deadline came near \
+(TATTLETAIL_DEADLINE_MARGIN_MS); it was abandoned";
+
+impl Sends {
+    /// No sends yet.
+    pub fn new() -> Sends {
+        Sends::default()
+    }
+
+    /// Sends spawned and not reaped yet.
+    pub fn in_flight(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Reap every send that has finished, without waiting.
+    pub fn reap_ready(&mut self) {
+        while let Some(done) = self.tasks.try_join_next_with_id() {
+            self.fold(done);
+        }
+    }
+
+    /// Wait for the next send to finish and reap it; `false` when none is
+    /// in flight.
+    pub async fn reap_next(&mut self) -> bool {
+        match self.tasks.join_next_with_id().await {
+            Some(done) => {
+                self.fold(done);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Wait for every send, until `until` at most: sends still running
+    /// then are abandoned, each logged as `undelivered_alert`. Returns
+    /// (delivered, undelivered) over all the sends of this input.
+    pub async fn finish(&mut self, until: Option<tokio::time::Instant>) -> (u64, u64) {
+        match until {
+            None => while self.reap_next().await {},
+            Some(at) => {
+                let _ =
+                    tokio::time::timeout_at(at, async { while self.reap_next().await {} }).await;
+                self.tasks.abort_all();
+                while self.reap_next().await {}
+            }
+        }
+        (self.delivered, self.undelivered)
+    }
+
+    fn fold(&mut self, done: Result<(Id, SendResult), JoinError>) {
+        match done {
+            Ok((id, result)) => {
+                self.pending.remove(&id);
+                match result {
+                    Ok(()) => self.delivered += 1,
+                    // Logged by the send itself.
+                    Err(_) => self.undelivered += 1,
+                }
+            }
+            Err(e) => {
+                self.undelivered += 1;
+                if let Some(c) = &self.counters {
+                    c.undelivered.fetch_add(1, Ordering::Relaxed);
+                }
+                let why = if e.is_cancelled() {
+                    ABANDONED.to_string()
+                } else {
+                    format!("the send task failed: {e}")
+                };
+                match self.pending.remove(&e.id()) {
+                    Some(p) => log_undelivered(&p.dest, &p.alert, &why),
+                    None => error!(message = "send_task_failed", error = why.as_str()),
+                }
+            }
         }
     }
 }
@@ -116,18 +231,7 @@ impl Send {
             }
             Err(e) => {
                 self.counters.undelivered.fetch_add(1, Ordering::Relaxed);
-                error!(
-                    message = "undelivered_alert",
-                    rule = a.name.as_str(),
-                    alert_id = a.alert_id.as_str(),
-                    event_id = a.event_id().unwrap_or(""),
-                    origin = a.origin.as_str(),
-                    destination = self.dest.id.as_str(),
-                    r#type = self.dest.kind.type_name(),
-                    target = target(&self.dest).as_str(),
-                    error = e.as_str(),
-                    payload_json = payload_for_log(&self.dest, a).as_str()
-                );
+                log_undelivered(&self.dest, a, e);
             }
         }
         result
@@ -270,20 +374,21 @@ fn payload_for_log(d: &Destination, a: &AlertData) -> String {
     }
 }
 
-/// Wait for every spawned send; (delivered, undelivered) among them.
-pub async fn drain(tasks: &mut JoinSet<SendResult>) -> (u64, u64) {
-    let (mut ok, mut failed) = (0, 0);
-    while let Some(r) = tasks.join_next().await {
-        match r {
-            Ok(Ok(())) => ok += 1,
-            Ok(Err(_)) => failed += 1,
-            Err(e) => {
-                failed += 1;
-                error!(message = "send_task_failed", error = e.to_string().as_str());
-            }
-        }
-    }
-    (ok, failed)
+/// The `undelivered_alert` line: the alert in full, where it should have
+/// gone and why it did not.
+fn log_undelivered(dest: &Destination, a: &AlertData, why: &str) {
+    error!(
+        message = "undelivered_alert",
+        rule = a.name.as_str(),
+        alert_id = a.alert_id.as_str(),
+        event_id = a.event_id().unwrap_or(""),
+        origin = a.origin.as_str(),
+        destination = dest.id.as_str(),
+        r#type = dest.kind.type_name(),
+        target = target(dest).as_str(),
+        error = why,
+        payload_json = payload_for_log(dest, a).as_str()
+    );
 }
 
 /// The destinations of a rule, in its list order.

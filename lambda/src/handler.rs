@@ -11,11 +11,19 @@
 //! `PermanentFailure`; a direct S3/SNS/EventBridge invocation returns an
 //! error so Lambda's retry and DLQ take over. Skipped objects (digests,
 //! 0-byte objects, non-CloudTrail JSON) succeed with one log line each.
+//!
+//! Deadline. The invocation's deadline, less a margin (see `deadline`),
+//! stops the scan: no more records are read and no more sends started,
+//! sends in flight get part of the margin to finish, and the object gets
+//! an `object_incomplete` line saying from which record on it was not
+//! handled (objects not started get one too, at record 0). The summary
+//! line and the metrics are written as always, and the units not finished
+//! fail with a temporary failure so that they are retried.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use serde_json::{json, Value};
 use tattletail_compiler::plan::{Compiled, Plan};
@@ -26,10 +34,11 @@ use tracing::{error, info, warn};
 
 use crate::aws::{Clients, Settings};
 use crate::config_source::{ConfigCache, ConfigLocation};
+use crate::deadline::{Cutoff, Stop};
 use crate::deliver::Deliverer;
 use crate::event::{self, ObjectRef, UnitResult, Work};
 use crate::logging::{self, Metric};
-use crate::pipeline::{self, Outputs};
+use crate::pipeline::{self, Outputs, Until};
 use crate::s3::{self, FetchError};
 
 /// Everything kept across warm invocations.
@@ -47,6 +56,7 @@ struct Totals {
     scanned: u64,
     skipped: u64,
     failed: u64,
+    incomplete: u64,
     records: u64,
     bad_records: u64,
     bytes: u64,
@@ -96,10 +106,19 @@ fn json_text<T: serde::Serialize>(v: &T) -> String {
 }
 
 enum ObjectResult {
-    Done { undelivered: u64 },
+    Done {
+        undelivered: u64,
+    },
     Skipped,
     Failed(FetchError),
+    /// Stopped by the deadline; the message says where.
+    Incomplete(String),
 }
+
+/// What `object_incomplete` says after the position.
+const INCOMPLETE_HELP: &str = "the invocation deadline came near (TATTLETAIL_DEADLINE_MARGIN_MS): \
+the rest of the object was not scanned; the object fails so that it is retried, and the retry sends \
+again the alerts of the records before next_record (same alert_id)";
 
 impl App {
     /// Build the clients and settings from the environment (cold start).
@@ -113,7 +132,8 @@ impl App {
             config = location.name().as_str(),
             fail_on_undelivered = settings.fail_on_undelivered,
             send_attempts = settings.attempts as u64,
-            send_concurrency = settings.concurrency as u64
+            send_concurrency = settings.concurrency as u64,
+            deadline_margin_ms = settings.deadline_margin.as_millis() as u64
         );
         Ok(App {
             deliverer: Arc::new(Deliverer::new(clients.clone(), settings.clone())),
@@ -124,10 +144,43 @@ impl App {
         })
     }
 
-    /// Handle one invocation.
-    pub async fn handle(&self, payload: Value, request_id: &str) -> Result<Value, String> {
+    /// Handle one invocation, finishing before `deadline` (the Lambda
+    /// invocation deadline; `None`: no deadline).
+    pub async fn handle(
+        &self,
+        payload: Value,
+        request_id: &str,
+        deadline: Option<SystemTime>,
+    ) -> Result<Value, String> {
         logging::set_request_id(request_id);
         let started = Instant::now();
+        let stop = Stop::new();
+        let cutoff =
+            deadline.map(|d| Cutoff::new(d, self.settings.deadline_margin, SystemTime::now()));
+        if let Some(c) = cutoff.filter(|c| c.shrunk) {
+            warn!(
+                message = "deadline_margin_shrunk",
+                margin_ms = c.margin.as_millis() as u64,
+                setting_ms = self.settings.deadline_margin.as_millis() as u64,
+                help = "the invocation had less than twice TATTLETAIL_DEADLINE_MARGIN_MS left: raise the function timeout or lower the margin"
+            );
+        }
+        let timer = cutoff.map(|c| stop.trigger_at(c.stop_scan));
+        let answer = self.handle_until(payload, started, &stop, cutoff).await;
+        if let Some(t) = timer {
+            t.abort();
+        }
+        logging::set_request_id("");
+        answer
+    }
+
+    async fn handle_until(
+        &self,
+        payload: Value,
+        started: Instant,
+        stop: &Stop,
+        cutoff: Option<Cutoff>,
+    ) -> Result<Value, String> {
         let invocation = event::parse(&payload).inspect_err(|e| {
             error!(message = "invalid_event", error = e.as_str());
         })?;
@@ -163,7 +216,11 @@ impl App {
                     let mut result = UnitResult::Succeeded(String::new());
                     let mut notes = Vec::new();
                     for obj in objects {
-                        match self.object(&compiled, obj, &mut totals).await {
+                        let until = cutoff.map(|c| Until {
+                            stop: stop.clone(),
+                            stop_sends: c.stop_sends,
+                        });
+                        match self.object(&compiled, obj, until, &mut totals).await {
                             ObjectResult::Done { undelivered } => {
                                 if undelivered > 0 && self.settings.fail_on_undelivered {
                                     result = UnitResult::TemporaryFailure(format!(
@@ -182,6 +239,11 @@ impl App {
                             ObjectResult::Failed(FetchError::Permanent(m)) => {
                                 result = UnitResult::PermanentFailure(m);
                             }
+                            ObjectResult::Incomplete(m) => {
+                                if !matches!(result, UnitResult::PermanentFailure(_)) {
+                                    result = UnitResult::TemporaryFailure(m);
+                                }
+                            }
                         }
                     }
                     match result {
@@ -198,6 +260,7 @@ impl App {
             "objects_scanned": totals.scanned,
             "objects_skipped": totals.skipped,
             "objects_failed": totals.failed,
+            "objects_incomplete": totals.incomplete,
             "records": totals.records,
             "alerts": totals.alert_count(),
             "alerts_delivered": totals.delivered,
@@ -210,6 +273,8 @@ impl App {
             objects_scanned = totals.scanned,
             objects_skipped = totals.skipped,
             objects_failed = totals.failed,
+            objects_incomplete = totals.incomplete,
+            deadline_reached = stop.is_set(),
             records = totals.records,
             record_count = totals.records,
             alerts = totals.alert_count(),
@@ -225,18 +290,40 @@ impl App {
             duration_ms = duration_ms
         );
         self.metrics(&totals, duration_ms);
-        let answer = event::respond(&invocation, &results, summary);
-        logging::set_request_id("");
-        answer
+        event::respond(&invocation, &results, summary)
     }
 
     async fn object(
         &self,
         compiled: &Arc<Compiled>,
         obj: &ObjectRef,
+        until: Option<Until>,
         totals: &mut Totals,
     ) -> ObjectResult {
         let url = obj.url();
+        // Stopped before this object was opened: nothing of it was read.
+        let not_started = |totals: &mut Totals| {
+            totals.incomplete += 1;
+            warn!(
+                message = "object_incomplete",
+                object = url.as_str(),
+                bucket = obj.bucket.as_str(),
+                key = obj.key.as_str(),
+                next_record = 0u64,
+                records = 0u64,
+                alerts_delivered = 0u64,
+                alerts_undelivered = 0u64,
+                reason = "not started",
+                help = INCOMPLETE_HELP
+            );
+            ObjectResult::Incomplete(format!(
+                "{url}: not started before the invocation deadline; retry"
+            ))
+        };
+        let stop = until.as_ref().map(|u| u.stop.clone());
+        if stop.as_ref().is_some_and(Stop::is_set) {
+            return not_started(totals);
+        }
         let skip = |totals: &mut Totals, reason: &str| {
             totals.skipped += 1;
             info!(
@@ -249,7 +336,18 @@ impl App {
         if let Some(why) = s3::skip_before_fetch(obj) {
             return skip(totals, why);
         }
-        let object = match s3::open(&self.clients.s3, obj).await {
+        let opened = match &stop {
+            None => Some(s3::open(&self.clients.s3, obj).await),
+            Some(stop) => tokio::select! {
+                biased;
+                () = stop.wait() => None,
+                o = s3::open_until(&self.clients.s3, obj, Some(stop.clone())) => Some(o),
+            },
+        };
+        let Some(opened) = opened else {
+            return not_started(totals);
+        };
+        let object = match opened {
             Ok(o) => o,
             Err(e) => {
                 totals.failed += 1;
@@ -273,20 +371,22 @@ impl App {
             // Objects are scanned one at a time: every core evaluates.
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        let report = match pipeline::scan(compiled.clone(), url.clone(), object.body, outputs).await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                totals.failed += 1;
-                let msg = format!("{url}: {e}");
-                error!(
-                    message = "object_failed",
-                    object = url.as_str(),
-                    error = msg.as_str()
-                );
-                return ObjectResult::Failed(FetchError::Temporary(msg));
-            }
-        };
+        let report =
+            match pipeline::scan_until(compiled.clone(), url.clone(), object.body, outputs, until)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    totals.failed += 1;
+                    let msg = format!("{url}: {e}");
+                    error!(
+                        message = "object_failed",
+                        object = url.as_str(),
+                        error = msg.as_str()
+                    );
+                    return ObjectResult::Failed(FetchError::Temporary(msg));
+                }
+            };
         totals.add(&report.stats, &compiled.plan);
         totals.delivered += report.delivered;
         totals.undelivered += report.undelivered;
@@ -336,6 +436,33 @@ impl App {
                 at = at.as_str(),
                 help = "the rule exceeded its evaluation budget on most records; it was not evaluated on the rest of this object"
             );
+        }
+        if let Some(stopped) = report.stopped {
+            totals.incomplete += 1;
+            let at = match stopped.next_record {
+                Some(n) => format!("from record {n}"),
+                None => "at an unknown record (the scan did not stop in time)".to_string(),
+            };
+            warn!(
+                message = "object_incomplete",
+                object = url.as_str(),
+                bucket = obj.bucket.as_str(),
+                key = obj.key.as_str(),
+                next_record_json = json_text(&stopped.next_record).as_str(),
+                records = stats.records,
+                alerts = stats.total_alerts(),
+                alerts_by_rule_json = json_text(&by_rule(&stats.alerts, &compiled.plan)).as_str(),
+                bad_records = stats.bad_records,
+                bytes = stats.bytes_read,
+                alerts_delivered = report.delivered,
+                alerts_undelivered = report.undelivered,
+                duration_ms = report.duration.as_secs_f64() * 1000.0,
+                reason = "stopped",
+                help = INCOMPLETE_HELP
+            );
+            return ObjectResult::Incomplete(format!(
+                "{url}: stopped at the invocation deadline {at}; retry"
+            ));
         }
         match &report.outcome {
             InputOutcome::Scanned => {
@@ -388,6 +515,7 @@ impl App {
                 count("ObjectsScanned", t.scanned),
                 count("ObjectsSkipped", t.skipped),
                 count("ObjectsFailed", t.failed),
+                count("ObjectsIncomplete", t.incomplete),
                 count("AlertsDelivered", t.delivered),
                 count("AlertsUndelivered", t.undelivered),
                 Metric {

@@ -2,7 +2,7 @@
 //! handler ([`handler`]) and its inputs ([`event`], [`s3`], [`config_source`]),
 //! delivery to SNS, SES and Slack in upstream's payload formats
 //! ([`payload`], [`deliver`]), the shared scan-and-deliver step
-//! ([`pipeline`]) and JSON logs with CloudWatch metrics ([`logging`]). The
+//! ([`pipeline`]), the invocation deadline ([`deadline`]) and JSON logs with CloudWatch metrics ([`logging`]). The
 //! engine crates (`tattletail-compiler`, `tattletail-runtime`) stay free of
 //! the AWS SDK; this crate is the only one that builds it.
 #![forbid(unsafe_code)]
@@ -12,6 +12,8 @@
 pub mod aws;
 #[cfg(feature = "aws")]
 pub mod config_source;
+#[cfg(feature = "aws")]
+pub mod deadline;
 #[cfg(feature = "aws")]
 pub mod deliver;
 #[cfg(feature = "aws")]

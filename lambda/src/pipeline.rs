@@ -2,8 +2,15 @@
 //! blocking one-pass scan runs on a blocking thread, its alerts cross a
 //! small bounded channel to the async side, which delivers them. Shared by
 //! the Lambda handler and `tattletail scan` (S3 inputs and `--send`).
+//!
+//! Finished sends are reaped while the scan goes on, so memory is bounded by
+//! the sends in flight. The Lambda passes an [`Until`]: when its stop is
+//! set, reading and sending stop, the report says from which record on the
+//! object was not handled ([`Stopped`]), and sends still in flight at its
+//! `stop_sends` are abandoned and logged as undelivered.
 
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,10 +18,10 @@ use tattletail_compiler::plan::Compiled;
 use tattletail_runtime::scan::{Alert, AlertSink, InputOutcome};
 use tattletail_runtime::{Matcher, Scanner, Stats};
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 use tracing::info;
 
-use crate::deliver::{self, Deliverer};
+use crate::deadline::{self, Stop};
+use crate::deliver::{self, Deliverer, Sends};
 use crate::payload::AlertData;
 
 /// Alerts buffered between the scan and the delivery.
@@ -36,6 +43,8 @@ pub struct ScanReport {
     pub undelivered: u64,
     /// Wall time, scan and delivery.
     pub duration: Duration,
+    /// Set when the scan was stopped before the end of the input.
+    pub stopped: Option<Stopped>,
 }
 
 /// What to do with alerts besides counting them.
@@ -53,13 +62,59 @@ pub struct Outputs {
     pub workers: usize,
 }
 
+/// Stopping a scan before its end (the Lambda's deadline).
+#[derive(Clone)]
+pub struct Until {
+    /// Once set: no more records are read and no more sends started.
+    pub stop: Stop,
+    /// Sends still in flight then are abandoned (logged as undelivered).
+    pub stop_sends: tokio::time::Instant,
+}
+
+/// Where a stopped scan stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stopped {
+    /// Records before this index were evaluated and all their alerts
+    /// dispatched (delivered or logged as undelivered); from this record
+    /// on, alerts were not (or not all) sent. `None` when the scan did not
+    /// come to a stop in time and the position is unknown.
+    pub next_record: Option<u64>,
+}
+
+/// The first record whose alerts were not all handed to delivery.
+#[derive(Clone)]
+struct Cut(Arc<AtomicU64>);
+
+impl Cut {
+    fn new() -> Cut {
+        Cut(Arc::new(AtomicU64::new(u64::MAX)))
+    }
+    fn at(&self, record: u64) {
+        self.0.fetch_min(record, Ordering::Relaxed);
+    }
+    fn get(&self) -> Option<u64> {
+        Some(self.0.load(Ordering::Relaxed)).filter(|&n| n != u64::MAX)
+    }
+}
+
+/// An alert on its way to delivery: rule, alert, record index.
+type Forwarded = (usize, Arc<AlertData>, u64);
+
 struct Forward {
-    tx: Option<mpsc::Sender<(usize, Arc<AlertData>)>>,
+    tx: Option<mpsc::Sender<Forwarded>>,
     printer: Option<Printer>,
+    stop: Option<(Stop, Cut)>,
 }
 
 impl AlertSink for Forward {
     fn alert(&mut self, a: &Alert<'_>) -> io::Result<()> {
+        if let Some((stop, cut)) = &self.stop {
+            if stop.is_set() {
+                // Stops the scan: this record's alerts are not sent.
+                cut.at(a.position.index);
+                return Err(deadline::stopped_error());
+            }
+        }
         if let Some(p) = &self.printer {
             let mut p = p
                 .lock()
@@ -76,9 +131,24 @@ impl AlertSink for Forward {
             );
             // A closed channel means the async side gave up; the scan
             // still finishes and counts.
-            let _ = tx.blocking_send((a.rule.config.index, Arc::new(data)));
+            let _ = tx.blocking_send((a.rule.config.index, Arc::new(data), a.position.index));
         }
         Ok(())
+    }
+}
+
+/// A reader that fails once the stop is set.
+struct StopRead<R> {
+    inner: R,
+    stop: Stop,
+}
+
+impl<R: Read> Read for StopRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.stop.is_set() {
+            return Err(deadline::stopped_error());
+        }
+        self.inner.read(buf)
     }
 }
 
@@ -90,19 +160,44 @@ pub async fn scan(
     read: impl Read + Send + 'static,
     outputs: Outputs,
 ) -> io::Result<ScanReport> {
+    scan_until(compiled, label, read, outputs, None).await
+}
+
+/// [`scan`], stopping early when `until` says so: once its stop is set no
+/// more records are read and no more sends started (alerts of records
+/// evaluated after that are not sent, and the report says from which
+/// record on), and sends still in flight at its `stop_sends` are abandoned
+/// and logged as `undelivered_alert`. Finished sends are reaped as they
+/// finish, so memory is bounded by the sends in flight.
+pub async fn scan_until(
+    compiled: Arc<Compiled>,
+    label: String,
+    read: impl Read + Send + 'static,
+    outputs: Outputs,
+    until: Option<Until>,
+) -> io::Result<ScanReport> {
     let started = Instant::now();
     let max_record = crate::limits::max_record_size()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let forward = outputs.deliver.is_some() || outputs.log_matches;
-    let (tx, mut rx) = mpsc::channel(CHANNEL_ALERTS);
+    let (tx, mut rx) = mpsc::channel::<Forwarded>(CHANNEL_ALERTS);
+    let cut = Cut::new();
     let mut sink = Forward {
         tx: forward.then_some(tx),
         printer: outputs.printer.clone(),
+        stop: until.as_ref().map(|u| (u.stop.clone(), cut.clone())),
+    };
+    let read: Box<dyn Read + Send> = match &until {
+        Some(u) => Box::new(StopRead {
+            inner: read,
+            stop: u.stop.clone(),
+        }),
+        None => Box::new(read),
     };
     let plan_for_scan = compiled.clone();
     let no_index = outputs.no_index;
     let workers = outputs.workers;
-    let scan = tokio::task::spawn_blocking(move || {
+    let mut scan = tokio::task::spawn_blocking(move || {
         let plan = &plan_for_scan.plan;
         let scanner = if no_index {
             Scanner::with_matcher(Matcher::naive(plan))
@@ -117,35 +212,119 @@ pub async fn scan(
         (scanner.take_stats(), outcome)
     });
     let plan = &compiled.plan;
-    let mut tasks = JoinSet::new();
-    while let Some((rule, alert)) = rx.recv().await {
-        let config = &plan.rules[rule].config;
-        if outputs.log_matches {
-            info!(
-                message = "rule_matched",
-                rule = config.display_name().as_str(),
-                alert_id = alert.alert_id.as_str(),
-                event_id = alert.event_id().unwrap_or(""),
-                event_name = alert
-                    .record
-                    .get("eventName")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or(""),
-                origin = alert.origin.as_str()
-            );
+    let stop = until.as_ref().map(|u| u.stop.clone());
+    let stop_sends = until.as_ref().map(|u| u.stop_sends);
+    // Never resolves when there is no stop.
+    let stopped = || async {
+        match &stop {
+            Some(s) => s.wait().await,
+            None => std::future::pending().await,
         }
-        if let Some(d) = &outputs.deliver {
-            let targets = deliver::rule_targets(&plan.destinations, &config.destinations);
-            d.dispatch(alert, &targets, &mut tasks).await;
+    };
+    let give_up = || async {
+        match stop_sends {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    let mut sends = Sends::new();
+    let mut stopping = false;
+    let mut abandoned = false;
+    loop {
+        tokio::select! {
+            biased;
+            () = stopped(), if !stopping => stopping = true,
+            // The scan has not come to a stop in time (a long evaluation):
+            // leave it behind.
+            () = give_up(), if stopping => {
+                abandoned = true;
+                break;
+            }
+            true = sends.reap_next(), if sends.in_flight() > 0 => {}
+            next = rx.recv() => {
+                let Some((rule, alert, record)) = next else { break };
+                if stopping {
+                    cut.at(record);
+                    continue;
+                }
+                let config = &plan.rules[rule].config;
+                if outputs.log_matches {
+                    info!(
+                        message = "rule_matched",
+                        rule = config.display_name().as_str(),
+                        alert_id = alert.alert_id.as_str(),
+                        event_id = alert.event_id().unwrap_or(""),
+                        event_name = alert
+                            .record
+                            .get("eventName")
+                            .and_then(|v| v.as_str())
+                            .unwrap_or(""),
+                        origin = alert.origin.as_str()
+                    );
+                }
+                if let Some(d) = &outputs.deliver {
+                    let targets = deliver::rule_targets(&plan.destinations, &config.destinations);
+                    tokio::select! {
+                        biased;
+                        () = stopped() => {
+                            stopping = true;
+                            cut.at(record);
+                        }
+                        () = d.dispatch(alert, &targets, &mut sends) => {}
+                    }
+                }
+            }
         }
     }
-    let (stats, outcome) = scan.await.map_err(io::Error::other)?;
-    let (delivered, undelivered) = deliver::drain(&mut tasks).await;
+    let (stats, outcome) = if abandoned {
+        let stats = Stats::new(plan.rules.len());
+        (
+            stats,
+            Ok(InputOutcome::Failed(deadline::stopped_error().to_string())),
+        )
+    } else {
+        let joined = match stop_sends {
+            Some(at) if stopping => tokio::time::timeout_at(at, &mut scan).await.ok(),
+            _ => Some((&mut scan).await),
+        };
+        match joined {
+            Some(j) => j.map_err(io::Error::other)?,
+            None => {
+                abandoned = true;
+                let stats = Stats::new(plan.rules.len());
+                (
+                    stats,
+                    Ok(InputOutcome::Failed(deadline::stopped_error().to_string())),
+                )
+            }
+        }
+    };
+    let (delivered, undelivered) = sends.finish(stop_sends).await;
+    // Stopped: the stop is set and the input was not handled to its end
+    // (alerts cut, or the scan ended early because of it).
+    let stop_set = stop.as_ref().is_some_and(Stop::is_set);
+    let finished = matches!(
+        outcome,
+        Ok(InputOutcome::Scanned | InputOutcome::Skipped(_))
+    );
+    let stopped = (stop_set && (abandoned || cut.get().is_some() || !finished)).then(|| Stopped {
+        next_record: match (cut.get(), abandoned) {
+            (Some(c), _) => Some(c.min(stats.records)),
+            (None, false) => Some(stats.records),
+            (None, true) => None,
+        },
+    });
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(_) if stopped.is_some() => InputOutcome::Failed(deadline::stopped_error().to_string()),
+        Err(e) => return Err(e),
+    };
     Ok(ScanReport {
         stats,
-        outcome: outcome?,
+        outcome,
         delivered,
         undelivered,
         duration: started.elapsed(),
+        stopped,
     })
 }

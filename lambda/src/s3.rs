@@ -16,6 +16,7 @@ use aws_sdk_s3::Client;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use crate::deadline::{self, Stop};
 use crate::event::ObjectRef;
 
 /// Chunks buffered between the network and the reader.
@@ -78,6 +79,17 @@ pub struct Object {
 /// Start reading `obj`. Must be called inside a Tokio runtime: the body is
 /// pumped by a spawned task.
 pub async fn open(client: &Client, obj: &ObjectRef) -> Result<Object, FetchError> {
+    open_until(client, obj, None).await
+}
+
+/// [`open`], and once `stop` is set the pump stops waiting for the network
+/// and ends the body with an error (the reader also checks `stop` itself
+/// through `pipeline`), so a stalled download cannot outlive the deadline.
+pub async fn open_until(
+    client: &Client,
+    obj: &ObjectRef,
+    stop: Option<Stop>,
+) -> Result<Object, FetchError> {
     let out = client
         .get_object()
         .bucket(&obj.bucket)
@@ -102,7 +114,17 @@ pub async fn open(client: &Client, obj: &ObjectRef) -> Result<Object, FetchError
     tokio::spawn(async move {
         let mut received: u64 = 0;
         loop {
-            match body.try_next().await {
+            let next = match &stop {
+                None => body.try_next().await,
+                Some(stop) => tokio::select! {
+                    next = body.try_next() => next,
+                    () = stop.wait() => {
+                        let _ = tx.send(Err(deadline::stopped_error())).await;
+                        break;
+                    }
+                },
+            };
+            match next {
                 Ok(Some(chunk)) => {
                     received += chunk.len() as u64;
                     if tx.send(Ok(chunk)).await.is_err() {

@@ -9,6 +9,7 @@
 mod harness;
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use harness::{gzip, put, setup, temp_dir, Function, Moto, Slack};
 use serde_json::{json, Value};
@@ -629,6 +630,37 @@ async fn an_invalid_config_in_s3_fails_with_every_diagnostic_until_fixed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_config_over_the_size_limit_is_refused_unread() {
+    let moto = Moto::get();
+    let bucket = "bigconfig-trail";
+    setup(moto, bucket, &[], &[]).await;
+    let mut big = b"# padding\n".repeat(1_677_722);
+    big.truncate(16 * 1024 * 1024 + 1);
+    put(moto, bucket, "tattletail.toml", big, false).await;
+    let root = temp_dir("bigconfig");
+    let mut f = Function::start(
+        moto,
+        &[
+            ("S3_CONFIG_BUCKET", bucket),
+            ("S3_CONFIG_PATH", "tattletail.toml"),
+        ],
+        &root,
+    );
+    let err = f
+        .invoke(s3_event(bucket, &["AWSLogs/upstream.json"]))
+        .unwrap_err();
+    let msg = err["errorMessage"].as_str().unwrap();
+    assert!(
+        msg.starts_with(
+            "the config s3://bigconfig-trail/tattletail.toml is too large: 16777217 bytes, \
+             more than the limit of 16777216 bytes (16 MiB)"
+        ),
+        "{msg}"
+    );
+    assert_eq!(f.logs_named("config_invalid").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn cli_scans_an_s3_prefix_and_sends_like_the_lambda() {
     let moto = Moto::get();
     let bucket = "cli-trail";
@@ -701,6 +733,222 @@ async fn cli_scans_an_s3_prefix_and_sends_like_the_lambda() {
     assert!(!stderr.contains("SeCrEtWeBhOoKtOkEn"));
 }
 
+/// One object of `n` CreateUser records (upstream's, each with its own
+/// eventID, so each has its own alert id).
+fn many_alerts_file(n: usize) -> Vec<u8> {
+    let base = &upstream_records()[1];
+    let mut out = String::from("{\"Records\":[");
+    for i in 0..n {
+        if i > 0 {
+            out.push(',');
+        }
+        let mut r = base.clone();
+        r["eventID"] = json!(format!("bulk-{i:06}"));
+        out.push_str(&r.to_string());
+    }
+    out.push_str("]}");
+    out.into_bytes()
+}
+
+fn sns_config(topic: &str) -> String {
+    format!(
+        r#"
+[[destination]]
+id = "sns"
+type = "sns"
+sns_arn = "{topic}"
+
+[[rule]]
+name = "Create User"
+jq_match = 'select(.eventName == "CreateUser")'
+destinations = ["sns"]
+"#
+    )
+}
+
+/// Memory is bounded by the sends in flight, not by the alerts of an
+/// object: finished sends are reaped as they complete. Peak RSS is read
+/// from the kernel (`VmHWM`). A finished but unreaped send costs most in a
+/// release build (about 10 KB: tokio keeps futures under 16 KB inline in
+/// the task, and boxes them from 2 KB in debug builds), so run this with
+/// `TATTLETAIL_TEST_BOOTSTRAP=target/release/bootstrap` too: keeping every
+/// send until the end peaked at 460 MB there, reaping them at 66 MB.
+#[tokio::test(flavor = "multi_thread")]
+async fn forty_thousand_alerts_from_one_object_are_sent_in_bounded_memory() {
+    const ALERTS: usize = 40_000;
+    let moto = Moto::get();
+    let bucket = "memory-trail";
+    let arns = setup(moto, bucket, &["memory-alerts"], &[]).await;
+    let key = "AWSLogs/123456789012/CloudTrail/us-east-1/2021/07/10/bulk.json.gz";
+    put(moto, bucket, key, gzip(&many_alerts_file(ALERTS)), false).await;
+    let root = temp_dir("memory");
+    bundled(&root, &sns_config(&arns[0]));
+    let mut f = Function::start(moto, &[], &root);
+    let started = Instant::now();
+    let answer = f
+        .try_invoke(s3_event(bucket, &[key]), Duration::from_secs(900))
+        .unwrap_or_else(|why| panic!("{why}"));
+    let took = started.elapsed();
+    let peak_kib = f.peak_rss_kib();
+    assert!(answer.is_ok(), "{answer:?}");
+    let done = f.logs_named("object_complete");
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0]["alerts"], ALERTS as u64);
+    assert_eq!(done[0]["alerts_delivered"], ALERTS as u64);
+    assert_eq!(done[0]["alerts_undelivered"], 0);
+    let published = moto.sns_messages(&arns[0]);
+    let ids: std::collections::HashSet<&str> = published
+        .iter()
+        .map(|(_, attrs)| attrs["tattletail_alert_id"]["Value"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), ALERTS, "every alert reached SNS once");
+    eprintln!(
+        "{ALERTS} alerts delivered to SNS in {:.1} s; bootstrap peak RSS {:.1} MB",
+        took.as_secs_f64(),
+        peak_kib as f64 / 1024.0
+    );
+    assert!(
+        peak_kib < 100 * 1024,
+        "bootstrap peak RSS {peak_kib} KiB for {ALERTS} alerts (limit 100 MB)"
+    );
+}
+
+fn slack_config(slack: &str) -> String {
+    format!(
+        r#"
+[[destination]]
+id = "slack"
+type = "slack_webhook"
+webhook_url = "{slack}"
+
+[[rule]]
+name = "Create User"
+jq_match = 'select(.eventName == "CreateUser")'
+destinations = ["slack"]
+"#
+    )
+}
+
+/// A Slack webhook that never answers holds every send: with four sends in
+/// flight the scan cannot go on, so the deadline always finds it at the
+/// same record (4), whatever the machine's speed. The margin leaves
+/// seconds on both sides of every step.
+#[tokio::test(flavor = "multi_thread")]
+async fn near_the_deadline_it_stops_reports_where_and_fails_for_a_retry() {
+    let moto = Moto::get();
+    let bucket = "deadline-trail";
+    setup(moto, bucket, &[], &[]).await;
+    let slack = Slack::hanging();
+    let big = "AWSLogs/123456789012/CloudTrail/us-east-1/2021/07/10/big.json.gz";
+    put(moto, bucket, big, gzip(&many_alerts_file(5_000)), false).await;
+    let small = "AWSLogs/123456789012/CloudTrail/us-east-1/2021/07/10/small.json";
+    put(moto, bucket, small, upstream_file(), false).await;
+    let root = temp_dir("deadline");
+    bundled(&root, &slack_config(&slack.url));
+    let mut f = Function::start(
+        moto,
+        &[
+            ("TATTLETAIL_SEND_CONCURRENCY", "4"),
+            ("TATTLETAIL_SEND_TIMEOUT_SECS", "120"),
+            ("TATTLETAIL_DEADLINE_MARGIN_MS", "6000"),
+        ],
+        &root,
+    );
+    // Scanning stops 4 s in, the sends are abandoned 8.5 s in, and the
+    // answer must come before the deadline at 10 s.
+    let deadline = Duration::from_secs(10);
+    let asked = Instant::now();
+    let err = f
+        .invoke_within(s3_event(bucket, &[big]), deadline)
+        .unwrap_err();
+    let answered = asked.elapsed();
+    assert!(
+        answered < deadline,
+        "answered after {answered:?}, past the deadline"
+    );
+    let msg = err["errorMessage"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!(
+            "s3://{bucket}/{big}: stopped at the invocation deadline from record 4; retry"
+        )),
+        "{msg}"
+    );
+    // The four sends in flight were abandoned, each logged in full.
+    let lost = f.logs_named("undelivered_alert");
+    assert_eq!(lost.len(), 4, "{}", f.log_text());
+    let mut origins: Vec<String> = lost
+        .iter()
+        .map(|l| l["origin"].as_str().unwrap().to_string())
+        .collect();
+    origins.sort();
+    assert_eq!(
+        origins,
+        (0..4)
+            .map(|i| format!("s3://{bucket}/{big}#{i}"))
+            .collect::<Vec<_>>()
+    );
+    for l in &lost {
+        assert!(
+            l["error"].as_str().unwrap().contains("invocation deadline"),
+            "{l}"
+        );
+        assert_eq!(
+            l["payload"]["attachments"][0]["fields"][0]["value"],
+            "Create User"
+        );
+    }
+    assert_eq!(slack.attempts(), 4, "no send was started after the stop");
+    // Where it stopped.
+    let incomplete = f.logs_named("object_incomplete");
+    assert_eq!(incomplete.len(), 1, "{}", f.log_text());
+    let line = &incomplete[0];
+    assert_eq!(line["bucket"], bucket);
+    assert_eq!(line["key"], big);
+    assert_eq!(line["next_record"], 4);
+    assert_eq!(line["alerts_delivered"], 0);
+    assert_eq!(line["alerts_undelivered"], 4);
+    assert!(f.logs_named("object_complete").is_empty());
+    // The summary and the metrics were written.
+    let summary = f.logs_named("invocation_complete");
+    assert_eq!(summary.len(), 1);
+    assert_eq!(summary[0]["objects_incomplete"], 1);
+    assert_eq!(summary[0]["deadline_reached"], true);
+    assert_eq!(summary[0]["alerts_undelivered"], 4);
+    let emf = f
+        .logs()
+        .into_iter()
+        .find(|l| l.get("ObjectsIncomplete").is_some())
+        .expect("EMF metrics");
+    assert_eq!(emf["ObjectsIncomplete"], 1.0);
+    assert_eq!(emf["AlertsUndelivered"], 4.0);
+
+    // SQS: the stopped message and the one not started are both reported
+    // as batch item failures, so SQS delivers them again.
+    f.clear_logs();
+    let sqs = json!({"Records": [
+        {"eventSource": "aws:sqs", "messageId": "q-big", "body": s3_event(bucket, &[big]).to_string()},
+        {"eventSource": "aws:sqs", "messageId": "q-small", "body": s3_event(bucket, &[small]).to_string()},
+    ]});
+    let asked = Instant::now();
+    let answer = f.invoke_within(sqs, deadline).unwrap();
+    assert!(asked.elapsed() < deadline);
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": [{"itemIdentifier": "q-big"}, {"itemIdentifier": "q-small"}]})
+    );
+    let incomplete = f.logs_named("object_incomplete");
+    assert_eq!(incomplete.len(), 2, "{}", f.log_text());
+    assert_eq!(incomplete[0]["next_record"], 4);
+    assert_eq!(incomplete[1]["key"], small);
+    assert_eq!(incomplete[1]["next_record"], 0);
+    assert_eq!(incomplete[1]["reason"], "not started");
+    assert_eq!(f.logs_named("undelivered_alert").len(), 4);
+    assert_eq!(
+        f.logs_named("invocation_complete")[0]["objects_incomplete"],
+        2
+    );
+}
+
 fn cfn_lint(template: &std::path::Path) -> std::process::Output {
     let python = std::env::var("TATTLETAIL_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     Command::new(&python)
@@ -730,4 +978,19 @@ fn sam_template_passes_cfn_lint() {
     let out = cfn_lint(&broken);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("provided.al2099"));
+    // The on-failure destination is there, and linted after the SAM
+    // transform: an out-of-range retry count fails.
+    assert!(
+        text.contains("OnFailure:") && text.contains("Destination: !GetAtt FailedEventsQueue.Arn")
+    );
+    let retries = "MaximumRetryAttempts: !Ref MaximumRetryAttempts";
+    assert!(text.contains(retries));
+    std::fs::write(&broken, text.replace(retries, "MaximumRetryAttempts: 7")).unwrap();
+    let out = cfn_lint(&broken);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("7 is greater than the maximum of 2"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

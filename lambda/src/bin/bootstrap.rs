@@ -32,7 +32,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let app = app.clone();
         async move {
-            app.handle(event.payload, &event.context.request_id)
+            let deadline = event.context.deadline();
+            app.handle(event.payload, &event.context.request_id, Some(deadline))
                 .await
                 .map_err(failure)
         }

@@ -252,7 +252,8 @@ pub async fn put(moto: &Moto, bucket: &str, key: &str, body: Vec<u8>, gzip_encod
 }
 
 /// A Slack webhook receiver. It can answer the first requests with error
-/// statuses (429 with `Retry-After: 1`, 500, ...) to exercise retries.
+/// statuses (429 with `Retry-After: 1`, 500, ...) to exercise retries, or
+/// never answer at all ([`Slack::hanging`]).
 pub struct Slack {
     /// The webhook URL (with a secret-looking path).
     pub url: String,
@@ -264,6 +265,16 @@ impl Slack {
     /// Start one; `fail_first` statuses are answered before any 200
     /// (status 0: no answer for 20 s, then the connection is dropped).
     pub fn start(fail_first: &[u16]) -> Slack {
+        Slack::start_with(fail_first, false)
+    }
+
+    /// One that never answers: every request stays open until the client
+    /// gives up.
+    pub fn hanging() -> Slack {
+        Slack::start_with(&[], true)
+    }
+
+    fn start_with(fail_first: &[u16], hang: bool) -> Slack {
         let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
         let port = server.server_addr().to_ip().unwrap().port();
         let posts = Arc::new(Mutex::new(Vec::new()));
@@ -271,10 +282,15 @@ impl Slack {
         let mut failures: VecDeque<u16> = fail_first.iter().copied().collect();
         let (p, a) = (posts.clone(), attempts.clone());
         std::thread::spawn(move || {
+            let mut held = Vec::new();
             for mut req in server.incoming_requests() {
                 let mut body = String::new();
-                req.as_reader().read_to_string(&mut body).unwrap();
+                let _ = req.as_reader().read_to_string(&mut body);
                 *a.lock().unwrap() += 1;
+                if hang {
+                    held.push(req);
+                    continue;
+                }
                 let response = match failures.pop_front() {
                     Some(0) => {
                         std::thread::sleep(Duration::from_secs(20));
@@ -322,7 +338,7 @@ type Outcome = Result<Value, Value>;
 
 /// A Lambda Runtime API server and the `bootstrap` binary polling it.
 pub struct Function {
-    events: mpsc::Sender<(String, Value)>,
+    events: mpsc::Sender<(String, Value, u128)>,
     results: mpsc::Receiver<(String, Outcome)>,
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
@@ -334,10 +350,16 @@ impl Function {
     pub fn start(moto: &Moto, env: &[(&str, &str)], task_root: &Path) -> Function {
         let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
         let port = server.server_addr().to_ip().unwrap().port();
-        let (ev_tx, ev_rx) = mpsc::channel::<(String, Value)>();
+        let (ev_tx, ev_rx) = mpsc::channel::<(String, Value, u128)>();
         let (res_tx, res_rx) = mpsc::channel::<(String, Outcome)>();
         std::thread::spawn(move || runtime_api(server, ev_rx, res_tx));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
+        // TATTLETAIL_TEST_BOOTSTRAP runs the suite against another build
+        // (a release `bootstrap`, for memory figures).
+        let binary = std::env::var_os("TATTLETAIL_TEST_BOOTSTRAP").map_or_else(
+            || PathBuf::from(env!("CARGO_BIN_EXE_bootstrap")),
+            PathBuf::from,
+        );
+        let mut cmd = Command::new(binary);
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
@@ -389,10 +411,35 @@ impl Function {
     /// or did not answer in time (it is then still running: drop this
     /// `Function` to kill it).
     pub fn try_invoke(&mut self, event: Value, timeout: Duration) -> Result<Outcome, String> {
+        self.try_invoke_within(event, timeout, Duration::from_secs(300))
+    }
+
+    /// Invoke once with the invocation deadline (`Lambda-Runtime-Deadline-Ms`)
+    /// `deadline` from now, and wait for the answer.
+    pub fn invoke_within(&mut self, event: Value, deadline: Duration) -> Outcome {
+        let wait = deadline + Duration::from_secs(60);
+        match self.try_invoke_within(event, wait, deadline) {
+            Ok(outcome) => outcome,
+            Err(why) => panic!("{why}\n{}", self.log_text()),
+        }
+    }
+
+    /// [`Function::try_invoke`] with the invocation deadline `deadline`
+    /// from now.
+    pub fn try_invoke_within(
+        &mut self,
+        event: Value,
+        timeout: Duration,
+        deadline: Duration,
+    ) -> Result<Outcome, String> {
         self.counter += 1;
         let id = format!("req-{}-{}", std::process::id(), self.counter);
+        let deadline_ms = (SystemTime::now() + deadline)
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
         self.events
-            .send((id.clone(), event))
+            .send((id.clone(), event, deadline_ms))
             .map_err(|_| "the Runtime API server has stopped".to_string())?;
         let deadline = Instant::now() + timeout;
         loop {
@@ -440,6 +487,23 @@ impl Function {
             .collect()
     }
 
+    /// The process id of `bootstrap`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The peak resident set size of `bootstrap` so far, in KiB (`VmHWM`
+    /// of `/proc/PID/status`).
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("bootstrap is running");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status")
+    }
+
     /// The raw log text.
     pub fn log_text(&self) -> String {
         self.logs.lock().unwrap().join("\n")
@@ -466,7 +530,7 @@ fn header(name: &str, value: &str) -> tiny_http::Header {
 /// The Runtime API, as Lambda serves it to a custom runtime.
 fn runtime_api(
     server: tiny_http::Server,
-    events: mpsc::Receiver<(String, Value)>,
+    events: mpsc::Receiver<(String, Value, u128)>,
     results: mpsc::Sender<(String, Outcome)>,
 ) {
     for mut req in server.incoming_requests() {
@@ -475,14 +539,9 @@ fn runtime_api(
         let _ = req.as_reader().read_to_string(&mut body);
         let parsed = || serde_json::from_str(&body).unwrap_or(Value::String(body.clone()));
         if url.ends_with("/runtime/invocation/next") {
-            let Ok((id, event)) = events.recv() else {
+            let Ok((id, event, deadline)) = events.recv() else {
                 return;
             };
-            let deadline = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_millis()
-                + 300_000;
             let response = tiny_http::Response::from_string(event.to_string())
                 .with_header(header("Lambda-Runtime-Aws-Request-Id", &id))
                 .with_header(header("Lambda-Runtime-Deadline-Ms", &deadline.to_string()))
