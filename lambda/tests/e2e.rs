@@ -947,6 +947,20 @@ async fn near_the_deadline_it_stops_reports_where_and_fails_for_a_retry() {
         f.logs_named("invocation_complete")[0]["objects_incomplete"],
         2
     );
+
+    // S3 Batch Operations: the task is a temporary failure, retried by the job.
+    let answer = f
+        .invoke_within(batch("2.0", bucket, big), deadline)
+        .unwrap();
+    let result = &answer["results"][0];
+    assert_eq!(result["resultCode"], "TemporaryFailure", "{answer}");
+    assert!(
+        result["resultString"]
+            .as_str()
+            .unwrap()
+            .contains("stopped at the invocation deadline from record 4"),
+        "{answer}"
+    );
 }
 
 fn cfn_lint(template: &std::path::Path) -> std::process::Output {
