@@ -1235,7 +1235,28 @@ impl<'p, 't> Interp<'p, 't> {
                 (frame, f.body)
             }
             Node::Param(up, index) => {
-                let c = self.frame_up(*up).closures[*index as usize].clone();
+                let mut c = self.frame_up(*up).closures[*index as usize].clone();
+                // A closure that only forwards another closure (`def f(g):
+                // … f(g)` passes `g` down a level) is resolved here, in a
+                // loop: a chain of k of them costs k steps, not k nested
+                // evaluations (deep native recursion, a stack segment per
+                // level).
+                let mut hops = 0;
+                while let Node::Param(up, index) = self.node(c.body) {
+                    let mut f = c.frame.clone();
+                    for _ in 0..*up {
+                        f = f
+                            .parent
+                            .clone()
+                            .expect("the static chain is as deep as the IR says");
+                    }
+                    c = f.closures[*index as usize].clone();
+                    hops += 1;
+                }
+                if hops > 0 {
+                    // Over budget is reported by the next step taken.
+                    let _ = super::budget::bill(hops);
+                }
                 (c.frame, c.body)
             }
             Node::InFrame(up, body) => (self.frame_up(*up), *body),
