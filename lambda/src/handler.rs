@@ -27,6 +27,7 @@ use std::time::{Instant, SystemTime};
 
 use serde_json::{json, Value};
 use tattletail_compiler::plan::{Compiled, Plan};
+use tattletail_runtime::repair::Repairs;
 use tattletail_runtime::scan::InputOutcome;
 use tattletail_runtime::Stats;
 use tokio::sync::Mutex;
@@ -124,6 +125,8 @@ impl App {
     /// Build the clients and settings from the environment (cold start).
     pub async fn from_env() -> Result<App, String> {
         let settings = Settings::from_env(|k| std::env::var(k).ok())?;
+        // Refuse an unusable record size limit at start, not per object.
+        crate::limits::max_record_size()?;
         let clients = Clients::new(&settings).await?;
         let location = ConfigLocation::from_env(|k| std::env::var(k).ok());
         info!(
@@ -419,6 +422,14 @@ impl App {
                 rule_error_examples_json = json_text(&errors).as_str(),
                 bad_records = stats.bad_records,
                 bad_record_examples_json = json_text(&bad).as_str(),
+                skipped_bytes = stats.skipped_bytes,
+                repaired_records = stats.repaired.iter().map(|(_, n, _)| n).sum::<u64>(),
+                repairs = stats
+                    .repaired
+                    .iter()
+                    .fold(Repairs::default(), |a, (_, _, r)| a.union(*r))
+                    .to_string()
+                    .as_str(),
                 bytes = stats.bytes_read,
                 bytes_json = stats.bytes_json,
                 alerts_delivered = report.delivered,
