@@ -29,4 +29,5 @@ pub mod remote;
 #[cfg(feature = "aws")]
 pub mod s3;
 
+pub mod console;
 pub mod inputs;
