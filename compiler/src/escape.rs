@@ -37,7 +37,7 @@ pub fn is_unsafe(c: char) -> bool {
 /// Backslashes are left as they are: the text stays readable, and
 /// `--format jsonl` is the exact form.
 pub fn escape(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(is_unsafe) {
+    if printable_ascii(s) || !s.chars().any(is_unsafe) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -63,6 +63,12 @@ fn push_escaped(out: &mut String, c: char) {
     }
 }
 
+/// The common case, checked first (a byte loop the compiler vectorises):
+/// nothing but printable ASCII.
+fn printable_ascii(s: &str) -> bool {
+    s.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
 /// Displays its text [escaped](escape): `format!("{}", Escaped(name))`.
 #[derive(Clone, Copy)]
 pub struct Escaped<'a>(pub &'a str);
@@ -83,7 +89,7 @@ impl fmt::Display for Escaped<'_> {
 pub fn escape_json(json: &str) -> Cow<'_, str> {
     use std::fmt::Write as _;
     let unsafe_in_json = |c: char| is_unsafe(c) && !matches!(c, '\n' | '\r' | '\t');
-    if !json.chars().any(unsafe_in_json) {
+    if printable_ascii(json) || !json.chars().any(unsafe_in_json) {
         return Cow::Borrowed(json);
     }
     let mut out = String::with_capacity(json.len() + 12);

@@ -20,7 +20,7 @@ use std::fs::{self, File, Metadata};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use tattletail_compiler::escape::Escaped;
+use tattletail_compiler::escape::escape;
 
 /// One thing to scan.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -214,9 +214,9 @@ pub struct Expanded {
     pub problems: Vec<Problem>,
 }
 
-/// A path as shown in a message: escaped.
-fn shown(p: &Path) -> Escaped<'_> {
-    Escaped(p.as_os_str().to_str().unwrap_or("<path that is not UTF-8>"))
+/// A path as shown in a message: escaped (and lossy when not UTF-8).
+fn shown(p: &Path) -> String {
+    escape(&p.to_string_lossy()).into_owned()
 }
 
 /// Expand the command-line arguments: paths as given, directories

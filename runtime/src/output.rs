@@ -46,24 +46,28 @@ pub struct TextLines<W: Write>(pub W);
 
 impl<W: Write> AlertSink for TextLines<W> {
     fn alert(&mut self, a: &Alert<'_>) -> io::Result<()> {
+        use std::fmt::Write as _;
         let dash = "-";
         let shown = |key: &str| escape(field(a, key).unwrap_or(dash));
-        write!(
-            self.0,
+        // The line is built whole and written at once: one write per alert.
+        let mut line = String::with_capacity(256);
+        let _ = write!(
+            line,
             "{}  {}  {} {}  eventID={}",
             shown("eventTime"),
             escape(&a.rule.config.display_name()),
             shown("eventSource"),
             shown("eventName"),
             shown("eventID"),
-        )?;
+        );
         if let Some(v) = a.annotation {
             let text = &v.0;
             let short: String = text.chars().take(200).collect();
             let ellipsis = if short.len() < text.len() { "…" } else { "" };
-            write!(self.0, "  match: {}{ellipsis}", escape(&short))?;
+            let _ = write!(line, "  match: {}{ellipsis}", escape(&short));
         }
-        writeln!(self.0, "  ({}#{})", escape(a.source), a.position.index)
+        let _ = writeln!(line, "  ({}#{})", escape(a.source), a.position.index);
+        self.0.write_all(line.as_bytes())
     }
 }
 

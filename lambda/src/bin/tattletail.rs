@@ -11,13 +11,14 @@
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use tattletail_compiler::diag::render_all;
 use tattletail_compiler::escape::escape;
 use tattletail_compiler::pack::{DEFAULT_PACK, DEFAULT_PACK_NAME};
-use tattletail_lambda::console::{note, Guarded, OutState};
+use tattletail_lambda::console::{note, Guarded, OutState, Shared};
 use tattletail_lambda::inputs::{self, Expanded, Input, Report};
 use tattletail_runtime::output::{JsonLines, TextLines};
 use tattletail_runtime::scan::{AlertSink, InputOutcome, Source};
@@ -149,10 +150,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let plan = &compiled.plan;
     let state = OutState::new(false);
-    let mut out = BufWriter::new(Guarded::new(io::stdout().lock(), state.clone()));
+    // Shared with the report below, which flushes after each input: its
+    // alerts are out before the next input is opened (a FIFO named on the
+    // command line may wait for its writer).
+    let mut out = Shared(Arc::new(Mutex::new(BufWriter::new(Guarded::new(
+        io::stdout(),
+        state.clone(),
+    )))));
     let mut sink: Box<dyn AlertSink + '_> = match format {
-        Format::Text => Box::new(TextLines(&mut out)),
-        Format::Jsonl => Box::new(JsonLines(&mut out)),
+        Format::Text => Box::new(TextLines(out.clone())),
+        Format::Jsonl => Box::new(JsonLines(out.clone())),
     };
     let scanner = if no_index {
         Scanner::with_matcher(Matcher::naive(plan))
@@ -160,19 +167,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Scanner::new(plan)
     };
     let mut scanner = scanner.with_workers(jobs);
-    // Files are opened as the scan reaches them.
-    let sources = expanded.inputs.iter().map(|input| -> Source {
-        let read = match input {
-            Input::Stdin => Ok(Box::new(io::stdin()) as Box<dyn io::Read + Send>),
-            Input::File(_) | Input::Found(..) => {
-                inputs::open(input).map(|f| Box::new(f) as Box<dyn io::Read + Send>)
-            }
-            Input::S3(_) => unreachable!("S3 inputs take the AWS path"),
-        };
-        (input.label(), read)
-    });
+    // Files are opened as the scan reaches them; none once stdout is closed.
+    let sources = expanded
+        .inputs
+        .iter()
+        .take_while(|_| !state.closed())
+        .map(|input| -> Source {
+            let read = match input {
+                Input::Stdin => Ok(Box::new(io::stdin()) as Box<dyn io::Read + Send>),
+                Input::File(_) | Input::Found(..) => {
+                    inputs::open(input).map(|f| Box::new(f) as Box<dyn io::Read + Send>)
+                }
+                Input::S3(_) => unreachable!("S3 inputs take the AWS path"),
+            };
+            (input.label(), read)
+        });
+    let mut flusher = out.clone();
     let scanned = scanner.scan_all(sources, sink.as_mut(), &mut |label, outcome| {
-        report(label, outcome)
+        report(label, outcome);
+        // An error shows again at the next write or the final flush.
+        let _ = flusher.flush();
     });
     drop(sink);
     let written = scanned.and_then(|()| out.flush());
@@ -301,8 +315,6 @@ fn run_aws(
     send: bool,
     jobs: usize,
 ) -> anyhow::Result<ExitCode> {
-    use std::sync::{Arc, Mutex};
-    use tattletail_lambda::console::Shared;
     use tattletail_lambda::remote::{self, RunError};
 
     tattletail_lambda::logging::init_cli();
