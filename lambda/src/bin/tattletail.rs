@@ -276,12 +276,16 @@ fn finish(
         to_stderr(&format!("{line}\n"));
     }
     if stats.files == 0 {
-        note(format_args!(
-            "none of the inputs is a CloudTrail log ({} skipped, {} unreadable; see the lines \
-             above)",
-            stats.skipped.len(),
-            stats.failed.len()
-        ));
+        let (skipped, failed) = (stats.skipped.len(), stats.failed.len());
+        if skipped + failed == 0 {
+            // An s3:// prefix with no object under it.
+            note("no CloudTrail log was found: the inputs held no file");
+        } else {
+            note(format_args!(
+                "none of the inputs is a CloudTrail log ({skipped} skipped, {failed} \
+                 unreadable; see the lines above)"
+            ));
+        }
         return ExitCode::from(PARTIAL);
     }
     if stats.had_read_errors() {
