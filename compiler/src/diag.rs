@@ -10,6 +10,8 @@
 use std::fmt::Write as _;
 use std::ops::Range;
 
+use crate::escape::escape;
+
 /// How bad a diagnostic is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -81,20 +83,24 @@ impl Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let mut out = format!("{kind}: {}\n", self.message);
+        // Everything shown is escaped (crate::escape): a rule name or a
+        // config line cannot move the cursor or start a line.
+        let mut out = format!("{kind}: {}\n", escape(&self.message));
         let line_text = source.lines().nth(line - 1).unwrap_or("");
         let gutter = line.to_string().len();
         let pad = " ".repeat(gutter);
-        let _ = writeln!(out, "{pad}--> {file}:{line}:{col}");
+        let _ = writeln!(out, "{pad}--> {}:{line}:{col}", escape(file));
         let _ = writeln!(out, "{pad} |");
-        let _ = writeln!(out, "{line} | {}", line_text.replace('\t', " "));
-        // The caret covers the span on this line (at least one column).
-        let start_col = col - 1;
+        let shown = |text: &str| escape(&text.replace('\t', " ")).into_owned();
+        let _ = writeln!(out, "{line} | {}", shown(line_text));
+        // The caret covers the span on this line (at least one column),
+        // measured on the text as shown.
         let span_start = floor_char_boundary(source, self.span.start.min(source.len()));
         let line_start = source[..span_start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = line_start + line_text.len();
         let end = floor_char_boundary(source, self.span.end.clamp(span_start, line_end));
-        let width = source[span_start..end].chars().count().max(1);
+        let start_col = shown(&source[line_start..span_start]).chars().count();
+        let width = shown(&source[span_start..end]).chars().count().max(1);
         let _ = writeln!(
             out,
             "{pad} | {}{}",
@@ -102,7 +108,7 @@ impl Diagnostic {
             "^".repeat(width)
         );
         if let Some(help) = &self.help {
-            let _ = writeln!(out, "{pad} = help: {help}");
+            let _ = writeln!(out, "{pad} = help: {}", escape(help));
         }
         out
     }
@@ -157,6 +163,19 @@ mod tests {
         assert_eq!(
             text,
             "error: unknown destination id `pager`\n --> t.toml:2:17\n  |\n2 | destinations = [\"pager\"]\n  |                 ^^^^^^^\n  = help: define it\n"
+        );
+    }
+
+    #[test]
+    fn controls_in_messages_and_lines_are_escaped_and_the_caret_follows() {
+        let src = "name = \"a\u{1b}[2J\"\nx = \"\u{202e}bad\"\n";
+        let at = src.find("bad").unwrap();
+        let d = Diagnostic::error("rule `a\u{1b}[2J\nforged`: bad", at..at + 3)
+            .with_help("not\u{2028}here");
+        let text = d.render("t\n.toml", src);
+        assert_eq!(
+            text,
+            "error: rule `a\\x1b[2J\\nforged`: bad\n --> t\\n.toml:2:7\n  |\n2 | x = \"\\u{202e}bad\"\n  |              ^^^\n  = help: not\\u{2028}here\n"
         );
     }
 

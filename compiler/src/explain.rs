@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::analysis::{FieldCond, IndexOnly, KeySet, Prefilter};
 use crate::diag::line_col;
+use crate::escape::escape;
 use crate::plan::{Eval, Plan, PlannedRule};
 
 /// Which bucket of the dispatch index a rule lands in.
@@ -166,9 +167,10 @@ pub fn text(plan: &Plan, file: &str, source: &str) -> String {
         let (line, _) = line_col(source, r.config.span.start);
         let _ = writeln!(
             out,
-            "rule {}: {} ({file}:{line})",
+            "rule {}: {} ({}:{line})",
             r.config.index + 1,
-            r.config.display_name()
+            escape(&r.config.display_name()),
+            escape(file)
         );
         match r.prefilter() {
             Prefilter::Any => {
@@ -181,8 +183,8 @@ pub fn text(plan: &Plan, file: &str, source: &str) -> String {
                 event_name,
                 event_source,
             } => {
-                let _ = writeln!(out, "  eventName:   {}", field_text(event_name));
-                let _ = writeln!(out, "  eventSource: {}", field_text(event_source));
+                let _ = writeln!(out, "  eventName:   {}", escape(&field_text(event_name)));
+                let _ = writeln!(out, "  eventSource: {}", escape(&field_text(event_source)));
                 let _ = writeln!(
                     out,
                     "  exact:       {}",
@@ -202,10 +204,15 @@ pub fn text(plan: &Plan, file: &str, source: &str) -> String {
                 }
                 match note_position(r, source, &n.span) {
                     Some((l, c)) => {
-                        let _ = writeln!(out, "  because:     {} ({file}:{l}:{c})", n.message);
+                        let _ = writeln!(
+                            out,
+                            "  because:     {} ({}:{l}:{c})",
+                            escape(&n.message),
+                            escape(file)
+                        );
                     }
                     None => {
-                        let _ = writeln!(out, "  because:     {}", n.message);
+                        let _ = writeln!(out, "  because:     {}", escape(&n.message));
                     }
                 }
             }
@@ -214,7 +221,7 @@ pub fn text(plan: &Plan, file: &str, source: &str) -> String {
             }
         }
         if let (Eval::Native, Some(l)) = (r.eval, literals_text(r)) {
-            let _ = writeln!(out, "  needs:       {l} in the raw event");
+            let _ = writeln!(out, "  needs:       {} in the raw event", escape(&l));
         }
         let _ = writeln!(out, "  evaluation:  {}", eval_text(r));
         out.push('\n');
@@ -409,4 +416,21 @@ pub fn json(plan: &Plan, source: &str) -> String {
     };
     let doc = ExplainJson { rules, index };
     serde_json::to_string_pretty(&doc).expect("explain JSON serialises") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::escape::is_unsafe;
+
+    #[test]
+    fn names_and_literals_are_escaped_in_the_text_form() {
+        let src = "[[rule]]\nname = \"x\\u001b[2J\\n\\u202e\"\njq_match = 'select(.eventName == \"A\\u001bB\") | .userAgent | contains(\"k\\u2028\")'\n";
+        let compiled = crate::compile(src).unwrap();
+        let text = super::text(&compiled.plan, "t\u{1b}.toml", src);
+        assert!(!text.chars().any(|c| c != '\n' && is_unsafe(c)), "{text}");
+        assert!(
+            text.starts_with("rule 1: x\\x1b[2J\\n\\u{202e} (t\\x1b.toml:1)"),
+            "{text}"
+        );
+    }
 }

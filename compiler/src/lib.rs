@@ -14,6 +14,7 @@
 pub mod analysis;
 pub mod config;
 pub mod diag;
+pub mod escape;
 pub mod explain;
 pub mod ir;
 pub mod pack;

@@ -31,5 +31,6 @@ pub mod remote;
 #[cfg(feature = "aws")]
 pub mod s3;
 
+pub mod console;
 pub mod inputs;
 pub mod limits;

@@ -3,10 +3,12 @@
 //! streamed like the Lambda does), and `--send` delivers alerts to the
 //! config's destinations through the Lambda's own delivery code.
 
-use std::io::IsTerminal;
+use std::fmt;
+use std::io::{self, IsTerminal};
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use tattletail_compiler::escape::escape;
 use tattletail_compiler::plan::Compiled;
 use tattletail_runtime::scan::InputOutcome;
 use tattletail_runtime::Stats;
@@ -14,9 +16,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::aws::{Clients, Settings};
+use crate::console::note;
 use crate::deliver::Deliverer;
 use crate::event::ObjectRef;
-use crate::inputs::Input;
+use crate::inputs::{self, Input};
 use crate::pipeline::{self, Outputs, Printer, ScanReport};
 use crate::s3;
 
@@ -42,17 +45,41 @@ pub struct Totals {
     pub undelivered: u64,
 }
 
-fn note(pb: &ProgressBar, label: &str, outcome: &InputOutcome) {
+/// Why a run stopped.
+#[derive(Debug)]
+pub enum RunError {
+    /// Settings, clients or an S3 listing: nothing (more) could be scanned.
+    Setup(String),
+    /// Alerts could not be written to stdout.
+    Output(io::Error),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Setup(why) => f.write_str(why),
+            RunError::Output(e) => write!(f, "cannot write alerts to stdout: {e}"),
+        }
+    }
+}
+
+impl From<String> for RunError {
+    fn from(why: String) -> Self {
+        RunError::Setup(why)
+    }
+}
+
+fn report(pb: &ProgressBar, label: &str, outcome: &InputOutcome) {
     let line = match outcome {
         InputOutcome::Scanned => return,
-        InputOutcome::Skipped(why) => format!("tattletail: skipped {label}: {why}"),
-        InputOutcome::Failed(why) => format!("tattletail: unreadable {label}: {why}"),
+        InputOutcome::Skipped(why) => format!("skipped {}: {}", escape(label), escape(why)),
+        InputOutcome::Failed(why) => format!("unreadable {}: {}", escape(label), escape(why)),
     };
-    pb.suspend(|| eprintln!("{line}"));
+    pb.suspend(|| note(line));
 }
 
 fn absorb(totals: &mut Totals, label: &str, report: ScanReport, pb: &ProgressBar) {
-    note(pb, label, &report.outcome);
+    self::report(pb, label, &report.outcome);
     totals.stats.absorb(report.stats);
     totals.delivered += report.delivered;
     totals.undelivered += report.undelivered;
@@ -65,7 +92,7 @@ pub async fn run(
     inputs: Vec<Input>,
     printer: Printer,
     opts: Options,
-) -> Result<Totals, String> {
+) -> Result<Totals, RunError> {
     let settings = Settings::from_env(|k| std::env::var(k).ok())?;
     let clients = Clients::new(&settings).await?;
     let deliverer = opts
@@ -103,9 +130,9 @@ pub async fn run(
                 .await;
                 ("<stdin>".to_string(), r)
             }
-            Input::File(path) => {
-                let label = path.display().to_string();
-                match std::fs::File::open(&path) {
+            Input::File(_) | Input::Found(..) => {
+                let label = input.label();
+                match inputs::open(&input) {
                     Ok(f) => {
                         let r = pipeline::scan(compiled.clone(), label.clone(), f, outputs.clone())
                             .await;
@@ -113,14 +140,18 @@ pub async fn run(
                     }
                     Err(e) => {
                         let why = format!("cannot open: {e}");
-                        eprintln!("tattletail: unreadable {label}: {why}");
+                        note(format_args!(
+                            "unreadable {}: {}",
+                            escape(&label),
+                            escape(&why)
+                        ));
                         totals.stats.failed.push((label, why));
                         continue;
                     }
                 }
             }
         };
-        let report = report.map_err(|e| format!("cannot write alerts: {e}"))?;
+        let report = report.map_err(RunError::Output)?;
         absorb(&mut totals, &label, report, &hidden);
     }
 
@@ -161,7 +192,7 @@ pub async fn run(
             let result = match s3::open(&client, &obj).await {
                 Ok(o) => pipeline::scan(compiled, url.clone(), o.body, outputs)
                     .await
-                    .map_err(|e| TaskError::Output(format!("cannot write alerts: {e}"))),
+                    .map_err(TaskError::Output),
                 Err(e) => Err(TaskError::Fetch(e.to_string())),
             };
             (url, result)
@@ -179,7 +210,7 @@ pub async fn run(
 }
 
 fn skip(totals: &mut Totals, url: String, why: &str, pb: &ProgressBar) {
-    note(pb, &url, &InputOutcome::Skipped(why.to_string()));
+    report(pb, &url, &InputOutcome::Skipped(why.to_string()));
     totals.stats.skipped.push((url, why.to_string()));
     pb.inc(1);
 }
@@ -187,7 +218,7 @@ fn skip(totals: &mut Totals, url: String, why: &str, pb: &ProgressBar) {
 /// Why an object's task ended without a report.
 enum TaskError {
     /// Alerts could not be printed: stop everything.
-    Output(String),
+    Output(io::Error),
     /// The object could not be fetched: report it and go on.
     Fetch(String),
 }
@@ -196,17 +227,23 @@ fn finish(
     done: Result<(String, Result<ScanReport, TaskError>), tokio::task::JoinError>,
     totals: &mut Totals,
     pb: &ProgressBar,
-) -> Result<(), String> {
-    let (url, result) = done.map_err(|e| format!("a scan task failed: {e}"))?;
+) -> Result<(), RunError> {
+    let (url, result) = done.map_err(|e| RunError::Setup(format!("a scan task failed: {e}")))?;
     pb.inc(1);
     match result {
         Ok(report) => {
             pb.set_message(url.rsplit('/').next().unwrap_or("").to_string());
             absorb(totals, &url, report, pb);
         }
-        Err(TaskError::Output(why)) => return Err(why),
+        Err(TaskError::Output(e)) => return Err(RunError::Output(e)),
         Err(TaskError::Fetch(why)) => {
-            pb.suspend(|| eprintln!("tattletail: unreadable {url}: {why}"));
+            pb.suspend(|| {
+                note(format_args!(
+                    "unreadable {}: {}",
+                    escape(&url),
+                    escape(&why)
+                ))
+            });
             totals.stats.failed.push((url, why));
         }
     }

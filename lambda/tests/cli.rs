@@ -189,7 +189,13 @@ fn stdin_gzip_digest_empty_and_truncated() {
 
     let digest = gzip(br#"{"awsAccountId":"1","digestStartTime":"2026-01-01T00:00:00Z","digestEndTime":"x","digestS3Bucket":"b","logFiles":[]}"#);
     let out = tattletail(&["scan", "-"], Some(&digest));
-    assert_eq!(out.status.code(), Some(0));
+    // Skipped, and no input was a CloudTrail log: not a silent success.
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("none of the inputs is a CloudTrail log (1 skipped"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(
         text(&out.stderr).contains("skipped <stdin>: CloudTrail digest file"),
         "{}",
@@ -197,7 +203,7 @@ fn stdin_gzip_digest_empty_and_truncated() {
     );
 
     let out = tattletail(&["scan", "-"], Some(b""));
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("skipped <stdin>: empty file"));
 
     let mut truncated = gzip(br#"{"Records":[{"eventName":"StopLogging"}]}"#);

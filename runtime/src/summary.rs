@@ -1,10 +1,12 @@
 //! The end-of-scan summary printed to stderr: files, records, alerts per
 //! rule, rule errors with examples, unreadable records and files, time and
-//! throughput.
+//! throughput. Rule names, file names and messages (which can quote
+//! record content) are shown [escaped](escape).
 
 use std::fmt::Write as _;
 
-use tattletail_compiler::plan::Plan;
+use tattletail_compiler::escape::escape;
+use tattletail_compiler::plan::{Plan, PlannedRule};
 
 use crate::scan::Stats;
 
@@ -31,7 +33,7 @@ pub fn render(stats: &Stats, plan: &Plan) -> String {
     let _ = writeln!(out, "alerts: {}", stats.total_alerts());
     for (i, n) in stats.alerts.iter().enumerate() {
         if *n > 0 {
-            let _ = writeln!(out, "  {n:>8}  {}", plan.rules[i].config.display_name());
+            let _ = writeln!(out, "  {n:>8}  {}", name(&plan.rules[i]));
         }
     }
     let errors: u64 = stats.rule_errors.iter().sum();
@@ -48,10 +50,10 @@ pub fn render(stats: &Stats, plan: &Plan) -> String {
                 out,
                 "  {:>8}  {}",
                 stats.rule_errors[i],
-                plan.rules[i].config.display_name()
+                name(&plan.rules[i])
             );
             if let Some(ex) = stats.rule_error_examples[i].first() {
-                let _ = writeln!(out, "            e.g. {ex}");
+                let _ = writeln!(out, "            e.g. {}", escape(ex));
             }
         }
         if failing.len() > SHOWN {
@@ -73,8 +75,9 @@ pub fn render(stats: &Stats, plan: &Plan) -> String {
         let _ = writeln!(
             out,
             "quarantined: rule `{}` exceeded its budget on {} records (most it ran on); not evaluated after {at}",
-            plan.rules[*r].config.display_name(),
+            name(&plan.rules[*r]),
             stats.budget_errors.get(*r).copied().unwrap_or(0),
+            at = escape(at),
         );
     }
     if stats.bad_records > 0 {
@@ -92,7 +95,10 @@ pub fn render(stats: &Stats, plan: &Plan) -> String {
             let _ = writeln!(
                 out,
                 "  {} record {} at byte {}: {}",
-                b.source, b.position.index, b.position.offset, b.message
+                escape(&b.source),
+                b.position.index,
+                b.position.offset,
+                escape(&b.message)
             );
         }
     }
@@ -106,7 +112,7 @@ pub fn render(stats: &Stats, plan: &Plan) -> String {
     if !stats.skipped.is_empty() {
         let _ = writeln!(
             out,
-            "skipped inputs: {} (not CloudTrail logs; see the lines above)",
+            "skipped inputs: {} (not CloudTrail logs, or not regular files; see the lines above)",
             stats.skipped.len()
         );
     }
@@ -118,4 +124,48 @@ pub fn render(stats: &Stats, plan: &Plan) -> String {
         );
     }
     out
+}
+
+/// A rule's name as shown.
+fn name(rule: &PlannedRule) -> String {
+    escape(&rule.config.display_name()).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::TextLines;
+    use crate::Scanner;
+    use tattletail_compiler::escape::is_unsafe;
+
+    #[test]
+    fn names_examples_and_bad_records_are_escaped() {
+        let config = "[[rule]]\nname = \"fails\\u001b[2J\\u2028\"\njq_match = '.eventName + 1'\n";
+        let compiled = tattletail_compiler::compile(config).unwrap();
+        let mut scanner = Scanner::new(&compiled.plan);
+        let log = r#"{"Records":[{"eventName":"x\u001b[1A\ny"}]}"#;
+        let mut sink = TextLines(Vec::new());
+        let _ = scanner
+            .scan("logs/\u{1b}]0;t\u{7}.json", log.as_bytes(), &mut sink)
+            .unwrap();
+        scanner.stats.bad_records += 1;
+        scanner.stats.bad_examples.push(crate::scan::BadRecord {
+            source: "f\u{2029}.json".into(),
+            position: crate::reader::RecordPos {
+                index: 0,
+                offset: 0,
+            },
+            message: "bad \u{1b}[0m".into(),
+        });
+        let text = render(&scanner.stats, &compiled.plan);
+        assert!(!text.chars().any(|c| c != '\n' && is_unsafe(c)), "{text}");
+        for shown in [
+            "fails\\x1b[2J\\u{2028}",
+            "logs/\\x1b]0;t\\x07.json record 0: ",
+            r#"string ("x\u001b[1A\ny") and number (1) cannot be added"#,
+            "f\\u{2029}.json record 0 at byte 0: bad \\x1b[0m",
+        ] {
+            assert!(text.contains(shown), "{shown} not in\n{text}");
+        }
+    }
 }

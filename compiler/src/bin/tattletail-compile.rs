@@ -3,11 +3,13 @@
 //!
 //! Exit status: 0 valid, 2 invalid config or usage.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 use tattletail_compiler::diag::render_all;
+use tattletail_compiler::escape::{escape, escape_json};
 use tattletail_compiler::pack::{DEFAULT_PACK, DEFAULT_PACK_NAME};
 use tattletail_compiler::{compile, explain};
 
@@ -40,7 +42,7 @@ fn main() -> ExitCode {
     match run(&args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("tattletail-compile: {e:#}");
+            eprintln!("tattletail-compile: {}", escape(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }
@@ -61,7 +63,8 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
             eprint!("{}", render_all(&diags, &name, &source));
             let n = diags.iter().filter(|d| d.is_error()).count();
             eprintln!(
-                "{name}: {n} error{} found; nothing was compiled",
+                "{}: {n} error{} found; nothing was compiled",
+                escape(&name),
                 if n == 1 { "" } else { "s" }
             );
             return Ok(ExitCode::from(2));
@@ -71,14 +74,22 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         eprint!("{}", render_all(&compiled.warnings, &name, &source));
     }
     if args.explain {
-        match args.format {
-            Format::Text => print!("{}", explain::text(&compiled.plan, &name, &source)),
-            Format::Json => print!("{}", explain::json(&compiled.plan, &source)),
+        let text = match args.format {
+            Format::Text => explain::text(&compiled.plan, &name, &source),
+            Format::Json => escape_json(&explain::json(&compiled.plan, &source)).into_owned(),
+        };
+        let mut out = std::io::stdout().lock();
+        match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            Ok(()) => {}
+            // The reader went away (`| head`): not an error.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            Err(e) => anyhow::bail!("cannot write to stdout: {e}"),
         }
     } else {
         let p = &compiled.plan;
         eprintln!(
-            "{name}: ok, {} rule{} and {} destination{}",
+            "{}: ok, {} rule{} and {} destination{}",
+            escape(&name),
             p.rules.len(),
             if p.rules.len() == 1 { "" } else { "s" },
             p.destinations.len(),
