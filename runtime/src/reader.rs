@@ -996,6 +996,21 @@ impl<R: BufRead> RecordReader<R> {
                         }
                         Some(b',') if !first => self.bump(),
                         Some(_) if first => {}
+                        // After the Records array: a `]` too many inside it
+                        // (stray bytes), skipped up to the next record.
+                        Some(b) if self.saw_records => {
+                            let pos = RecordPos {
+                                index: self.index,
+                                offset: self.offset,
+                                check_values: false,
+                            };
+                            let why = format!(
+                                "stray bytes after record {}: `{}` where `,` or `}}` was expected",
+                                self.index.saturating_sub(1),
+                                (b as char).escape_default()
+                            );
+                            return self.recover(pos, &[], why, false).map(Some);
+                        }
                         Some(b) => {
                             return Err(self.syntax(format!("expected `,` or `}}`, found `{}`", (b as char).escape_default())))
                         }
@@ -1246,6 +1261,13 @@ mod tests {
             skips[0].reason.contains("stray bytes after record 0"),
             "{}",
             skips[0].reason
+        );
+        // A `]` too many closes the array early: read on at the next record.
+        let input = format!(r#"{{"Records":[{A} ]]] x [[[ {C}]}}"#);
+        let (recs, skips, kind) = read_all(input.as_bytes(), DEFAULT_MAX_RECORD);
+        assert_eq!(
+            (recs, skips.len(), kind),
+            (vec![A.to_string(), C.into()], 1, Ok(FileKind::CloudTrail))
         );
         // Garbage inside the array resynchronises on the file's first key.
         let input = r#"{"Records":[{"k":1},]]]garbage,{"k":2},{"k":3}]}"#;

@@ -151,10 +151,7 @@ mod tests {
         scanner.stats.bad_records += 1;
         scanner.stats.bad_examples.push(crate::scan::BadRecord {
             source: "f\u{2029}.json".into(),
-            position: crate::reader::RecordPos {
-                index: 0,
-                offset: 0,
-            },
+            position: crate::reader::RecordPos::default(),
             message: "bad \u{1b}[0m".into(),
         });
         let text = render(&scanner.stats, &compiled.plan);
