@@ -824,6 +824,21 @@ impl<R: BufRead> RecordReader<R> {
         }
     }
 
+    /// Stray byte `b` where `expected` should be: skip up to the next record.
+    fn stray(&mut self, b: u8, expected: &str) -> Result<Next, ReadError> {
+        let pos = RecordPos {
+            index: self.index,
+            offset: self.offset,
+            check_values: false,
+        };
+        let why = format!(
+            "stray bytes after record {}: `{}` where {expected} was expected",
+            self.index.saturating_sub(1),
+            (b as char).escape_default()
+        );
+        self.recover(pos, &[], why, false)
+    }
+
     /// Remember the first key of the file's first good record.
     fn learn_signature(&mut self, record: &[u8]) {
         self.learned = true;
@@ -998,19 +1013,7 @@ impl<R: BufRead> RecordReader<R> {
                         Some(_) if first => {}
                         // After the Records array: a `]` too many inside it
                         // (stray bytes), skipped up to the next record.
-                        Some(b) if self.saw_records => {
-                            let pos = RecordPos {
-                                index: self.index,
-                                offset: self.offset,
-                                check_values: false,
-                            };
-                            let why = format!(
-                                "stray bytes after record {}: `{}` where `,` or `}}` was expected",
-                                self.index.saturating_sub(1),
-                                (b as char).escape_default()
-                            );
-                            return self.recover(pos, &[], why, false).map(Some);
-                        }
+                        Some(b) if self.saw_records => return self.stray(b, "`,` or `}`").map(Some),
                         Some(b) => {
                             return Err(self.syntax(format!("expected `,` or `}}`, found `{}`", (b as char).escape_default())))
                         }
@@ -1045,19 +1048,7 @@ impl<R: BufRead> RecordReader<R> {
                         // A missing `,` between records: read on (the
                         // record's own parse tells whether it is one).
                         Some(b'{') => {}
-                        Some(b) => {
-                            let pos = RecordPos {
-                                index: self.index,
-                                offset: self.offset,
-                                check_values: false,
-                            };
-                            let why = format!(
-                                "stray bytes after record {}: `{}` where `,` or `]` was expected",
-                                self.index.saturating_sub(1),
-                                (b as char).escape_default()
-                            );
-                            return self.recover(pos, &[], why, false).map(Some);
-                        }
+                        Some(b) => return self.stray(b, "`,` or `]`").map(Some),
                         None => {
                             return Err(self.syntax(format!(
                                 "unexpected end of file in the Records array after record {} (truncated file?)",
