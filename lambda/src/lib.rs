@@ -14,7 +14,6 @@ pub mod aws;
 pub mod config_source;
 #[cfg(feature = "aws")]
 pub mod deliver;
-#[cfg(feature = "aws")]
 pub mod event;
 #[cfg(feature = "aws")]
 pub mod handler;
