@@ -22,9 +22,12 @@ pub use event::lambda_event;
 pub use pack::evaluate_pack;
 pub use reader::{reader_gzip, reader_plain};
 
+/// A target's body.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, as the fuzz binaries and `fuzz/regressions/`
 /// name them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("reader_plain", reader_plain),
     ("reader_gzip", reader_gzip),
     ("evaluate_pack", evaluate_pack),

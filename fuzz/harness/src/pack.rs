@@ -5,7 +5,9 @@
 //! Invariants: no panic, and none caught inside the evaluator (that would
 //! be a rule error saying "internal error"); the indexed matcher (dispatch
 //! index, index-only shortcuts, required literals) gives exactly the
-//! alerts of the naive one that runs every rule.
+//! alerts of the naive one that runs every rule; and the same rules fire
+//! on the record printed again (escapes decoded, whitespace and duplicate
+//! keys gone), so how a record is spelled cannot hide it from a rule.
 
 use std::sync::OnceLock;
 
@@ -27,6 +29,14 @@ fn pack() -> &'static Plan {
 /// Parse and evaluate `bytes` with `matcher`: the alerts, or the parse
 /// error. Panics on an evaluator panic caught as a rule error.
 pub(crate) fn evaluate(matcher: &mut Matcher<'_>, bytes: &[u8]) -> Result<Vec<RuleMatch>, String> {
+    evaluate_and_print(matcher, bytes).map(|(matches, _)| matches)
+}
+
+/// [`evaluate`], and the record printed again as JSON.
+fn evaluate_and_print(
+    matcher: &mut Matcher<'_>,
+    bytes: &[u8],
+) -> Result<(Vec<RuleMatch>, Vec<u8>), String> {
     let mut parser = RecordParser::default();
     let mut bytes = bytes.to_vec();
     let mut out = Outcome::default();
@@ -39,8 +49,8 @@ pub(crate) fn evaluate(matcher: &mut Matcher<'_>, bytes: &[u8]) -> Result<Vec<Ru
             e.message
         );
     }
+    let printed = serde_json::to_vec(&record.to_json()).expect("a record prints");
     if !out.matches.is_empty() {
-        let _ = record.to_json();
         for m in &out.matches {
             if let Some(a) = &m.annotation {
                 let _ = a.value();
@@ -48,14 +58,30 @@ pub(crate) fn evaluate(matcher: &mut Matcher<'_>, bytes: &[u8]) -> Result<Vec<Ru
         }
     }
     parser.recycle(record);
-    Ok(out.matches)
+    Ok((out.matches, printed))
 }
 
 /// The `evaluate_pack` target.
 pub fn evaluate_pack(data: &[u8]) {
     let plan = pack();
     // Fresh matchers: quarantine counts must not carry over between inputs.
-    let indexed = evaluate(&mut Matcher::new(plan), data);
+    let indexed = evaluate_and_print(&mut Matcher::new(plan), data);
     let naive = evaluate(&mut Matcher::naive(plan), data);
-    assert_eq!(indexed, naive, "the index changes the alerts");
+    let Ok((indexed, printed)) = indexed else {
+        assert!(
+            naive.is_err(),
+            "the index changes whether the record parses"
+        );
+        return;
+    };
+    assert_eq!(Ok(&indexed), naive.as_ref(), "the index changes the alerts");
+    let again = evaluate(&mut Matcher::new(plan), &printed)
+        .unwrap_or_else(|e| panic!("the record printed again does not parse: {e}"));
+    let rules = |m: &[RuleMatch]| m.iter().map(|m| m.rule).collect::<Vec<_>>();
+    assert_eq!(
+        rules(&indexed),
+        rules(&again),
+        "other rules fire on the record printed again: {}",
+        String::from_utf8_lossy(&printed)
+    );
 }
