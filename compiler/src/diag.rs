@@ -97,9 +97,13 @@ impl Diagnostic {
         // measured on the text as shown.
         let span_start = floor_char_boundary(source, self.span.start.min(source.len()));
         let line_start = source[..span_start].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = line_start + line_text.len();
+        // `lines()` drops the `\r` of a `\r\n`; a span can start on it.
+        let line_end = (line_start + line_text.len()).max(span_start);
         let end = floor_char_boundary(source, self.span.end.clamp(span_start, line_end));
-        let start_col = shown(&source[line_start..span_start]).chars().count();
+        // A `\r` before the span (the line break of a `\r\n`) is one column.
+        let start_col = shown(&source[line_start..span_start].replace('\r', " "))
+            .chars()
+            .count();
         let width = shown(&source[span_start..end]).chars().count().max(1);
         let _ = writeln!(
             out,
@@ -177,6 +181,21 @@ mod tests {
             text,
             "error: rule `a\\x1b[2J\\nforged`: bad\n --> t\\n.toml:2:7\n  |\n2 | x = \"\\u{202e}bad\"\n  |              ^^^\n  = help: not\\u{2028}here\n"
         );
+    }
+
+    #[test]
+    fn a_span_on_the_line_break_of_a_crlf_renders() {
+        // Found by fuzzing (compile_config, fuzz/regressions/compile_config/
+        // crlf-unterminated-string): the caret's end was clamped to a line
+        // end before the span's start, which panicked. TOML reports an
+        // unterminated string on the `\n` of a `\r\n`.
+        // a span on the line break of a `\r\n` starts after the line's
+        // text as `lines()` gives it (without the `\r`).
+        let src = "name = \"x\r\nb = 1";
+        let at = src.find('\n').unwrap();
+        let text = Diagnostic::error("bad", at..at + 1).render("t.toml", src);
+        assert!(text.contains("--> t.toml:1:11"), "{text}");
+        assert!(text.contains(" |           ^\n"), "{text}");
     }
 
     #[test]

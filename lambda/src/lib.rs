@@ -16,7 +16,6 @@ pub mod config_source;
 pub mod deadline;
 #[cfg(feature = "aws")]
 pub mod deliver;
-#[cfg(feature = "aws")]
 pub mod event;
 #[cfg(feature = "aws")]
 pub mod handler;
