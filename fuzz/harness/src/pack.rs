@@ -40,7 +40,7 @@ fn evaluate_and_print(
     let mut parser = RecordParser::default();
     let mut bytes = bytes.to_vec();
     let mut out = Outcome::default();
-    let record = matcher.parse_and_evaluate(&mut parser, &mut bytes, &mut out)?;
+    let record = matcher.parse_and_evaluate(&mut parser, &mut bytes, true, &mut out)?;
     for e in &out.errors {
         assert!(
             !e.message.contains("internal error"),
