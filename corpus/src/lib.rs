@@ -2,7 +2,7 @@
 //!
 //! Realistic records: (eventSource, eventName) pairs drawn with the
 //! frequencies seen in the public CloudTrail files of
-//! `shared/corpus/real` (`events.txt`), a mix of identity types (IAM users,
+//! `corpus/real` (`events.txt`), a mix of identity types (IAM users,
 //! assumed roles, AWS services, root, federated users), about 9% error
 //! codes, and sizes from a few hundred bytes to several kilobytes
 //! (RunInstances-style request parameters).
