@@ -49,9 +49,11 @@ impl RecordRef<'_> {
         match self {
             RecordRef::Parsed(r) => r.to_json(),
             RecordRef::Text(bytes) => {
+                // The raw text: repaired again exactly as when it was
+                // evaluated (the value check is cheap next to a send).
                 let mut bytes = bytes.to_vec();
                 RecordParser::default()
-                    .parse(&mut bytes)
+                    .parse_checked(&mut bytes, true)
                     .map(|r| r.to_json())
                     .unwrap_or(serde_json::Value::Null)
             }

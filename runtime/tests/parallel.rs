@@ -124,3 +124,37 @@ fn workers_change_nothing_but_speed() {
         }
     }
 }
+
+/// Keeps the whole record of every alert, as the Lambda's payloads do.
+#[derive(Default)]
+struct RecordSink(Vec<serde_json::Value>);
+
+impl tattletail_runtime::scan::AlertSink for RecordSink {
+    fn alert(&mut self, a: &tattletail_runtime::scan::Alert<'_>) -> io::Result<()> {
+        self.0.push(a.record.to_json());
+        Ok(())
+    }
+}
+
+#[test]
+fn alerts_carry_repaired_records_with_any_number_of_workers() {
+    let compiled =
+        common::compile("[[rule]]\nname = 'all'\njq_match = 'select(.eventName == \"X\")'\n");
+    // One record with invalid UTF-8 as well, one with valid UTF-8 only.
+    let mut log = br#"{"Records":[{"eventName":"X","n":1e400,"s":"\ud800"},{"eventName":"X","n":-1e400,"u":""#.to_vec();
+    log.extend_from_slice(b"\xff\"}]}");
+    let want = [
+        serde_json::json!({"eventName": "X", "n": f64::MAX, "s": "\u{fffd}"}),
+        serde_json::json!({"eventName": "X", "n": -f64::MAX, "u": "\u{fffd}"}),
+    ];
+    for workers in [1, 2] {
+        let mut scanner = Scanner::new(&compiled.plan).with_workers(workers);
+        let mut sink = RecordSink::default();
+        let inputs: Vec<Source> = vec![(
+            "odd.json".into(),
+            Ok(Box::new(io::Cursor::new(log.clone())) as Box<dyn Read + Send>),
+        )];
+        scanner.scan_all(inputs, &mut sink, &mut |_, _| {}).unwrap();
+        assert_eq!(sink.0, want, "{workers} workers");
+    }
+}
