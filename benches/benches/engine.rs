@@ -42,7 +42,8 @@ fn reader(c: &mut Criterion) {
             let mut r = RecordReader::new(&json[..], false);
             let mut buf = Vec::new();
             let mut p = RecordParser::default();
-            while r.next_record(&mut buf).unwrap().is_some() {
+            while let Some(next) = r.next_record(&mut buf).unwrap() {
+                next.into_record().unwrap();
                 let rec = p.parse(&mut buf).unwrap();
                 black_box(rec.event_name().is_some());
             }
@@ -79,7 +80,8 @@ fn dispatch(c: &mut Criterion) {
     let mut r = RecordReader::new(&json[..], false);
     let mut buf = Vec::new();
     let mut p = RecordParser::default();
-    while r.next_record(&mut buf).unwrap().is_some() {
+    while let Some(next) = r.next_record(&mut buf).unwrap() {
+        next.into_record().unwrap();
         let rec = p.parse(&mut buf).unwrap();
         keys.push((
             rec.event_name().map(String::from),
@@ -130,7 +132,8 @@ fn raw_records() -> Vec<Vec<u8>> {
     let mut raws = Vec::new();
     let mut r = RecordReader::new(&json[..], false);
     let mut buf = Vec::new();
-    while r.next_record(&mut buf).unwrap().is_some() {
+    while let Some(next) = r.next_record(&mut buf).unwrap() {
+        next.into_record().unwrap();
         raws.push(buf.clone());
     }
     raws

@@ -297,6 +297,18 @@ fn stop_logging(id: &str) -> String {
     )
 }
 
+/// `tattletail ARGS` with `input` on stdin: the exit status must be
+/// `exit`, and every one of `ids` must have alerted; (stdout, stderr).
+fn scan_stdin(args: &[&str], input: &[u8], exit: i32, ids: &[&str]) -> (String, String) {
+    let out = tattletail(args, Some(input));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(exit), "{stderr}");
+    for id in ids {
+        assert!(stdout.contains(&format!("eventID={id}")), "{id}: {stdout}");
+    }
+    (stdout, stderr)
+}
+
 #[test]
 fn a_byte_order_mark_and_repairable_values_cost_nothing() {
     let mut log = b"\xEF\xBB\xBF".to_vec();
@@ -308,13 +320,7 @@ fn a_byte_order_mark_and_repairable_values_cost_nothing() {
         .as_bytes(),
     );
     log.extend_from_slice(b"\"\xff\"}]}");
-    let out = tattletail(&["scan", "-"], Some(&gzip(&log)));
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(
-        stdout.contains("eventID=first") && stdout.contains("eventID=odd"),
-        "{stdout}"
-    );
+    let (_, stderr) = scan_stdin(&["scan", "-"], &gzip(&log), 0, &["first", "odd"]);
     assert!(
         stderr.contains("read as jq reads them: <stdin>, 1 record (invalid UTF-8 read as U+FFFD, lone surrogate escapes read as U+FFFD, numbers beyond the double range"),
         "{stderr}"
@@ -331,15 +337,11 @@ fn a_record_over_the_size_limit_is_skipped_and_the_file_goes_on() {
     .into_bytes();
     log.resize(log.len() + (48 << 20), b'A');
     log.extend_from_slice(format!(r#""}},{}]}}"#, stop_logging("after")).as_bytes());
-    let out = tattletail(
+    let (_, stderr) = scan_stdin(
         &["scan", "--max-record-size", "1MiB", "-"],
-        Some(&gzip(&log)),
-    );
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stdout.contains("eventID=before") && stdout.contains("eventID=after"),
-        "{stdout}"
+        &gzip(&log),
+        1,
+        &["before", "after"],
     );
     assert!(
         stderr.contains(&format!(
@@ -378,13 +380,7 @@ fn a_broken_record_costs_only_itself_and_a_cut_file_says_truncated() {
         stop_logging("before"),
         stop_logging("after")
     );
-    let out = tattletail(&["scan", "-"], Some(log.as_bytes()));
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stdout.contains("eventID=before") && stdout.contains("eventID=after"),
-        "{stdout}"
-    );
+    let (_, stderr) = scan_stdin(&["scan", "-"], log.as_bytes(), 1, &["before", "after"]);
     assert!(
         stderr.contains("<stdin> record 1 at byte 157: malformed record: `}` closes a `[` at byte 188; skipped 33 bytes up to the next record"),
         "{stderr}"

@@ -750,18 +750,25 @@ fn many_alerts_file(n: usize) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn sns_config(topic: &str) -> String {
+/// One destination (`type` and its address key) and one rule sending
+/// every CreateUser event to it.
+fn create_user_to(kind: &str, address: &str) -> String {
+    let key = if kind == "sns" {
+        "sns_arn"
+    } else {
+        "webhook_url"
+    };
     format!(
         r#"
 [[destination]]
-id = "sns"
-type = "sns"
-sns_arn = "{topic}"
+id = "d"
+type = "{kind}"
+{key} = "{address}"
 
 [[rule]]
 name = "Create User"
 jq_match = 'select(.eventName == "CreateUser")'
-destinations = ["sns"]
+destinations = ["d"]
 "#
     )
 }
@@ -782,7 +789,7 @@ async fn forty_thousand_alerts_from_one_object_are_sent_in_bounded_memory() {
     let key = "AWSLogs/123456789012/CloudTrail/us-east-1/2021/07/10/bulk.json.gz";
     put(moto, bucket, key, gzip(&many_alerts_file(ALERTS)), false).await;
     let root = temp_dir("memory");
-    bundled(&root, &sns_config(&arns[0]));
+    bundled(&root, &create_user_to("sns", &arns[0]));
     let mut f = Function::start(moto, &[], &root);
     let started = Instant::now();
     let answer = f
@@ -813,22 +820,6 @@ async fn forty_thousand_alerts_from_one_object_are_sent_in_bounded_memory() {
     );
 }
 
-fn slack_config(slack: &str) -> String {
-    format!(
-        r#"
-[[destination]]
-id = "slack"
-type = "slack_webhook"
-webhook_url = "{slack}"
-
-[[rule]]
-name = "Create User"
-jq_match = 'select(.eventName == "CreateUser")'
-destinations = ["slack"]
-"#
-    )
-}
-
 /// A Slack webhook that never answers holds every send: with four sends in
 /// flight the scan cannot go on, so the deadline always finds it at the
 /// same record (4), whatever the machine's speed. The margin leaves
@@ -844,7 +835,7 @@ async fn near_the_deadline_it_stops_reports_where_and_fails_for_a_retry() {
     let small = "AWSLogs/123456789012/CloudTrail/us-east-1/2021/07/10/small.json";
     put(moto, bucket, small, upstream_file(), false).await;
     let root = temp_dir("deadline");
-    bundled(&root, &slack_config(&slack.url));
+    bundled(&root, &create_user_to("slack_webhook", &slack.url));
     let mut f = Function::start(
         moto,
         &[

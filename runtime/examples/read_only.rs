@@ -16,7 +16,8 @@ fn main() {
     let t = Instant::now();
     let mut r = tattletail_runtime::reader::open(std::fs::File::open(&path).unwrap()).unwrap();
     let mut p = tattletail_runtime::record::RecordParser::default();
-    while r.next_record(&mut buf).unwrap().is_some() {
+    while let Some(next) = r.next_record(&mut buf).unwrap() {
+        next.into_record().unwrap();
         let rec = p.parse(&mut buf).unwrap();
         std::hint::black_box(rec.event_name());
     }
@@ -25,7 +26,8 @@ fn main() {
     let mut r = tattletail_runtime::reader::open(std::fs::File::open(&path).unwrap()).unwrap();
     let mut bufs = simd_json::Buffers::default();
     let mut names = 0usize;
-    while r.next_record(&mut buf).unwrap().is_some() {
+    while let Some(next) = r.next_record(&mut buf).unwrap() {
+        next.into_record().unwrap();
         let tape = simd_json::to_tape_with_buffers(&mut buf, &mut bufs).unwrap();
         let v = tape.as_value();
         use simd_json::prelude::*;

@@ -15,7 +15,8 @@ fn main() {
     let mut r = reader::open(std::fs::File::open(&args[2]).unwrap()).unwrap();
     let mut raws = Vec::new();
     let mut buf = Vec::new();
-    while let Ok(Some(_)) = r.next_record(&mut buf) {
+    while let Some(next) = r.next_record(&mut buf).unwrap() {
+        next.into_record().unwrap();
         raws.push(buf.clone());
         if raws.len() >= limit {
             break;
@@ -24,22 +25,11 @@ fn main() {
     let compiled = tattletail_compiler::compile(&src).unwrap();
     let time_plan = |plan: &tattletail_compiler::plan::Plan| {
         let mut m = Matcher::new(plan);
-        let mut p = RecordParser::default();
-        let mut out = Outcome::default();
-        let mut scratch = Vec::new();
         let mut alerts = 0;
         let mut best = std::time::Duration::MAX;
         for _ in 0..3 {
             let t = Instant::now();
-            for raw in &raws {
-                scratch.clear();
-                scratch.extend_from_slice(raw);
-                let rec = m
-                    .parse_and_evaluate(&mut p, &mut scratch, false, &mut out)
-                    .unwrap();
-                alerts += out.matches.len();
-                p.recycle(rec);
-            }
+            alerts += evaluate_all(&mut m, &raws);
             best = best.min(t.elapsed());
         }
         (best, alerts / 3)
@@ -52,17 +42,7 @@ fn main() {
     let (all, all_alerts) = time_plan(&compiled.plan);
     {
         let mut m = Matcher::new(&compiled.plan);
-        let mut p = RecordParser::default();
-        let mut out = Outcome::default();
-        let mut scratch = Vec::new();
-        for raw in &raws {
-            scratch.clear();
-            scratch.extend_from_slice(raw);
-            let rec = m
-                .parse_and_evaluate(&mut p, &mut scratch, false, &mut out)
-                .unwrap();
-            p.recycle(rec);
-        }
+        evaluate_all(&mut m, &raws);
         let total: u64 = m.evaluations().iter().sum();
         println!(
             "evaluations per record: {:.2}",
@@ -115,4 +95,23 @@ fn main() {
             extra.as_secs_f64() * 1e6 / raws.len() as f64
         );
     }
+}
+
+/// Parse and evaluate every record (copied first: parsing rewrites); the
+/// number of alerts.
+fn evaluate_all(m: &mut Matcher<'_>, raws: &[Vec<u8>]) -> usize {
+    let mut p = RecordParser::default();
+    let mut out = Outcome::default();
+    let mut scratch = Vec::new();
+    let mut alerts = 0;
+    for raw in raws {
+        scratch.clear();
+        scratch.extend_from_slice(raw);
+        let rec = m
+            .parse_and_evaluate(&mut p, &mut scratch, false, &mut out)
+            .unwrap();
+        alerts += out.matches.len();
+        p.recycle(rec);
+    }
+    alerts
 }

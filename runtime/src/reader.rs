@@ -119,6 +119,17 @@ pub enum Next {
     Skipped(Skipped),
 }
 
+impl Next {
+    /// The record's position, or the skipped stretch (for callers that
+    /// only read well-formed files: tests, benchmarks, examples).
+    pub fn into_record(self) -> Result<RecordPos, Skipped> {
+        match self {
+            Next::Record(pos) => Ok(pos),
+            Next::Skipped(s) => Err(s),
+        }
+    }
+}
+
 /// A skipped stretch of the `Records` array.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Skipped {
@@ -806,20 +817,12 @@ impl<R: BufRead> RecordReader<R> {
                 }))
             }
             Copied::Broken(why) => {
-                let already = std::mem::take(out);
                 let why = format!("malformed record: {why} at byte {}", self.offset);
-                let r = self.recover(pos, &already, why, false);
-                *out = already;
-                out.clear();
-                r
+                self.recover_record(pos, out, why, false)
             }
             Copied::Eof => {
-                let already = std::mem::take(out);
                 let why = "malformed record: it never closes".to_string();
-                let r = self.recover(pos, &already, why, true);
-                *out = already;
-                out.clear();
-                r
+                self.recover_record(pos, out, why, true)
             }
         }
     }
@@ -837,6 +840,22 @@ impl<R: BufRead> RecordReader<R> {
             (b as char).escape_default()
         );
         self.recover(pos, &[], why, false)
+    }
+
+    /// [`Self::recover`] after the record at `pos`, whose bytes so far are
+    /// in `out` (left empty, its allocation kept).
+    fn recover_record(
+        &mut self,
+        pos: RecordPos,
+        out: &mut Vec<u8>,
+        why: String,
+        at_eof: bool,
+    ) -> Result<Next, ReadError> {
+        let already = std::mem::take(out);
+        let r = self.recover(pos, &already, why, at_eof);
+        *out = already;
+        out.clear();
+        r
     }
 
     /// Remember the first key of the file's first good record.

@@ -45,7 +45,8 @@ pub fn records_of(path: &Path) -> Vec<Vec<u8>> {
     let mut r = reader::open(f).unwrap();
     let mut out = Vec::new();
     let mut buf = Vec::new();
-    while let Ok(Some(_)) = r.next_record(&mut buf) {
+    while let Some(next) = r.next_record(&mut buf).unwrap() {
+        next.into_record().unwrap();
         out.push(buf.clone());
     }
     out
@@ -84,7 +85,8 @@ pub fn record_sets() -> Vec<(String, Vec<Vec<u8>>)> {
         let mut r = reader::RecordReader::new(&bytes[..], false);
         let mut recs = Vec::new();
         let mut buf = Vec::new();
-        while r.next_record(&mut buf).unwrap().is_some() {
+        while let Some(next) = r.next_record(&mut buf).unwrap() {
+            next.into_record().unwrap();
             recs.push(buf.clone());
         }
         sets.push((format!("generated seed {seed}"), recs));
