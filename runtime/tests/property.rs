@@ -43,7 +43,8 @@
 //! The seed is fixed (reproducible runs); `PROPTEST_CASES` raises the number
 //! of cases (default 2,000) and `PROPTEST_RNG_SEED` picks another seed. Under
 //! CI (`CI` set) a missing `gojq` fails the test; elsewhere it falls back
-//! (`TATTLETAIL_TEST_NO_GOJQ=1` forces the fallback).
+//! to jq 1.6 (`TATTLETAIL_TEST_NO_GOJQ=1` forces the fallback); with
+//! neither CLI the test fails.
 
 mod common;
 
@@ -844,7 +845,6 @@ enum Reference {
     Gojq(PathBuf),
     /// jq 1.6, only for programs without known differences from gojq.
     Jq(PathBuf),
-    None,
 }
 
 fn reference() -> &'static Reference {
@@ -864,10 +864,9 @@ fn reference() -> &'static Reference {
                 eprintln!("note: gojq is not installed; comparing with jq 1.6 where it agrees with gojq");
                 Reference::Jq(j)
             }
-            None => {
-                eprintln!("note: neither gojq nor jq is installed; only properties (b) and (c) are checked");
-                Reference::None
-            }
+            None => panic!(
+                "property (a) compares with gojq (or jq 1.6), and neither is on PATH: install them (`apt-get install gojq jq`; `bash scripts/test` does it)"
+            ),
         }
     })
 }
