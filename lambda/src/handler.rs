@@ -126,7 +126,7 @@ impl App {
     pub async fn from_env() -> Result<App, String> {
         let settings = Settings::from_env(|k| std::env::var(k).ok())?;
         // Refuse an unusable record size limit at start, not per object.
-        crate::limits::max_record_size()?;
+        tattletail_runtime::reader::max_record_size_from_env()?;
         let clients = Clients::new(&settings).await?;
         let location = ConfigLocation::from_env(|k| std::env::var(k).ok());
         info!(
@@ -368,7 +368,6 @@ impl App {
         let network_failed = object.network_failed.clone();
         let outputs = Outputs {
             deliver: Some(self.deliverer.clone()),
-            printer: None,
             log_matches: true,
             no_index: false,
             // Objects are scanned one at a time: every core evaluates.

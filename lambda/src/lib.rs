@@ -26,10 +26,4 @@ pub mod payload;
 #[cfg(feature = "aws")]
 pub mod pipeline;
 #[cfg(feature = "aws")]
-pub mod remote;
-#[cfg(feature = "aws")]
 pub mod s3;
-
-pub mod console;
-pub mod inputs;
-pub mod limits;

@@ -1,7 +1,9 @@
 //! One input through the engine and out to the destinations: the runtime's
 //! blocking one-pass scan runs on a blocking thread, its alerts cross a
-//! small bounded channel to the async side, which delivers them. Shared by
-//! the Lambda handler and `tattletail scan` (S3 inputs and `--send`).
+//! small bounded channel to the async side, which delivers them. The
+//! delivery side ([`deliver_loop`]) is one piece of code for the Lambda
+//! ([`scan_until`], one S3 object at a time, with its deadline) and for
+//! the `tattletail` CLI's driver ([`Delivery`], a sink beside its printer).
 //!
 //! Finished sends are reaped while the scan goes on, so memory is bounded by
 //! the sends in flight. The Lambda passes an [`Until`]: when its stop is
@@ -11,10 +13,10 @@
 
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tattletail_compiler::plan::Compiled;
+use tattletail_compiler::plan::{Compiled, Plan};
 use tattletail_runtime::scan::{Alert, AlertSink, InputOutcome};
 use tattletail_runtime::{Matcher, Scanner, Stats};
 use tokio::sync::mpsc;
@@ -26,9 +28,6 @@ use crate::payload::AlertData;
 
 /// Alerts buffered between the scan and the delivery.
 const CHANNEL_ALERTS: usize = 64;
-
-/// A printer shared by concurrent scans (the CLI's stdout).
-pub type Printer = Arc<Mutex<Box<dyn AlertSink + Send>>>;
 
 /// What scanning one input gave.
 #[derive(Debug)]
@@ -52,8 +51,6 @@ pub struct ScanReport {
 pub struct Outputs {
     /// Deliver to the rules' destinations.
     pub deliver: Option<Arc<Deliverer>>,
-    /// Print (CLI).
-    pub printer: Option<Printer>,
     /// Log one `rule_matched` line per alert (Lambda).
     pub log_matches: bool,
     /// Run every rule on every record (no dispatch index; for checking).
@@ -102,8 +99,19 @@ type Forwarded = (usize, Arc<AlertData>, u64);
 
 struct Forward {
     tx: Option<mpsc::Sender<Forwarded>>,
-    printer: Option<Printer>,
     stop: Option<(Stop, Cut)>,
+}
+
+/// What goes to delivery for an alert.
+fn forwarded(a: &Alert<'_>) -> Forwarded {
+    let data = AlertData::new(
+        a.rule.config.name.clone().unwrap_or_default(),
+        a.rule.config.description.clone().unwrap_or_default(),
+        a.record.to_json(),
+        a.annotation.map(|v| v.value()),
+        format!("{}#{}", a.source, a.position.index),
+    );
+    (a.rule_index, Arc::new(data), a.position.index)
 }
 
 impl AlertSink for Forward {
@@ -115,23 +123,10 @@ impl AlertSink for Forward {
                 return Err(deadline::stopped_error());
             }
         }
-        if let Some(p) = &self.printer {
-            let mut p = p
-                .lock()
-                .map_err(|_| io::Error::other("printer lock poisoned"))?;
-            p.alert(a)?;
-        }
         if let Some(tx) = &self.tx {
-            let data = AlertData::new(
-                a.rule.config.name.clone().unwrap_or_default(),
-                a.rule.config.description.clone().unwrap_or_default(),
-                a.record.to_json(),
-                a.annotation.map(|v| v.value()),
-                format!("{}#{}", a.source, a.position.index),
-            );
             // A closed channel means the async side gave up; the scan
             // still finishes and counts.
-            let _ = tx.blocking_send((a.rule.config.index, Arc::new(data), a.position.index));
+            let _ = tx.blocking_send(forwarded(a));
         }
         Ok(())
     }
@@ -177,14 +172,13 @@ pub async fn scan_until(
     until: Option<Until>,
 ) -> io::Result<ScanReport> {
     let started = Instant::now();
-    let max_record = crate::limits::max_record_size()
+    let max_record = tattletail_runtime::reader::max_record_size_from_env()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let forward = outputs.deliver.is_some() || outputs.log_matches;
     let (tx, mut rx) = mpsc::channel::<Forwarded>(CHANNEL_ALERTS);
     let cut = Cut::new();
     let mut sink = Forward {
         tx: forward.then_some(tx),
-        printer: outputs.printer.clone(),
         stop: until.as_ref().map(|u| (u.stop.clone(), cut.clone())),
     };
     let read: Box<dyn Read + Send> = match &until {
@@ -214,6 +208,88 @@ pub async fn scan_until(
     let plan = &compiled.plan;
     let stop = until.as_ref().map(|u| u.stop.clone());
     let stop_sends = until.as_ref().map(|u| u.stop_sends);
+    let LoopEnd {
+        mut sends,
+        stopping,
+        mut abandoned,
+    } = deliver_loop(plan, &outputs, &mut rx, until.as_ref(), &cut).await;
+    let (stats, outcome) = if abandoned {
+        let stats = Stats::new(plan.rules.len());
+        (
+            stats,
+            Ok(InputOutcome::Failed(deadline::stopped_error().to_string())),
+        )
+    } else {
+        let joined = match stop_sends {
+            Some(at) if stopping => tokio::time::timeout_at(at, &mut scan).await.ok(),
+            _ => Some((&mut scan).await),
+        };
+        match joined {
+            Some(j) => j.map_err(io::Error::other)?,
+            None => {
+                abandoned = true;
+                let stats = Stats::new(plan.rules.len());
+                (
+                    stats,
+                    Ok(InputOutcome::Failed(deadline::stopped_error().to_string())),
+                )
+            }
+        }
+    };
+    let (delivered, undelivered) = sends.finish(stop_sends).await;
+    // Stopped: the stop is set and the input was not handled to its end
+    // (alerts cut, or the scan ended early because of it).
+    let stop_set = stop.as_ref().is_some_and(Stop::is_set);
+    let finished = matches!(
+        outcome,
+        Ok(InputOutcome::Scanned | InputOutcome::Skipped(_))
+    );
+    let stopped = (stop_set && (abandoned || cut.get().is_some() || !finished)).then(|| Stopped {
+        next_record: match (cut.get(), abandoned) {
+            (Some(c), _) => Some(c.min(stats.records)),
+            (None, false) => Some(stats.records),
+            (None, true) => None,
+        },
+    });
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(_) if stopped.is_some() => InputOutcome::Failed(deadline::stopped_error().to_string()),
+        Err(e) => return Err(e),
+    };
+    Ok(ScanReport {
+        stats,
+        outcome,
+        delivered,
+        undelivered,
+        duration: started.elapsed(),
+        stopped,
+    })
+}
+
+/// How the delivery loop ended.
+struct LoopEnd {
+    /// Sends started and not yet reaped.
+    sends: Sends,
+    /// The stop was set.
+    stopping: bool,
+    /// The scan did not come to a stop in time and was left behind.
+    abandoned: bool,
+}
+
+/// The async side of a scan: every alert that comes through `rx` is
+/// logged (`log_matches`) and handed to delivery (`deliver`) until the
+/// scan closes the channel, reaping finished sends as it goes. With
+/// `until`, stops as [`scan_until`] says, noting in `cut` the first
+/// record whose alerts were not handed to delivery.
+async fn deliver_loop(
+    plan: &Plan,
+    outputs: &Outputs,
+    rx: &mut mpsc::Receiver<Forwarded>,
+    until: Option<&Until>,
+    cut: &Cut,
+) -> LoopEnd {
+    let stop = until.map(|u| u.stop.clone());
+    let stop_sends = until.map(|u| u.stop_sends);
     // Never resolves when there is no stop.
     let stopped = || async {
         match &stop {
@@ -276,55 +352,55 @@ pub async fn scan_until(
             }
         }
     }
-    let (stats, outcome) = if abandoned {
-        let stats = Stats::new(plan.rules.len());
-        (
-            stats,
-            Ok(InputOutcome::Failed(deadline::stopped_error().to_string())),
-        )
-    } else {
-        let joined = match stop_sends {
-            Some(at) if stopping => tokio::time::timeout_at(at, &mut scan).await.ok(),
-            _ => Some((&mut scan).await),
-        };
-        match joined {
-            Some(j) => j.map_err(io::Error::other)?,
-            None => {
-                abandoned = true;
-                let stats = Stats::new(plan.rules.len());
-                (
-                    stats,
-                    Ok(InputOutcome::Failed(deadline::stopped_error().to_string())),
-                )
-            }
+    LoopEnd {
+        sends,
+        stopping,
+        abandoned,
+    }
+}
+
+/// Delivery beside another sink (the CLI's printer): [`Delivery::sink`]
+/// takes alerts on the scanning thread (which must not be a Tokio worker)
+/// and [`deliver_loop`] delivers them on `runtime`, exactly as the
+/// Lambda's [`scan_until`] does, without a deadline.
+pub struct Delivery {
+    tx: mpsc::Sender<Forwarded>,
+    task: tokio::task::JoinHandle<(u64, u64)>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Delivery {
+    /// Start delivering `compiled`'s alerts with `deliverer`.
+    pub fn start(
+        runtime: tokio::runtime::Handle,
+        compiled: Arc<Compiled>,
+        deliverer: Arc<Deliverer>,
+    ) -> Delivery {
+        let (tx, mut rx) = mpsc::channel::<Forwarded>(CHANNEL_ALERTS);
+        let task = runtime.spawn(async move {
+            let outputs = Outputs {
+                deliver: Some(deliverer),
+                ..Outputs::default()
+            };
+            let end = deliver_loop(&compiled.plan, &outputs, &mut rx, None, &Cut::new()).await;
+            let mut sends = end.sends;
+            sends.finish(None).await
+        });
+        Delivery { tx, task, runtime }
+    }
+
+    /// The sink that hands alerts to delivery.
+    pub fn sink(&self) -> impl AlertSink + Send + 'static {
+        Forward {
+            tx: Some(self.tx.clone()),
+            stop: None,
         }
-    };
-    let (delivered, undelivered) = sends.finish(stop_sends).await;
-    // Stopped: the stop is set and the input was not handled to its end
-    // (alerts cut, or the scan ended early because of it).
-    let stop_set = stop.as_ref().is_some_and(Stop::is_set);
-    let finished = matches!(
-        outcome,
-        Ok(InputOutcome::Scanned | InputOutcome::Skipped(_))
-    );
-    let stopped = (stop_set && (abandoned || cut.get().is_some() || !finished)).then(|| Stopped {
-        next_record: match (cut.get(), abandoned) {
-            (Some(c), _) => Some(c.min(stats.records)),
-            (None, false) => Some(stats.records),
-            (None, true) => None,
-        },
-    });
-    let outcome = match outcome {
-        Ok(o) => o,
-        Err(_) if stopped.is_some() => InputOutcome::Failed(deadline::stopped_error().to_string()),
-        Err(e) => return Err(e),
-    };
-    Ok(ScanReport {
-        stats,
-        outcome,
-        delivered,
-        undelivered,
-        duration: started.elapsed(),
-        stopped,
-    })
+    }
+
+    /// Wait for every send to finish: (delivered, undelivered).
+    pub fn finish(self) -> (u64, u64) {
+        let Delivery { tx, task, runtime } = self;
+        drop(tx);
+        runtime.block_on(task).unwrap_or((0, 0))
+    }
 }

@@ -1,8 +1,8 @@
 //! End to end: the `bootstrap` binary driven through the Lambda Runtime
 //! API, reading from and publishing to a local moto server, posting to a
-//! local Slack receiver; and `tattletail scan s3://… --send` against the
-//! same. What SNS, SES and Slack received is read back and checked field
-//! by field.
+//! local Slack receiver. What SNS, SES and Slack received is read back and
+//! checked field by field. (`tattletail scan s3://… --send` against the
+//! same peers is in `cli/tests/send.rs`.)
 
 #![cfg(feature = "aws")]
 
@@ -658,79 +658,6 @@ async fn a_config_over_the_size_limit_is_refused_unread() {
         "{msg}"
     );
     assert_eq!(f.logs_named("config_invalid").len(), 1);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn cli_scans_an_s3_prefix_and_sends_like_the_lambda() {
-    let moto = Moto::get();
-    let bucket = "cli-trail";
-    let to = "soc-cli@example.com";
-    let arns = setup(moto, bucket, &["cli-alerts"], &["tattletail@example.com"]).await;
-    let slack = Slack::start(&[]);
-    for i in 0..5 {
-        let key = format!("AWSLogs/123456789012/CloudTrail/us-east-1/2021/07/1{i}/f{i}.json.gz");
-        put(moto, bucket, &key, gzip(&upstream_file()), false).await;
-    }
-    put(
-        moto,
-        bucket,
-        "AWSLogs/123456789012/CloudTrail-Digest/us-east-1/d.json.gz",
-        gzip(b"{}"),
-        false,
-    )
-    .await;
-    put(moto, bucket, "elsewhere/f.json", upstream_file(), false).await;
-    let dir = temp_dir("cli");
-    let cfg = dir.join("tattletail.toml");
-    std::fs::write(&cfg, config(&arns[0], to, &slack.url, "from the CLI")).unwrap();
-    let run = |send: bool| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tattletail"));
-        cmd.args(["scan", "--format", "jsonl", "--config"])
-            .arg(&cfg)
-            .arg(format!("s3://{bucket}/AWSLogs/"))
-            .env_remove("AWS_PROFILE");
-        if send {
-            cmd.arg("--send");
-        }
-        for (k, v) in moto.env() {
-            cmd.env(k, v);
-        }
-        cmd.output().unwrap()
-    };
-    // Without --send: printed only.
-    let out = run(false);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), 10, "5 objects x 2 rules");
-    assert!(lines.iter().all(|l| l["file"]
-        .as_str()
-        .unwrap()
-        .starts_with("s3://cli-trail/AWSLogs/")));
-    assert!(
-        stderr.contains("skipped s3://cli-trail/AWSLogs/123456789012/CloudTrail-Digest/"),
-        "{stderr}"
-    );
-    assert!(moto.sns_messages(&arns[0]).is_empty());
-    assert!(slack.posts().is_empty());
-    // With --send: delivered exactly as the Lambda does.
-    let out = run(true);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(
-        stderr.contains("sent: 20 delivered, 0 undelivered"),
-        "{stderr}"
-    );
-    let create = parse_messages(&moto.sns_messages(&arns[0]), "Create User");
-    assert_eq!(create.len(), 5);
-    assert_eq!(create[0].0["match"], "username: user1");
-    assert_eq!(create[0].0["description"], "from the CLI");
-    assert_eq!(moto.emails_to(to).len(), 5);
-    assert_eq!(slack.posts().len(), 5);
-    assert!(!stderr.contains("SeCrEtWeBhOoKtOkEn"));
 }
 
 /// One object of `n` CreateUser records (upstream's, each with its own

@@ -9,6 +9,7 @@
 #![cfg(feature = "aws")]
 
 mod harness;
+#[path = "../../cli/tests/hostile_cases/mod.rs"]
 mod hostile_cases;
 
 use std::time::{Duration, Instant};

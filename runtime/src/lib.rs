@@ -2,21 +2,20 @@
 //! bounded memory ([`reader`]), parses each record ([`record`]), finds the
 //! rules that must look at it through one shared dispatch index
 //! ([`index`]), evaluates them with upstream's match semantics
-//! ([`matcher`], within budgets and a shared [`quarantine`]) and pushes alerts into a sink ([`scan`], [`output`]).
+//! ([`matcher`], within budgets and a shared [`quarantine`]) and pushes alerts into a sink ([`scan`]). Printing alerts and the
+//! summary belong to the CLI (`tattletail-cli`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod eval;
 pub mod index;
 pub mod matcher;
-pub mod output;
 mod pool;
 pub mod quarantine;
 pub mod reader;
 pub mod record;
 pub mod repair;
 pub mod scan;
-pub mod summary;
 
 pub use matcher::Matcher;
 pub use scan::{Alert, AlertSink, Scanner, Stats};

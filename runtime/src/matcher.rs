@@ -61,8 +61,9 @@ pub struct RuleError {
     pub budget: Option<Exceeded>,
 }
 
-/// The top-level fields of a record that alerts show, read where it was
-/// evaluated (so that emitting an alert needs no second parse).
+/// The fields of a record that alerts show (what happened, who did it,
+/// from where, in which account and region), read where it was evaluated
+/// so that emitting an alert needs no second parse.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AlertFields {
     /// `eventID`.
@@ -73,17 +74,59 @@ pub struct AlertFields {
     pub event_source: Option<String>,
     /// `eventTime`.
     pub event_time: Option<String>,
+    /// `sourceIPAddress`.
+    pub source_ip: Option<String>,
+    /// `recipientAccountId`.
+    pub account: Option<String>,
+    /// `awsRegion`.
+    pub region: Option<String>,
+    /// `userIdentity.arn`.
+    pub identity_arn: Option<String>,
+    /// `userIdentity.type`.
+    pub identity_type: Option<String>,
+    /// `userIdentity.principalId`.
+    pub principal_id: Option<String>,
+    /// `userIdentity.invokedBy`.
+    pub invoked_by: Option<String>,
 }
 
 impl AlertFields {
-    /// A top-level string field by its CloudTrail name.
+    /// A field by its CloudTrail name (dotted for `userIdentity`'s).
     pub fn get(&self, key: &str) -> Option<&str> {
         match key {
             "eventID" => self.event_id.as_deref(),
             "eventName" => self.event_name.as_deref(),
             "eventSource" => self.event_source.as_deref(),
             "eventTime" => self.event_time.as_deref(),
+            "sourceIPAddress" => self.source_ip.as_deref(),
+            "recipientAccountId" => self.account.as_deref(),
+            "awsRegion" => self.region.as_deref(),
+            "userIdentity.arn" => self.identity_arn.as_deref(),
+            "userIdentity.type" => self.identity_type.as_deref(),
+            "userIdentity.principalId" => self.principal_id.as_deref(),
+            "userIdentity.invokedBy" => self.invoked_by.as_deref(),
             _ => None,
+        }
+    }
+
+    /// Who did it: `userIdentity.arn`; without one, the identity's type
+    /// and the service that acted (`AWSService events.amazonaws.com`) or
+    /// the principal (`AWSAccount AIDA…`); `None` when the record has no
+    /// identity at all.
+    pub fn actor(&self) -> Option<String> {
+        if let Some(arn) = self.identity_arn.as_deref().filter(|a| !a.is_empty()) {
+            return Some(arn.to_string());
+        }
+        let who = self
+            .invoked_by
+            .as_deref()
+            .or(self.principal_id.as_deref())
+            .filter(|w| !w.is_empty());
+        match (self.identity_type.as_deref(), who) {
+            (Some(t), Some(w)) => Some(format!("{t} {w}")),
+            (Some(t), None) => Some(t.to_string()),
+            (None, Some(w)) => Some(w.to_string()),
+            (None, None) => None,
         }
     }
 }
@@ -413,11 +456,25 @@ impl<'p> Matcher<'p> {
                     .get(&root, key)
                     .and_then(|v| v.as_str().map(str::to_string))
             };
+            let identity = fields.get(&root, "userIdentity");
+            let of_identity = |key: &str| {
+                identity
+                    .as_ref()
+                    .and_then(|o| o.object_get(key))
+                    .and_then(|v| v.as_str().map(str::to_string))
+            };
             out.fields = AlertFields {
                 event_id: field("eventID"),
                 event_name: field("eventName"),
                 event_source: field("eventSource"),
                 event_time: field("eventTime"),
+                source_ip: field("sourceIPAddress"),
+                account: field("recipientAccountId"),
+                region: field("awsRegion"),
+                identity_arn: of_identity("arn"),
+                identity_type: of_identity("type"),
+                principal_id: of_identity("principalId"),
+                invoked_by: of_identity("invokedBy"),
             };
         }
     }

@@ -145,6 +145,20 @@ pub struct Skipped {
 /// events are far smaller (its limit is 256 KB per event).
 pub const DEFAULT_MAX_RECORD: usize = 64 << 20;
 
+/// The environment variable that sets the maximum record size (the CLI's
+/// `--max-record-size` takes precedence).
+pub const MAX_RECORD_ENV: &str = "TATTLETAIL_MAX_RECORD_BYTES";
+
+/// The maximum record size from [`MAX_RECORD_ENV`], else
+/// [`DEFAULT_MAX_RECORD`]. An unusable value is an error naming the
+/// variable.
+pub fn max_record_size_from_env() -> Result<usize, String> {
+    match std::env::var(MAX_RECORD_ENV) {
+        Ok(v) => parse_size(&v).map_err(|e| format!("{MAX_RECORD_ENV}: {e}")),
+        Err(_) => Ok(DEFAULT_MAX_RECORD),
+    }
+}
+
 /// A size as users write it: `67108864`, `64MiB`, `64M`, `512KiB`,
 /// `1GiB` (K, M, G are binary multiples, as in `--max-record-size`).
 pub fn parse_size(text: &str) -> Result<usize, String> {

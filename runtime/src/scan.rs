@@ -20,6 +20,8 @@ use crate::repair::Repairs;
 pub struct Alert<'a> {
     /// The rule.
     pub rule: &'a PlannedRule,
+    /// Its position in the plan (`plan.rules[rule_index]`).
+    pub rule_index: usize,
     /// The record's fields that alerts show.
     pub fields: &'a AlertFields,
     /// The record, parsed or as its JSON text.
@@ -73,7 +75,7 @@ pub struct CollectSink(pub Vec<(usize, String, u64, Option<String>)>);
 
 impl AlertSink for CollectSink {
     fn alert(&mut self, a: &Alert<'_>) -> io::Result<()> {
-        let rule = a.rule.config.index;
+        let rule = a.rule_index;
         self.0.push((
             rule,
             a.source.to_string(),
@@ -251,6 +253,8 @@ pub struct Scanner<'p> {
     started: Instant,
     workers: usize,
     pub(crate) max_record: usize,
+    /// Records read so far, for a progress display on another thread.
+    progress: Option<Arc<AtomicU64>>,
     /// Counts so far.
     pub stats: Stats,
 }
@@ -275,6 +279,7 @@ impl<'p> Scanner<'p> {
             started: Instant::now(),
             workers: 1,
             max_record: reader::DEFAULT_MAX_RECORD,
+            progress: None,
             stats: Stats::new(n),
         }
     }
@@ -289,6 +294,13 @@ impl<'p> Scanner<'p> {
     /// them ([`reader::DEFAULT_MAX_RECORD`] unless set).
     pub fn with_max_record_size(mut self, bytes: usize) -> Self {
         self.max_record = bytes.max(1);
+        self
+    }
+
+    /// Add one to `records` for every record read (evaluated or not), as
+    /// it is counted: a progress display can watch it from another thread.
+    pub fn with_record_counter(mut self, records: Arc<AtomicU64>) -> Self {
+        self.progress = Some(records);
         self
     }
 
@@ -455,7 +467,7 @@ impl<'p> Scanner<'p> {
 
     /// Count a record that is not JSON.
     pub(crate) fn bad_record(&mut self, source: &str, pos: RecordPos, message: String) {
-        self.stats.records += 1;
+        self.counted();
         self.stats.bad_records += 1;
         if self.stats.bad_examples.len() < EXAMPLES * 4 {
             self.stats.bad_examples.push(BadRecord {
@@ -468,7 +480,7 @@ impl<'p> Scanner<'p> {
 
     /// Count what evaluating a record gave (alerts, errors, quarantines).
     pub(crate) fn account(&mut self, source: &str, pos: RecordPos, outcome: &mut Outcome) {
-        self.stats.records += 1;
+        self.counted();
         if outcome.repairs.any() {
             match self.stats.repaired.last_mut() {
                 Some((name, n, what)) if name == source => {
@@ -503,6 +515,14 @@ impl<'p> Scanner<'p> {
         }
     }
 
+    /// One more record read.
+    fn counted(&mut self) {
+        self.stats.records += 1;
+        if let Some(p) = &self.progress {
+            p.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// The plan.
     pub fn plan(&self) -> &'p Plan {
         self.matcher.plan()
@@ -530,6 +550,7 @@ pub(crate) fn emit(
     for m in &outcome.matches {
         let alert = Alert {
             rule: &plan.rules[m.rule],
+            rule_index: m.rule,
             fields: &outcome.fields,
             record,
             annotation: m.annotation.as_ref(),

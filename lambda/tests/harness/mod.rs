@@ -356,7 +356,11 @@ impl Function {
         // TATTLETAIL_TEST_BOOTSTRAP runs the suite against another build
         // (a release `bootstrap`, for memory figures).
         let binary = std::env::var_os("TATTLETAIL_TEST_BOOTSTRAP").map_or_else(
-            || PathBuf::from(env!("CARGO_BIN_EXE_bootstrap")),
+            // (Shared with the CLI's tests, which have no `bootstrap`.)
+            || match option_env!("CARGO_BIN_EXE_bootstrap") {
+                Some(p) => PathBuf::from(p),
+                None => panic!("bootstrap is built with the tattletail-lambda tests only"),
+            },
             PathBuf::from,
         );
         let mut cmd = Command::new(binary);

@@ -124,44 +124,9 @@ fn run(bin: &Path, args: &[&str], dir: &Path) -> Ran {
     }
 }
 
-/// `tattletail-compile`, next to `tattletail` (it belongs to the compiler
-/// crate, so cargo builds it for this test only in a workspace-wide run;
-/// otherwise it is built here).
+/// `tattletail-compile`.
 fn compile_bin() -> PathBuf {
-    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        let scan = PathBuf::from(env!("CARGO_BIN_EXE_tattletail"));
-        let dir = scan.parent().unwrap();
-        let bin = dir.join(format!(
-            "tattletail-compile{}",
-            std::env::consts::EXE_SUFFIX
-        ));
-        if !bin.exists() {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.args([
-                "build",
-                "-p",
-                "tattletail-compiler",
-                "--bin",
-                "tattletail-compile",
-            ]);
-            if dir.file_name().is_some_and(|n| n == "release") {
-                cmd.arg("--release");
-            }
-            let status = cmd
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .expect("cannot run cargo to build tattletail-compile");
-            assert!(
-                status.success() && bin.exists(),
-                "could not build {}; run `cargo build -p tattletail-compiler` first",
-                bin.display()
-            );
-        }
-        bin
-    })
-    .clone()
+    PathBuf::from(env!("CARGO_BIN_EXE_tattletail-compile"))
 }
 
 /// The summary's view of one rule.

@@ -46,7 +46,8 @@ fn scans_the_samples_with_the_built_in_pack() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
         stdout.contains(
-            "CIS 4.5 CloudTrail configuration changes  cloudtrail.amazonaws.com StopLogging"
+            "CIS 4.5 CloudTrail configuration changes  arn:aws:iam::143434273843:user/christophe  \
+             cloudtrail.amazonaws.com StopLogging  from 86.245.153.234"
         ),
         "{stdout}"
     );
@@ -85,6 +86,13 @@ fn jsonl_has_the_documented_keys() {
             "eventTime",
             "annotation",
             "destinations",
+            "actor",
+            "sourceIPAddress",
+            "account",
+            "region",
+            "file",
+            "index",
+            "event",
         ] {
             assert!(l.get(key).is_some(), "missing {key} in {l}");
         }
@@ -262,9 +270,9 @@ fn rule_errors_are_summarised_not_fatal() {
 
 #[test]
 fn compile_explains_and_checks() {
-    let bin = env!("CARGO_BIN_EXE_tattletail").replace("tattletail", "tattletail-compile");
+    let bin = env!("CARGO_BIN_EXE_tattletail-compile");
     let run = |args: &[&str]| {
-        Command::new(&bin)
+        Command::new(bin)
             .args(args)
             .current_dir(root())
             .output()

@@ -1,20 +1,93 @@
-//! The end-of-scan summary printed to stderr: files, records, alerts per
-//! rule, rule errors with examples, unreadable records and files, time and
-//! throughput. Rule names, file names and messages (which can quote
-//! record content) are shown [escaped](escape).
+//! The end-of-scan summary printed to stderr (`--summary text|json`):
+//! files, records, alerts per rule, rule errors with examples, unreadable
+//! records and inputs, deliveries, time and throughput. In text, rule
+//! names, file names and messages (which can quote record content) are
+//! shown [escaped](escape); the JSON form is one object on one line with
+//! the exact values ([`escape_json`]: no raw control characters).
 
 use std::fmt::Write as _;
 
-use tattletail_compiler::escape::escape;
+use serde_json::{json, Value};
+use tattletail_compiler::escape::{escape, escape_json};
 use tattletail_compiler::plan::{Plan, PlannedRule};
+use tattletail_runtime::Stats;
 
-use crate::scan::Stats;
+/// Deliveries of a `--send` run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sent {
+    /// Sends that succeeded.
+    pub delivered: u64,
+    /// Sends that failed after every attempt.
+    pub undelivered: u64,
+}
+
+/// The summary as one JSON object on one line (with its newline).
+pub fn render_json(stats: &Stats, plan: &Plan, sent: Option<Sent>) -> String {
+    let by_rule = |counts: &[u64]| -> Vec<Value> {
+        counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| json!({"rule": plan.rules[i].config.display_name(), "count": n}))
+            .collect()
+    };
+    let rule_errors: Vec<Value> = (0..stats.rule_errors.len())
+        .filter(|&i| stats.rule_errors[i] > 0)
+        .map(|i| {
+            json!({
+                "rule": plan.rules[i].config.display_name(),
+                "count": stats.rule_errors[i],
+                "budget": stats.budget_errors.get(i).copied().unwrap_or(0),
+                "examples": stats.rule_error_examples[i],
+            })
+        })
+        .collect();
+    let pairs = |v: &[(String, String)]| -> Vec<Value> {
+        v.iter()
+            .map(|(input, reason)| json!({"input": input, "reason": reason}))
+            .collect()
+    };
+    let v = json!({
+        "files": stats.files,
+        "records": stats.records,
+        "bytes_read": stats.bytes_read,
+        "bytes_json": stats.bytes_json,
+        "seconds": (stats.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        "alerts": stats.total_alerts(),
+        "alerts_by_rule": by_rule(&stats.alerts),
+        "rule_errors": rule_errors,
+        "quarantined": stats.quarantined.iter().map(|(r, at)| json!({
+            "rule": plan.rules[*r].config.display_name(),
+            "after": at,
+        })).collect::<Vec<_>>(),
+        "bad_records": stats.bad_records,
+        "skipped_bytes": stats.skipped_bytes,
+        "bad_record_examples": stats.bad_examples.iter().map(|b| json!({
+            "input": b.source,
+            "index": b.position.index,
+            "offset": b.position.offset,
+            "message": b.message,
+        })).collect::<Vec<_>>(),
+        "repaired": stats.repaired.iter().map(|(input, n, what)| json!({
+            "input": input,
+            "records": n,
+            "what": what.to_string(),
+        })).collect::<Vec<_>>(),
+        "skipped_inputs": pairs(&stats.skipped),
+        "unreadable_inputs": pairs(&stats.failed),
+        "delivered": sent.map(|s| s.delivered),
+        "undelivered": sent.map(|s| s.undelivered),
+    });
+    let mut line = escape_json(&v.to_string()).into_owned();
+    line.push('\n');
+    line
+}
 
 /// Rules with errors listed by name before the rest are only counted.
 const SHOWN: usize = 8;
 
-/// Render the summary.
-pub fn render(stats: &Stats, plan: &Plan) -> String {
+/// The summary as text.
+pub fn render_text(stats: &Stats, plan: &Plan, sent: Option<Sent>) -> String {
     let mut out = String::new();
     let secs = stats.elapsed.as_secs_f64().max(1e-9);
     let mb = stats.bytes_json as f64 / 1e6;
@@ -123,6 +196,13 @@ pub fn render(stats: &Stats, plan: &Plan) -> String {
             stats.failed.len()
         );
     }
+    if let Some(s) = sent {
+        let _ = writeln!(
+            out,
+            "sent: {} delivered, {} undelivered",
+            s.delivered, s.undelivered
+        );
+    }
     out
 }
 
@@ -134,9 +214,10 @@ fn name(rule: &PlannedRule) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::TextLines;
-    use crate::Scanner;
+    use crate::args::Format;
+    use crate::print::Printer;
     use tattletail_compiler::escape::is_unsafe;
+    use tattletail_runtime::Scanner;
 
     #[test]
     fn names_examples_and_bad_records_are_escaped() {
@@ -144,17 +225,26 @@ mod tests {
         let compiled = tattletail_compiler::compile(config).unwrap();
         let mut scanner = Scanner::new(&compiled.plan);
         let log = r#"{"Records":[{"eventName":"x\u001b[1A\ny"}]}"#;
-        let mut sink = TextLines(Vec::new());
+        let mut sink = Printer::new(Vec::new(), Format::Text, false);
         let _ = scanner
             .scan("logs/\u{1b}]0;t\u{7}.json", log.as_bytes(), &mut sink)
             .unwrap();
         scanner.stats.bad_records += 1;
-        scanner.stats.bad_examples.push(crate::scan::BadRecord {
-            source: "f\u{2029}.json".into(),
-            position: crate::reader::RecordPos::default(),
-            message: "bad \u{1b}[0m".into(),
-        });
-        let text = render(&scanner.stats, &compiled.plan);
+        scanner
+            .stats
+            .bad_examples
+            .push(tattletail_runtime::scan::BadRecord {
+                source: "f\u{2029}.json".into(),
+                position: tattletail_runtime::reader::RecordPos::default(),
+                message: "bad \u{1b}[0m".into(),
+            });
+        let text = render_text(&scanner.stats, &compiled.plan, None);
+        let json = render_json(&scanner.stats, &compiled.plan, None);
+        assert_eq!(json.lines().count(), 1, "{json}");
+        assert!(!json.trim_end().chars().any(is_unsafe), "{json}");
+        let v: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["rule_errors"][0]["rule"], "fails\u{1b}[2J\u{2028}");
+        assert_eq!(v["bad_record_examples"][0]["input"], "f\u{2029}.json");
         assert!(!text.chars().any(|c| c != '\n' && is_unsafe(c)), "{text}");
         for shown in [
             "fails\\x1b[2J\\u{2028}",

@@ -91,8 +91,8 @@ impl<W: Write> Write for Guarded<W> {
     }
 }
 
-/// A writer shared by concurrent scans (the S3 path), flushable at the
-/// end by whoever holds another handle.
+/// A writer shared by the printer and whoever flushes it after each
+/// input.
 pub struct Shared<W>(pub Arc<Mutex<W>>);
 
 impl<W> Clone for Shared<W> {
@@ -119,9 +119,12 @@ impl<W> Shared<W> {
     }
 }
 
-/// Write `tattletail: {msg}` as one line on stderr; never panics.
+/// Write `tattletail: {msg}` as one line on stderr (out of the progress
+/// bar's way); never panics.
 pub fn note(msg: impl fmt::Display) {
-    let _ = writeln!(io::stderr().lock(), "tattletail: {msg}");
+    crate::progress::suspend(|| {
+        let _ = writeln!(io::stderr().lock(), "tattletail: {msg}");
+    });
 }
 
 #[cfg(test)]

@@ -1,0 +1,179 @@
+//! The command line, as clap reads it. Nothing here decides anything:
+//! [`crate::run::ScanRun::resolve`] turns [`ScanArgs`] into the complete
+//! description of a scan. Help texts are the user documentation of each
+//! flag (the README's "Using it" lists the same).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tattletail_runtime::reader::parse_size;
+
+use crate::version;
+
+/// CloudTrail alerting with jq rules.
+#[derive(Parser, Debug)]
+#[command(
+    name = "tattletail",
+    version = version::SHORT,
+    long_version = version::LONG,
+    about = "CloudTrail alerting with jq rules: scan log files, check and explain rule files",
+    after_help = "Run `tattletail scan corpus/samples` to scan with the built-in rule pack.\n\
+                  Exit status: 0 clean, 1 something could not be read or delivered, \
+                  2 invalid config or usage, 3 alerts fired (with --fail-on-alert)."
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Scan CloudTrail log files (.json or .json.gz; gzip is detected by content).
+    Scan(ScanArgs),
+    /// Check a rule file: every problem, with line and column; nothing is scanned.
+    Check(ConfigArg),
+    /// Show how each rule is evaluated: its prefilter, why, and the dispatch index.
+    Explain(ExplainArgs),
+    /// Print the version, git commit, jq engine and features.
+    Version,
+    /// Print a shell completion script (e.g. `tattletail completions bash > /etc/bash_completion.d/tattletail`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff; e.g. `tattletail man > tattletail.1`).
+    Man,
+}
+
+/// `--config`.
+#[derive(Args, Debug, Clone)]
+pub struct ConfigArg {
+    /// The rule file, a tattletail.toml (default: the built-in rule pack).
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `tattletail explain`.
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub config: ConfigArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ExplainFormat,
+}
+
+/// `explain`'s output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExplainFormat {
+    /// For reading.
+    Text,
+    /// One JSON document (the same facts, for scripts).
+    Json,
+}
+
+/// Alert output on stdout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One readable line per alert: time, rule, actor, event, source IP, account and region, match.
+    Text,
+    /// One JSON object per alert, with the whole event under `event`.
+    Jsonl,
+}
+
+/// The end-of-run summary on stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SummaryFormat {
+    /// Readable lines.
+    Text,
+    /// One JSON object on one line.
+    Json,
+    /// No summary.
+    None,
+}
+
+/// When to use colour or show a progress bar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum When {
+    /// On a terminal (colour: unless NO_COLOR is set).
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// `tattletail scan`.
+#[derive(Args, Debug)]
+pub struct ScanArgs {
+    /// Files, directories (searched recursively for *.json and *.gz), or - for stdin.
+    #[cfg_attr(
+        feature = "aws",
+        doc = "Also s3://bucket/prefix/ (every object under the prefix)."
+    )]
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub config: ConfigArg,
+    /// Alert output format on stdout.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Colour the alert lines (text format).
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    pub color: When,
+    /// Show a progress bar on stderr (files, bytes, records/s, ETA).
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    pub progress: When,
+    /// Print only alerts and errors: no skipped-input notes, no progress, no summary (unless --summary is given).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// The end-of-run summary on stderr [default: text, none with --quiet].
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub summary: Option<SummaryFormat>,
+    /// Exit with status 3 when any alert fired (and nothing else went wrong), to gate a CI pipeline on rules.
+    #[arg(long)]
+    pub fail_on_alert: bool,
+    /// Evaluate every rule on every record (no dispatch index, no literal checks); slow, for checking the index.
+    #[arg(long)]
+    pub no_index: bool,
+    /// Deliver alerts to the config's destinations (SNS, SES, Slack) as the Lambda does; without it alerts are only printed.
+    #[cfg(feature = "aws")]
+    #[arg(long)]
+    pub send: bool,
+    /// Threads evaluating records [default: the number of cores].
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Skip (and report) records larger than this, e.g. 64MiB (the default; also TATTLETAIL_MAX_RECORD_BYTES). The rest of the file is read.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_record_size: Option<usize>,
+}
+
+impl ScanArgs {
+    /// `--send` (always false without the `aws` feature).
+    pub fn send(&self) -> bool {
+        #[cfg(feature = "aws")]
+        {
+            self.send
+        }
+        #[cfg(not(feature = "aws"))]
+        {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,145 @@
+//! Loading a rule file, once, for every subcommand and for
+//! `tattletail-compile`: read it (or take the built-in pack), compile it,
+//! render every diagnostic with line and column. Also what `check` and
+//! `explain` print.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use tattletail_compiler::diag::render_all;
+use tattletail_compiler::escape::{escape, escape_json};
+use tattletail_compiler::pack::{DEFAULT_PACK, DEFAULT_PACK_NAME};
+use tattletail_compiler::plan::Compiled;
+use tattletail_compiler::{compile, explain};
+
+use crate::args::ExplainFormat;
+
+/// A compiled rule file.
+pub struct Loaded {
+    /// Its name in messages (the path, or the built-in pack's name).
+    pub name: String,
+    /// Its text (diagnostics and explain point into it).
+    pub source: String,
+    /// The plan.
+    pub compiled: Compiled,
+    /// Its warnings, rendered (empty when none).
+    pub warnings: String,
+}
+
+/// Why a rule file could not be loaded.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The file could not be read.
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        error: io::Error,
+    },
+    /// It has errors: every diagnostic, rendered.
+    Invalid {
+        /// The file's name.
+        name: String,
+        /// The diagnostics (errors and warnings), rendered.
+        rendered: String,
+        /// How many errors.
+        errors: usize,
+    },
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Read { path, error } => write!(
+                f,
+                "cannot read config {}: {}",
+                escape(&path.display().to_string()),
+                escape(&error.to_string())
+            ),
+            LoadError::Invalid { name, errors, .. } => write!(
+                f,
+                "{}: {errors} error{} found; nothing was compiled",
+                escape(name),
+                if *errors == 1 { "" } else { "s" }
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Load `path`, or the built-in rule pack.
+pub fn load(path: Option<&Path>) -> Result<Loaded, LoadError> {
+    let (name, source) = match path {
+        Some(p) => (
+            p.display().to_string(),
+            std::fs::read_to_string(p).map_err(|error| LoadError::Read {
+                path: p.to_path_buf(),
+                error,
+            })?,
+        ),
+        None => (DEFAULT_PACK_NAME.to_string(), DEFAULT_PACK.to_string()),
+    };
+    match compile(&source) {
+        Ok(compiled) => {
+            let warnings = if compiled.warnings.is_empty() {
+                String::new()
+            } else {
+                render_all(&compiled.warnings, &name, &source)
+            };
+            Ok(Loaded {
+                name,
+                source,
+                compiled,
+                warnings,
+            })
+        }
+        Err(diags) => Err(LoadError::Invalid {
+            rendered: render_all(&diags, &name, &source),
+            errors: diags.iter().filter(|d| d.is_error()).count(),
+            name,
+        }),
+    }
+}
+
+impl Loaded {
+    /// What `check` says about a valid file.
+    pub fn check_line(&self) -> String {
+        let p = &self.compiled.plan;
+        let s = |n: usize| if n == 1 { "" } else { "s" };
+        format!(
+            "{}: ok, {} rule{} and {} destination{}",
+            escape(&self.name),
+            p.rules.len(),
+            s(p.rules.len()),
+            p.destinations.len(),
+            s(p.destinations.len()),
+        )
+    }
+
+    /// `explain`'s output.
+    pub fn explain(&self, format: ExplainFormat) -> String {
+        match format {
+            ExplainFormat::Text => explain::text(&self.compiled.plan, &self.name, &self.source),
+            ExplainFormat::Json => {
+                escape_json(&explain::json(&self.compiled.plan, &self.source)).into_owned()
+            }
+        }
+    }
+}
+
+/// Write `text` to stdout; a reader that went away (`| head`) is not an
+/// error.
+pub fn to_stdout(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Text on stderr; never panics.
+pub fn to_stderr(text: &str) {
+    let _ = io::stderr().lock().write_all(text.as_bytes());
+}

@@ -1,0 +1,229 @@
+//! Alert output on stdout: one line per alert, as text (colour on a
+//! terminal) or JSON Lines. Nothing taken from an event, a file name or
+//! the config reaches the output raw: text fields go through [`escape`],
+//! JSON Lines through [`escape_json`] (the same value, no raw control
+//! characters), so one alert is always exactly one line. Colour codes are
+//! only ever put around escaped text.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use serde_json::{json, Value};
+use tattletail_compiler::escape::{escape, escape_json};
+use tattletail_runtime::scan::{Alert, AlertSink};
+
+use crate::args::Format;
+
+/// The longest annotation shown in a text line, in characters.
+const ANNOTATION_CHARS: usize = 200;
+
+/// Events nested deeper than this are replaced by a marker in JSON Lines,
+/// so that every line stays readable by common JSON parsers (serde_json
+/// stops at 128 levels, jq 1.6 at 256). CloudTrail's own events are
+/// rarely deeper than 20.
+pub const EVENT_DEPTH: usize = 100;
+
+/// How deeply `v` nests (a scalar is 0), without recursion.
+fn depth(v: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(v, 0usize)];
+    while let Some((v, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|i| (i, d + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// The whole event for JSON Lines, or a marker when it nests too deeply.
+fn event_json(a: &Alert<'_>) -> Value {
+    let event = a.record.to_json();
+    if depth(&event) > EVENT_DEPTH {
+        Value::String(format!(
+            "[event nested more than {EVENT_DEPTH} levels deep, not printed; it is record {} of {}]",
+            a.position.index, a.source
+        ))
+    } else {
+        event
+    }
+}
+
+/// The JSON object printed for an alert in `--format jsonl`: what
+/// happened, who did it, from where, in which account and region, the
+/// rule's output, where the record is, and the whole event.
+pub fn alert_json(a: &Alert<'_>) -> Value {
+    let f = a.fields;
+    json!({
+        "rule": a.rule.config.display_name(),
+        "eventTime": f.event_time,
+        "eventSource": f.event_source,
+        "eventName": f.event_name,
+        "eventID": f.event_id,
+        "actor": f.actor(),
+        "sourceIPAddress": f.source_ip,
+        "account": f.account,
+        "region": f.region,
+        "annotation": a.annotation.map_or(Value::Null, |a| a.value()),
+        "destinations": a.rule.config.destinations,
+        "file": a.source,
+        "index": a.position.index,
+        "event": event_json(a),
+    })
+}
+
+/// ANSI styles of the text line's parts.
+struct Style {
+    on: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, text: &str, out: &mut String) {
+        if self.on {
+            let _ = write!(out, "\x1b[{code}m{text}\x1b[0m");
+        } else {
+            out.push_str(text);
+        }
+    }
+}
+
+/// The readable line for an alert (with its newline):
+/// `TIME  RULE  ACTOR  SOURCE NAME  from IP  in ACCOUNT REGION  match: …  (FILE#INDEX eventID=ID)`.
+pub fn text_line(a: &Alert<'_>, color: bool) -> String {
+    let f = a.fields;
+    let style = Style { on: color };
+    let shown = |v: Option<&str>| escape(v.unwrap_or("-")).into_owned();
+    let mut line = String::with_capacity(256);
+    style.paint("2", &shown(f.event_time.as_deref()), &mut line);
+    line.push_str("  ");
+    style.paint("1;31", &escape(&a.rule.config.display_name()), &mut line);
+    line.push_str("  ");
+    style.paint("36", &shown(f.actor().as_deref()), &mut line);
+    line.push_str("  ");
+    line.push_str(&shown(f.event_source.as_deref()));
+    line.push(' ');
+    style.paint("1", &shown(f.event_name.as_deref()), &mut line);
+    line.push_str("  from ");
+    style.paint("33", &shown(f.source_ip.as_deref()), &mut line);
+    let _ = write!(
+        line,
+        "  in {} {}",
+        shown(f.account.as_deref()),
+        shown(f.region.as_deref())
+    );
+    if let Some(v) = a.annotation {
+        let text = &v.0;
+        let short: String = text.chars().take(ANNOTATION_CHARS).collect();
+        let ellipsis = if short.len() < text.len() { "…" } else { "" };
+        let _ = write!(line, "  match: {}{ellipsis}", escape(&short));
+    }
+    line.push_str("  ");
+    let place = format!(
+        "({}#{} eventID={})",
+        escape(a.source),
+        a.position.index,
+        shown(f.event_id.as_deref())
+    );
+    style.paint("2", &place, &mut line);
+    line.push('\n');
+    line
+}
+
+/// Prints alerts in one format.
+pub struct Printer<W: Write> {
+    out: W,
+    format: Format,
+    color: bool,
+}
+
+impl<W: Write> Printer<W> {
+    /// Print to `out`; `color` only matters for text.
+    pub fn new(out: W, format: Format, color: bool) -> Self {
+        Printer { out, format, color }
+    }
+
+    /// The writer back.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+impl<W: Write> AlertSink for Printer<W> {
+    fn alert(&mut self, a: &Alert<'_>) -> io::Result<()> {
+        // Built whole and written at once: one write per alert.
+        let line = match self.format {
+            Format::Text => text_line(a, self.color),
+            Format::Jsonl => {
+                let mut l =
+                    escape_json(&serde_json::to_string(&alert_json(a)).map_err(io::Error::other)?)
+                        .into_owned();
+                l.push('\n');
+                l
+            }
+        };
+        self.out.write_all(line.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tattletail_compiler::escape::is_unsafe;
+    use tattletail_runtime::Scanner;
+
+    const CONFIG: &str = r#"
+[[rule]]
+name = "evil\u001b[2J\nname"
+jq_match = '"ua: \(.userAgent)"'
+"#;
+
+    /// A log whose only record has control characters in every field.
+    const LOG: &str = r#"{"Records":[{"eventTime":"2026\u001b[1A","eventSource":"s3\u2028x","eventName":"Stop\nLogging\u0085","eventID":"id\u202eevil\u2066","userAgent":"ua\r\u001b]0;title\u0007"}]}"#;
+
+    fn scan(sink: &mut dyn AlertSink, file: &str) {
+        let compiled = tattletail_compiler::compile(CONFIG).unwrap();
+        let mut scanner = Scanner::new(&compiled.plan);
+        scanner.scan(file, LOG.as_bytes(), sink).unwrap();
+        assert_eq!(scanner.stats.total_alerts(), 1);
+    }
+
+    #[test]
+    fn text_lines_escape_every_field_and_stay_one_line() {
+        let mut sink = Printer::new(Vec::new(), Format::Text, false);
+        scan(&mut sink, "dir/a\u{1b}[31m.json");
+        let out = String::from_utf8(sink.into_inner()).unwrap();
+        assert_eq!(out.lines().count(), 1, "{out}");
+        assert!(!out.trim_end_matches('\n').chars().any(is_unsafe), "{out}");
+        for shown in [
+            "2026\\x1b[1A",
+            "evil\\x1b[2J\\nname",
+            "s3\\u{2028}x",
+            "Stop\\nLogging\\u{85}",
+            "(dir/a\\x1b[31m.json#0 eventID=id\\u{202e}evil\\u{2066})",
+        ] {
+            assert!(out.contains(shown), "{shown} not in {out}");
+        }
+        // The annotation is JSON text: JSON escaped \r and ESC already.
+        assert!(
+            out.contains(r#"match: "ua: ua\r\u001b]0;title\u0007""#),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn json_lines_carry_the_exact_values_without_raw_controls() {
+        let mut sink = Printer::new(Vec::new(), Format::Jsonl, false);
+        scan(&mut sink, "dir/a\u{1b}.json");
+        let out = String::from_utf8(sink.into_inner()).unwrap();
+        assert_eq!(out.lines().count(), 1, "{out}");
+        assert!(!out.trim_end_matches('\n').chars().any(is_unsafe), "{out}");
+        let v: Value = serde_json::from_str(out.trim_end()).unwrap();
+        assert_eq!(v["rule"], "evil\u{1b}[2J\nname");
+        assert_eq!(v["eventSource"], "s3\u{2028}x");
+        assert_eq!(v["eventName"], "Stop\nLogging\u{85}");
+        assert_eq!(v["eventID"], "id\u{202e}evil\u{2066}");
+        assert_eq!(v["file"], "dir/a\u{1b}.json");
+    }
+}

@@ -1,0 +1,260 @@
+//! `tattletail scan --send` and `s3://` inputs against real peers: a local
+//! moto server (S3, SNS, SES) and a local Slack webhook receiver, through
+//! the same delivery code as the Lambda; and proof that AWS is touched only
+//! when something needs it (a stand-in EC2 metadata service that counts
+//! connections).
+
+#![cfg(feature = "aws")]
+
+#[path = "../../lambda/tests/harness/mod.rs"]
+mod harness;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use harness::{gzip, put, setup, temp_dir, Moto, Slack};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tattletail");
+
+/// Upstream's test file: three records, the second a CreateUser of user1.
+fn upstream_file() -> Vec<u8> {
+    std::fs::read(harness::root().join("corpus/samples/cloudtrail-tattletail-1.json")).unwrap()
+}
+
+fn config(topic: &str, to: &str, slack: &str, description: &str) -> String {
+    format!(
+        r#"
+[[destination]]
+id = "sns"
+type = "sns"
+sns_arn = "{topic}"
+
+[[destination]]
+id = "mail"
+type = "ses"
+to_emails = ["{to}"]
+from_email = "tattletail@example.com"
+
+[[destination]]
+id = "slack"
+type = "slack_webhook"
+webhook_url = "{slack}"
+
+[[rule]]
+name = "Create User"
+jq_match = 'select(.eventName == "CreateUser") | "username: \(.requestParameters.userName)"'
+description = "{description}"
+destinations = ["sns", "mail", "slack"]
+
+[[rule]]
+name = "Env probe"
+jq_match = 'select(.eventName == "CreateUser") | [env, $ENV] | tostring'
+destinations = ["sns"]
+"#
+    )
+}
+
+fn parse_messages(msgs: &[(String, Value)], rule: &str) -> Vec<(Value, Value)> {
+    msgs.iter()
+        .map(|(m, a)| (serde_json::from_str::<Value>(m).unwrap(), a.clone()))
+        .filter(|(m, _)| m["name"] == rule)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_scans_an_s3_prefix_and_sends_like_the_lambda() {
+    let moto = Moto::get();
+    let bucket = "cli-trail";
+    let to = "soc-cli@example.com";
+    let arns = setup(moto, bucket, &["cli-alerts"], &["tattletail@example.com"]).await;
+    let slack = Slack::start(&[]);
+    for i in 0..5 {
+        let key = format!("AWSLogs/123456789012/CloudTrail/us-east-1/2021/07/1{i}/f{i}.json.gz");
+        put(moto, bucket, &key, gzip(&upstream_file()), false).await;
+    }
+    put(
+        moto,
+        bucket,
+        "AWSLogs/123456789012/CloudTrail-Digest/us-east-1/d.json.gz",
+        gzip(b"{}"),
+        false,
+    )
+    .await;
+    put(moto, bucket, "elsewhere/f.json", upstream_file(), false).await;
+    let dir = temp_dir("cli");
+    let cfg = dir.join("tattletail.toml");
+    std::fs::write(&cfg, config(&arns[0], to, &slack.url, "from the CLI")).unwrap();
+    let run = |send: bool| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["scan", "--format", "jsonl", "--config"])
+            .arg(&cfg)
+            .arg(format!("s3://{bucket}/AWSLogs/"))
+            .env_remove("AWS_PROFILE");
+        if send {
+            cmd.arg("--send");
+        }
+        for (k, v) in moto.env() {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    // Without --send: printed only.
+    let out = run(false);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 10, "5 objects x 2 rules");
+    assert!(lines.iter().all(|l| l["file"]
+        .as_str()
+        .unwrap()
+        .starts_with("s3://cli-trail/AWSLogs/")));
+    assert!(
+        stderr.contains("skipped s3://cli-trail/AWSLogs/123456789012/CloudTrail-Digest/"),
+        "{stderr}"
+    );
+    assert!(moto.sns_messages(&arns[0]).is_empty());
+    assert!(slack.posts().is_empty());
+    // With --send: delivered exactly as the Lambda does.
+    let out = run(true);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("sent: 20 delivered, 0 undelivered"),
+        "{stderr}"
+    );
+    let create = parse_messages(&moto.sns_messages(&arns[0]), "Create User");
+    assert_eq!(create.len(), 5);
+    assert_eq!(create[0].0["match"], "username: user1");
+    assert_eq!(create[0].0["description"], "from the CLI");
+    assert_eq!(moto.emails_to(to).len(), 5);
+    assert_eq!(slack.posts().len(), 5);
+    assert!(!stderr.contains("SeCrEtWeBhOoKtOkEn"));
+}
+
+/// A stand-in EC2 instance metadata service: counts connections, answers
+/// none of them.
+struct Imds {
+    url: String,
+    connections: Arc<AtomicUsize>,
+}
+
+impl Imds {
+    fn start() -> Imds {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let c = connections.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                c.fetch_add(1, Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        Imds { url, connections }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+/// `tattletail ARGS` on a machine with no AWS configuration at all: no
+/// region, no credentials, no profile, and the metadata service at `imds`.
+fn without_aws(args: &[&str], imds: &Imds, dir: &Path) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).current_dir(dir);
+    for var in [
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_EC2_METADATA_DISABLED",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.url)
+        .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.join("no-aws-credentials"),
+        )
+        .env("HOME", dir);
+    cmd.output().unwrap()
+}
+
+const SLACK_ONLY: &str = r#"
+[[destination]]
+id = "slack"
+type = "slack_webhook"
+webhook_url = "SLACK"
+
+[[rule]]
+name = "Create User"
+jq_match = 'select(.eventName == "CreateUser") | "username: \(.requestParameters.userName)"'
+destinations = ["slack"]
+"#;
+
+#[test]
+fn a_slack_only_send_touches_no_aws_and_a_local_scan_no_network() {
+    let imds = Imds::start();
+    let slack = Slack::start(&[]);
+    let dir = temp_dir("slack-only");
+    std::fs::write(dir.join("log.json"), upstream_file()).unwrap();
+    std::fs::write(
+        dir.join("tattletail.toml"),
+        SLACK_ONLY.replace("SLACK", &slack.url),
+    )
+    .unwrap();
+    // A local scan: printed, nothing sent, no connection anywhere.
+    let out = without_aws(
+        &["scan", "--config", "tattletail.toml", "log.json"],
+        &imds,
+        &dir,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    assert!(slack.posts().is_empty() && slack.attempts() == 0);
+    assert_eq!(imds.connections(), 0, "{stderr}");
+    // --send to Slack alone: the post goes out, AWS is never asked for a
+    // region or credentials (no metadata connection, no warning).
+    let out = without_aws(
+        &["scan", "--send", "--config", "tattletail.toml", "log.json"],
+        &imds,
+        &dir,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("sent: 1 delivered, 0 undelivered"),
+        "{stderr}"
+    );
+    assert_eq!(slack.posts().len(), 1);
+    assert_eq!(imds.connections(), 0, "{stderr}");
+    assert!(
+        !stderr.contains("WARN") && !stderr.contains("metadata"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_s3_input_without_a_region_says_how_to_set_one() {
+    let imds = Imds::start();
+    let dir = temp_dir("no-region");
+    let out = without_aws(&["scan", "s3://some-bucket/AWSLogs/"], &imds, &dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("AWS_REGION"), "{stderr}");
+    assert_eq!(imds.connections(), 0, "{stderr}");
+}
