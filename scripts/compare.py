@@ -44,7 +44,7 @@ def ensure_tools():
         sh("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gojq")
     if not shutil.which("jaq"):
         subprocess.run("cargo install --locked jaq", shell=True, check=True)
-    sh(f"cargo build --release --locked -p tattletail-lambda --no-default-features -p tattletail-compiler -p tattletail-corpus", cwd=ROOT)
+    sh(f"cargo build --release --locked -p tattletail-cli --no-default-features -p tattletail-corpus", cwd=ROOT)
 
 
 def version(cmd):
