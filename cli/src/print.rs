@@ -226,4 +226,84 @@ jq_match = '"ua: \(.userAgent)"'
         assert_eq!(v["eventID"], "id\u{202e}evil\u{2066}");
         assert_eq!(v["file"], "dir/a\u{1b}.json");
     }
+
+    #[test]
+    fn colour_codes_only_wrap_escaped_text() {
+        let mut sink = Printer::new(Vec::new(), Format::Text, true);
+        scan(&mut sink, "dir/a\u{1b}[31m.json");
+        let out = String::from_utf8(sink.into_inner()).unwrap();
+        assert_eq!(out.lines().count(), 1, "{out}");
+        // Take the colour codes out: what is left has no raw control.
+        let plain = out
+            .trim_end_matches('\n')
+            .replace("\x1b[0m", "")
+            .replace("\x1b[1;31m", "")
+            .replace("\x1b[2m", "")
+            .replace("\x1b[36m", "")
+            .replace("\x1b[33m", "")
+            .replace("\x1b[1m", "");
+        assert!(!plain.chars().any(is_unsafe), "{plain}");
+        assert!(
+            out.contains("\x1b[1;31mevil\\x1b[2J\\nname\x1b[0m"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn the_actor_falls_back_to_type_and_service_or_principal() {
+        let config = "[[rule]]\nname = \"r\"\njq_match = '.eventName'\n";
+        let compiled = tattletail_compiler::compile(config).unwrap();
+        let log = r#"{"Records":[
+            {"eventName":"A","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/x","principalId":"AIDA"},"sourceIPAddress":"1.2.3.4","recipientAccountId":"111","awsRegion":"eu-west-1"},
+            {"eventName":"B","userIdentity":{"type":"AWSService","invokedBy":"events.amazonaws.com"}},
+            {"eventName":"C","userIdentity":{"type":"AWSAccount","principalId":"AIDAEXAMPLE"}},
+            {"eventName":"D"}
+        ]}"#;
+        let mut sink = Printer::new(Vec::new(), Format::Jsonl, false);
+        let mut scanner = Scanner::new(&compiled.plan);
+        scanner.scan("f.json", log.as_bytes(), &mut sink).unwrap();
+        let out = String::from_utf8(sink.into_inner()).unwrap();
+        let v: Vec<Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let actors: Vec<&Value> = v.iter().map(|a| &a["actor"]).collect();
+        assert_eq!(
+            actors,
+            [
+                &json!("arn:aws:iam::1:user/x"),
+                &json!("AWSService events.amazonaws.com"),
+                &json!("AWSAccount AIDAEXAMPLE"),
+                &Value::Null
+            ]
+        );
+        assert_eq!(v[0]["sourceIPAddress"], "1.2.3.4");
+        assert_eq!(v[0]["account"], "111");
+        assert_eq!(v[0]["region"], "eu-west-1");
+        assert_eq!(v[0]["index"], 0);
+        assert_eq!(v[3]["index"], 3);
+        assert_eq!(
+            v[1]["event"]["userIdentity"]["invokedBy"],
+            "events.amazonaws.com"
+        );
+    }
+
+    #[test]
+    fn an_event_too_deep_for_parsers_is_replaced_by_a_note() {
+        let config = "[[rule]]\nname = \"r\"\njq_match = '.eventName'\n";
+        let compiled = tattletail_compiler::compile(config).unwrap();
+        let deep = format!("{}1{}", "[".repeat(150), "]".repeat(150));
+        let log = format!(r#"{{"Records":[{{"eventName":"A","x":{deep}}}]}}"#);
+        let mut sink = Printer::new(Vec::new(), Format::Jsonl, false);
+        let mut scanner = Scanner::new(&compiled.plan);
+        scanner
+            .scan("f.json", std::io::Cursor::new(log.into_bytes()), &mut sink)
+            .unwrap();
+        let out = String::from_utf8(sink.into_inner()).unwrap();
+        let v: Value = serde_json::from_str(out.trim_end()).unwrap();
+        assert!(
+            v["event"].as_str().unwrap().contains("record 0 of f.json"),
+            "{v}"
+        );
+    }
 }

@@ -114,3 +114,94 @@ impl Terminal {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::{Cli, Command};
+    use clap::Parser;
+
+    fn resolve(args: &[&str], terminal: Terminal) -> ScanRun {
+        let cli = Cli::try_parse_from(args).unwrap();
+        let Command::Scan(scan) = cli.command else {
+            panic!("not a scan")
+        };
+        let loaded = crate::config::load(None).unwrap();
+        ScanRun::resolve(&scan, loaded, terminal).unwrap()
+    }
+
+    const TTY: Terminal = Terminal {
+        stdout_tty: true,
+        stderr_tty: true,
+        no_color: false,
+    };
+    const PIPED: Terminal = Terminal {
+        stdout_tty: false,
+        stderr_tty: false,
+        no_color: false,
+    };
+
+    #[test]
+    fn colour_and_progress_only_on_a_terminal() {
+        let r = resolve(&["tattletail", "scan", "x"], TTY);
+        assert!(r.color && r.progress);
+        let r = resolve(&["tattletail", "scan", "x"], PIPED);
+        assert!(!r.color && !r.progress);
+        let r = resolve(
+            &["tattletail", "scan", "x"],
+            Terminal {
+                no_color: true,
+                ..TTY
+            },
+        );
+        assert!(!r.color && r.progress, "NO_COLOR is about colour only");
+        let r = resolve(&["tattletail", "scan", "--color", "always", "x"], PIPED);
+        assert!(r.color);
+        let r = resolve(
+            &[
+                "tattletail",
+                "scan",
+                "--color",
+                "always",
+                "--format",
+                "jsonl",
+                "x",
+            ],
+            TTY,
+        );
+        assert!(!r.color, "JSON Lines are never coloured");
+    }
+
+    #[test]
+    fn quiet_means_no_progress_and_no_summary_unless_asked() {
+        let r = resolve(&["tattletail", "scan", "-q", "x"], TTY);
+        assert!(r.quiet && !r.progress);
+        assert_eq!(r.summary, SummaryFormat::None);
+        let r = resolve(&["tattletail", "scan", "-q", "--summary", "json", "x"], TTY);
+        assert_eq!(r.summary, SummaryFormat::Json);
+        let r = resolve(&["tattletail", "scan", "x"], PIPED);
+        assert_eq!(r.summary, SummaryFormat::Text);
+    }
+
+    #[test]
+    fn flags_reach_the_description() {
+        let r = resolve(
+            &[
+                "tattletail",
+                "scan",
+                "--fail-on-alert",
+                "--no-index",
+                "-j",
+                "3",
+                "--max-record-size",
+                "1KiB",
+                "a",
+                "b",
+            ],
+            PIPED,
+        );
+        assert!(r.fail_on_alert && r.no_index && !r.send);
+        assert_eq!((r.jobs, r.max_record), (3, 1024));
+        assert_eq!(r.paths, ["a", "b"]);
+    }
+}
