@@ -244,7 +244,8 @@ impl Send {
             .build()
             .map_err(|e| e.to_string())?;
         self.clients
-            .sns
+            .sns()
+            .map_err(|e| e.to_string())?
             .publish()
             .topic_arn(topic_arn)
             .message(payload::sns_message(&self.alert))
@@ -269,7 +270,8 @@ impl Send {
             .body(Body::builder().text(content(body)?).build())
             .build();
         self.clients
-            .ses
+            .ses()
+            .map_err(|e| e.to_string())?
             .send_email()
             .from_email_address(from)
             .destination(
@@ -289,7 +291,7 @@ impl Send {
         let masked = payload::mask_url(url);
         let mut attempt = 1;
         loop {
-            let response = self.clients.http.post(url).json(&body).send().await;
+            let response = self.clients.http().post(url).json(&body).send().await;
             let (retryable, wait, why) = match response {
                 Ok(r) if r.status().is_success() => return Ok(()),
                 Ok(r) => {

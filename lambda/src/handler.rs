@@ -33,7 +33,7 @@ use tattletail_runtime::Stats;
 use tokio::sync::Mutex;
 use tracing::{error, info, warn};
 
-use crate::aws::{Clients, Settings};
+use crate::aws::{Clients, Needs, Settings, SetupError};
 use crate::config_source::{ConfigCache, ConfigLocation};
 use crate::deadline::{Cutoff, Stop};
 use crate::deliver::Deliverer;
@@ -44,7 +44,8 @@ use crate::s3::{self, FetchError};
 
 /// Everything kept across warm invocations.
 pub struct App {
-    clients: Clients,
+    /// For the trail objects and the config object.
+    s3: aws_sdk_s3::Client,
     settings: Settings,
     deliverer: Arc<Deliverer>,
     config: Mutex<ConfigCache>,
@@ -123,11 +124,13 @@ again the alerts of the records before next_record (same alert_id)";
 
 impl App {
     /// Build the clients and settings from the environment (cold start).
-    pub async fn from_env() -> Result<App, String> {
+    /// Every AWS client is built: the config, and so the destinations, may
+    /// change between invocations.
+    pub async fn from_env() -> Result<App, SetupError> {
         let settings = Settings::from_env(|k| std::env::var(k).ok())?;
         // Refuse an unusable record size limit at start, not per object.
-        crate::limits::max_record_size()?;
-        let clients = Clients::new(&settings).await?;
+        crate::limits::max_record_size().map_err(|e| SetupError::Settings { problems: vec![e] })?;
+        let clients = Clients::new(&settings, Needs::all()).await?;
         let location = ConfigLocation::from_env(|k| std::env::var(k).ok());
         info!(
             message = "cold_start",
@@ -139,8 +142,8 @@ impl App {
             deadline_margin_ms = settings.deadline_margin.as_millis() as u64
         );
         Ok(App {
-            deliverer: Arc::new(Deliverer::new(clients.clone(), settings.clone())),
-            clients,
+            s3: clients.s3()?.clone(),
+            deliverer: Arc::new(Deliverer::new(clients, settings.clone())),
             settings,
             config: Mutex::new(ConfigCache::new(location)),
             function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
@@ -189,7 +192,7 @@ impl App {
         })?;
         let compiled = {
             let mut cache = self.config.lock().await;
-            cache.get(&self.clients.s3).await
+            cache.get(&self.s3).await
         };
         let compiled = match compiled {
             Ok(c) => c,
@@ -340,11 +343,11 @@ impl App {
             return skip(totals, why);
         }
         let opened = match &stop {
-            None => Some(s3::open(&self.clients.s3, obj).await),
+            None => Some(s3::open(&self.s3, obj).await),
             Some(stop) => tokio::select! {
                 biased;
                 () = stop.wait() => None,
-                o = s3::open_until(&self.clients.s3, obj, Some(stop.clone())) => Some(o),
+                o = s3::open_until(&self.s3, obj, Some(stop.clone())) => Some(o),
             },
         };
         let Some(opened) = opened else {

@@ -15,7 +15,7 @@ use tattletail_runtime::Stats;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::aws::{Clients, Settings};
+use crate::aws::{Clients, Needs, Settings};
 use crate::console::note;
 use crate::deliver::Deliverer;
 use crate::event::ObjectRef;
@@ -93,8 +93,19 @@ pub async fn run(
     printer: Printer,
     opts: Options,
 ) -> Result<Totals, RunError> {
-    let settings = Settings::from_env(|k| std::env::var(k).ok())?;
-    let clients = Clients::new(&settings).await?;
+    let settings = Settings::from_env(|k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
+    let sends = if opts.send {
+        Needs::for_plan(&compiled.plan)
+    } else {
+        Needs::default()
+    };
+    let needs = Needs {
+        s3: inputs.iter().any(|i| matches!(i, Input::S3(_))),
+        ..sends
+    };
+    let clients = Clients::new(&settings, needs)
+        .await
+        .map_err(|e| e.to_string())?;
     let deliverer = opts
         .send
         .then(|| Arc::new(Deliverer::new(clients.clone(), settings.clone())));
@@ -161,7 +172,11 @@ pub async fn run(
     for url in &remote {
         let (bucket, prefix) =
             s3::parse_url(url).ok_or_else(|| format!("{url} is not an s3://bucket/prefix URL"))?;
-        objects.extend(s3::list(&clients.s3, &bucket, &prefix).await?);
+        objects.extend(
+            s3::list(clients.s3().map_err(|e| e.to_string())?, &bucket, &prefix)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
     }
     if remote.is_empty() {
         return Ok(totals);
@@ -186,7 +201,11 @@ pub async fn run(
             continue;
         }
         let permit = permits.clone().acquire_owned().await.expect("never closed");
-        let (client, compiled, outputs) = (clients.s3.clone(), compiled.clone(), outputs.clone());
+        let (client, compiled, outputs) = (
+            clients.s3().map_err(|e| e.to_string())?.clone(),
+            compiled.clone(),
+            outputs.clone(),
+        );
         tasks.spawn(async move {
             let _permit = permit;
             let result = match s3::open(&client, &obj).await {

@@ -25,8 +25,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let app = match App::from_env().await {
         Ok(app) => Arc::new(app),
         Err(e) => {
-            tracing::error!(message = "init_failed", error = e.as_str());
-            return Err(e.into());
+            tracing::error!(message = "init_failed", error = e.to_string().as_str());
+            // That line says it all; an `Err` from `main` would print the
+            // error again, as `Debug`.
+            std::process::exit(1);
         }
     };
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
