@@ -30,7 +30,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{Id, JoinError, JoinSet};
 use tracing::{error, info, warn};
 
-use crate::aws::{Clients, Settings};
+use crate::aws::{error_chain, Clients, Settings};
 use crate::payload::{self, AlertData};
 use crate::s3::describe_error;
 
@@ -321,7 +321,7 @@ impl Send {
                     None,
                     format!("timed out after {} s", self.settings.timeout.as_secs()),
                 ),
-                Err(e) => (true, None, e.without_url().to_string()),
+                Err(e) => (true, None, error_chain(&e.without_url())),
             };
             if !retryable || attempt >= self.settings.attempts {
                 return Err(format!(

@@ -21,8 +21,8 @@
 //! fail with a temporary failure so that they are retried.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::io::{self, Read};
+use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
 
 use serde_json::{json, Value};
@@ -115,6 +115,34 @@ enum ObjectResult {
     Failed(FetchError),
     /// Stopped by the deadline; the message says where.
     Incomplete(String),
+}
+
+/// An object's body on its way into the scanner, which turns a failed
+/// read into text ([`InputOutcome::Failed`]): the [`FetchError`] carried
+/// by the read error that ended it is kept here, so that the handler can
+/// tell a download that failed (temporary) from a corrupt object.
+struct Watched<R> {
+    body: R,
+    failure: Arc<OnceLock<FetchError>>,
+}
+
+impl<R: Read> Watched<R> {
+    fn new(body: R) -> Watched<R> {
+        Watched {
+            body,
+            failure: Arc::default(),
+        }
+    }
+}
+
+impl<R: Read> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.body.read(buf).inspect_err(|e| {
+            if let Some(f) = FetchError::in_io(e) {
+                let _ = self.failure.set(f.clone());
+            }
+        })
+    }
 }
 
 /// What `object_incomplete` says after the position.
@@ -368,7 +396,8 @@ impl App {
         if object.size == Some(0) {
             return skip(totals, s3::EMPTY_OBJECT);
         }
-        let network_failed = object.network_failed.clone();
+        let body = Watched::new(object.body);
+        let fetch_failure = body.failure.clone();
         let outputs = Outputs {
             deliver: Some(self.deliverer.clone()),
             printer: None,
@@ -378,9 +407,7 @@ impl App {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         let report =
-            match pipeline::scan_until(compiled.clone(), url.clone(), object.body, outputs, until)
-                .await
-            {
+            match pipeline::scan_until(compiled.clone(), url.clone(), body, outputs, until).await {
                 Ok(r) => r,
                 Err(e) => {
                     totals.failed += 1;
@@ -499,10 +526,13 @@ impl App {
                 totals.failed += 1;
                 let msg = format!("{url}: {why}");
                 log("object_failed", "failed", &msg);
-                if network_failed.load(Ordering::Relaxed) {
-                    ObjectResult::Failed(FetchError::Temporary(msg))
-                } else {
-                    ObjectResult::Failed(FetchError::Permanent(msg))
+                // The download failing midway is worth a retry; the object
+                // itself failing to read (corrupt gzip, broken JSON) is not.
+                match fetch_failure.get() {
+                    Some(FetchError::Temporary(_)) => {
+                        ObjectResult::Failed(FetchError::Temporary(msg))
+                    }
+                    _ => ObjectResult::Failed(FetchError::Permanent(msg)),
                 }
             }
         }
@@ -560,5 +590,72 @@ impl App {
                 ],
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `head`, then a read error carrying `fails`, or plain text
+    /// (the object itself is bad) when `None`.
+    struct Broken {
+        head: &'static [u8],
+        fails: Option<FetchError>,
+    }
+
+    impl Read for Broken {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if !self.head.is_empty() {
+                let n = buf.len().min(self.head.len());
+                buf[..n].copy_from_slice(&self.head[..n]);
+                self.head = &self.head[n..];
+                return Ok(n);
+            }
+            match &self.fails {
+                Some(f) => Err(io::Error::other(f.clone())),
+                None => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "not what it seems",
+                )),
+            }
+        }
+    }
+
+    /// Scan a `Broken` object: the outcome's text, and what the handler
+    /// would decide from the error's type.
+    async fn scan_broken(fails: Option<FetchError>) -> (String, Option<FetchError>) {
+        let compiled = tattletail_compiler::compile(
+            "[[rule]]\nname = \"r\"\njq_match = 'select(.eventName == \"CreateUser\")'\n",
+        )
+        .unwrap();
+        let body = Watched::new(Broken {
+            head: b"{\"Records\": [{\"eventName\": \"CreateUser\"}, {\"eventN",
+            fails,
+        });
+        let failure = body.failure.clone();
+        let report = pipeline::scan(
+            Arc::new(compiled),
+            "s3://b/k".into(),
+            body,
+            Outputs::default(),
+        )
+        .await
+        .unwrap();
+        let InputOutcome::Failed(why) = report.outcome else {
+            panic!("{:?}", report.outcome);
+        };
+        (why, failure.get().cloned())
+    }
+
+    #[tokio::test]
+    async fn a_download_failing_midway_is_temporary_a_bad_object_is_not() {
+        let lost = "reading s3://b/k failed after 52 bytes of the object: connection reset";
+        let (why, failure) = scan_broken(Some(FetchError::Temporary(lost.into()))).await;
+        assert!(why.contains(lost), "{why}");
+        assert_eq!(failure, Some(FetchError::Temporary(lost.into())));
+        let (why, failure) = scan_broken(None).await;
+        assert!(why.contains("not what it seems"), "{why}");
+        assert_eq!(failure, None, "a bad object is a permanent failure");
     }
 }
