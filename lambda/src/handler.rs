@@ -19,6 +19,11 @@
 //! handled (objects not started get one too, at record 0). The summary
 //! line and the metrics are written as always, and the units not finished
 //! fail with a temporary failure so that they are retried.
+//!
+//! Errors. An invocation that fails as a whole returns a [`HandlerError`]:
+//! its variant says why (the event, the config, the deadline, or failed
+//! notifications, temporary or permanent) and so whether a retry may help;
+//! its `Display` is the message Lambda records.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
@@ -34,13 +39,77 @@ use tokio::sync::Mutex;
 use tracing::{error, info, warn};
 
 use crate::aws::{Clients, Needs, Settings, SetupError};
-use crate::config_source::{ConfigCache, ConfigLocation};
+use crate::config_source::{ConfigCache, ConfigError, ConfigLocation};
 use crate::deadline::{Cutoff, Stop};
 use crate::deliver::Deliverer;
-use crate::event::{self, ObjectRef, UnitResult, Work};
+use crate::event::{self, NotificationsFailed, ObjectRef, UnitResult, Work};
 use crate::logging::{self, Metric};
 use crate::pipeline::{self, Outputs, Until};
 use crate::s3::{self, FetchError};
+
+/// Why an invocation failed as a whole. SQS and Batch Operations
+/// invocations report failed units in their answer instead; they fail
+/// as a whole only for an invalid event or config.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// The payload is not an event Tattletail handles (see
+    /// [`event::parse`]); a retry will not help.
+    #[error("{0}")]
+    InvalidEvent(String),
+    /// There is no usable config: unreadable (a retry may help), too large
+    /// or invalid (fix the config). Nothing was scanned.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// The invocation deadline came before every notification was handled
+    /// (`object_incomplete` lines say from which record on); a retry
+    /// handles the rest.
+    #[error("{0}")]
+    Incomplete(NotificationsFailed),
+    /// Notifications failed and a retry may help (throttling, 5xx, network,
+    /// undelivered alerts with `TATTLETAIL_FAIL_ON_UNDELIVERED`).
+    #[error("{0}")]
+    Retryable(NotificationsFailed),
+    /// Notifications failed for good (missing object, access denied,
+    /// corrupt object, invalid notification).
+    #[error("{0}")]
+    Permanent(NotificationsFailed),
+}
+
+impl HandlerError {
+    /// The failed notifications of a notification invocation, classified:
+    /// `incomplete` when objects were stopped by the deadline.
+    fn units(failed: NotificationsFailed, incomplete: bool) -> HandlerError {
+        if incomplete {
+            HandlerError::Incomplete(failed)
+        } else if failed.retryable() {
+            HandlerError::Retryable(failed)
+        } else {
+            HandlerError::Permanent(failed)
+        }
+    }
+
+    /// May invoking again with the same event help?
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            HandlerError::InvalidEvent(_) | HandlerError::Permanent(_) => false,
+            HandlerError::Config(e) => matches!(e, ConfigError::Unreadable { .. }),
+            HandlerError::Incomplete(_) | HandlerError::Retryable(_) => true,
+        }
+    }
+
+    /// The Lambda error type (`errorType` of the invocation's error, the
+    /// DLQ's `ErrorCode`): `Tattletail.` and the kind of failure.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            HandlerError::InvalidEvent(_) => "Tattletail.InvalidEvent",
+            HandlerError::Config(ConfigError::Unreadable { .. }) => "Tattletail.ConfigUnreadable",
+            HandlerError::Config(_) => "Tattletail.ConfigInvalid",
+            HandlerError::Incomplete(_) => "Tattletail.DeadlineReached",
+            HandlerError::Retryable(_) => "Tattletail.TemporaryFailure",
+            HandlerError::Permanent(_) => "Tattletail.PermanentFailure",
+        }
+    }
+}
 
 /// Everything kept across warm invocations.
 pub struct App {
@@ -185,7 +254,7 @@ impl App {
         payload: Value,
         request_id: &str,
         deadline: Option<SystemTime>,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, HandlerError> {
         logging::set_request_id(request_id);
         let started = Instant::now();
         let stop = Stop::new();
@@ -214,22 +283,18 @@ impl App {
         started: Instant,
         stop: &Stop,
         cutoff: Option<Cutoff>,
-    ) -> Result<Value, String> {
-        let invocation = event::parse(&payload).inspect_err(|e| {
+    ) -> Result<Value, HandlerError> {
+        let invocation = event::parse(&payload).map_err(|e| {
             error!(message = "invalid_event", error = e.as_str());
+            HandlerError::InvalidEvent(e)
         })?;
         let compiled = {
             let mut cache = self.config.lock().await;
             cache.get(&self.s3).await
         };
-        let compiled = match compiled {
-            Ok(c) => c,
-            Err(e) => {
-                let msg = e.to_string();
-                error!(message = "config_invalid", error = msg.as_str());
-                return Err(msg);
-            }
-        };
+        let compiled = compiled.inspect_err(|e| {
+            error!(message = "config_invalid", error = e.to_string().as_str());
+        })?;
         let mut totals = Totals::default();
         let mut results = Vec::with_capacity(invocation.units.len());
         for unit in &invocation.units {
@@ -325,6 +390,7 @@ impl App {
         );
         self.metrics(&totals, duration_ms);
         event::respond(&invocation, &results, summary)
+            .map_err(|failed| HandlerError::units(failed, totals.incomplete > 0))
     }
 
     async fn object(
@@ -596,6 +662,53 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn failed(failures: Vec<UnitResult>) -> NotificationsFailed {
+        NotificationsFailed { total: 3, failures }
+    }
+
+    #[test]
+    fn failed_notifications_say_whether_a_retry_may_help() {
+        let gone = UnitResult::PermanentFailure("GetObject s3://b/k failed: NoSuchKey".into());
+        let slow = UnitResult::TemporaryFailure("GetObject s3://b/j failed: timed out".into());
+        let e = HandlerError::units(failed(vec![gone.clone()]), false);
+        assert!(matches!(e, HandlerError::Permanent(_)) && !e.is_retryable());
+        assert_eq!(e.error_type(), "Tattletail.PermanentFailure");
+        assert_eq!(
+            e.to_string(),
+            "1 of 3 notification(s) failed: GetObject s3://b/k failed: NoSuchKey"
+        );
+        let e = HandlerError::units(failed(vec![gone.clone(), slow.clone()]), false);
+        assert!(matches!(e, HandlerError::Retryable(_)) && e.is_retryable());
+        assert_eq!(e.error_type(), "Tattletail.TemporaryFailure");
+        let e = HandlerError::units(failed(vec![slow]), true);
+        assert!(matches!(e, HandlerError::Incomplete(_)) && e.is_retryable());
+        assert_eq!(e.error_type(), "Tattletail.DeadlineReached");
+
+        let e = HandlerError::InvalidEvent("unrecognised event".into());
+        assert_eq!(
+            (e.error_type(), e.is_retryable(), e.to_string().as_str()),
+            ("Tattletail.InvalidEvent", false, "unrecognised event")
+        );
+        let e = HandlerError::from(ConfigError::Unreadable {
+            name: "s3://b/tattletail.toml".into(),
+            message: "timed out".into(),
+        });
+        assert!(e.is_retryable());
+        assert_eq!(e.error_type(), "Tattletail.ConfigUnreadable");
+        assert_eq!(
+            e.to_string(),
+            "cannot read the config s3://b/tattletail.toml: timed out",
+            "the config's message, as is"
+        );
+        let e = HandlerError::from(ConfigError::Invalid {
+            name: "tattletail.toml".into(),
+            count: 1,
+            rendered: String::new(),
+        });
+        assert!(!e.is_retryable());
+        assert_eq!(e.error_type(), "Tattletail.ConfigInvalid");
+    }
 
     /// `head`, then a read error carrying `fails`, or plain text
     /// (the object itself is bad) when `None`.

@@ -6,16 +6,18 @@ use std::sync::Arc;
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
-use tattletail_lambda::handler::App;
+use tattletail_lambda::handler::{App, HandlerError};
 use tattletail_lambda::logging;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn failure(message: String) -> Diagnostic {
+/// The invocation's error as Lambda records it: `Tattletail.<kind>` and
+/// the message.
+fn failure(e: HandlerError) -> Diagnostic {
     Diagnostic {
-        error_type: "Tattletail.Error".into(),
-        error_message: message,
+        error_type: e.error_type().into(),
+        error_message: e.to_string(),
     }
 }
 
