@@ -47,7 +47,7 @@ impl Progress {
                 let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
                 bar.set_style(
                     ProgressStyle::with_template(
-                        "{elapsed_precise} [{bar:30}] {bytes}/{total_bytes}  {msg}  ETA {eta}",
+                        "{elapsed_precise} [{bar:20}] {bytes}/{total_bytes} {msg} ETA {eta}",
                     )
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
                     .progress_chars("=> "),
@@ -90,7 +90,7 @@ impl Progress {
                     let n = records.load(Ordering::Relaxed);
                     bar.set_position(bytes.load(Ordering::Relaxed));
                     bar.set_message(format!(
-                        "{}/{files} files  {n} records  {:.0} records/s",
+                        "{}/{files} files {:.0} records/s",
                         done_files.load(Ordering::Relaxed),
                         n as f64 / secs,
                     ));

@@ -10,7 +10,7 @@ use std::io::{self, Read};
 use std::sync::Arc;
 
 use tattletail_compiler::plan::Compiled;
-use tattletail_lambda::aws::{Clients, Settings};
+use tattletail_lambda::aws::{Clients, Needs, Settings};
 use tattletail_lambda::deliver::Deliverer;
 use tattletail_lambda::event::ObjectRef;
 use tattletail_lambda::pipeline::Delivery;
@@ -29,16 +29,27 @@ pub struct Aws {
 
 impl Aws {
     /// Settings, an async runtime and the clients: S3 when `s3`, SNS and
-    /// SES when `send` and a destination is of that kind.
+    /// SES when `send` and a rule sends to a destination of that kind
+    /// (Slack needs no AWS at all: no region, credential or metadata
+    /// lookup then).
     pub fn start(compiled: &Compiled, s3: bool, send: bool) -> Result<Aws, String> {
         tattletail_lambda::logging::init_cli();
-        let settings = Settings::from_env(|k| std::env::var(k).ok())?;
+        let settings = Settings::from_env(|k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-        let _ = (compiled, s3, send);
-        let clients = runtime.block_on(Clients::new(&settings))?;
+        let needs = Needs {
+            s3,
+            ..if send {
+                Needs::for_plan(&compiled.plan)
+            } else {
+                Needs::default()
+            }
+        };
+        let clients = runtime
+            .block_on(Clients::new(&settings, needs))
+            .map_err(|e| e.to_string())?;
         Ok(Aws {
             runtime,
             clients,
@@ -50,8 +61,10 @@ impl Aws {
     pub fn list(&self, url: &str) -> Result<Vec<ObjectRef>, String> {
         let (bucket, prefix) =
             s3::parse_url(url).ok_or_else(|| format!("{url} is not an s3://bucket/prefix URL"))?;
+        let client = self.clients.s3().map_err(|e| e.to_string())?;
         self.runtime
-            .block_on(s3::list(&self.clients.s3, &bucket, &prefix))
+            .block_on(s3::list(client, &bucket, &prefix))
+            .map_err(|e| e.to_string())
     }
 
     /// Start delivering `compiled`'s alerts.
@@ -83,18 +96,20 @@ impl Iterator for Objects<'_> {
     fn next(&mut self) -> Option<Self::Item> {
         while self.pending.len() < PREFETCH {
             let Some(obj) = self.rest.next() else { break };
-            let client = self.aws.clients.s3.clone();
             let url = obj.url();
-            let opening = self
-                .aws
-                .runtime
-                .spawn(async move { s3::open(&client, &obj).await });
+            let client = self.aws.clients.s3().cloned();
+            let opening = self.aws.runtime.spawn(async move {
+                match client {
+                    Ok(c) => s3::open(&c, &obj).await,
+                    Err(e) => Err(FetchError::Permanent(e.to_string())),
+                }
+            });
             self.pending.push_back((url, opening));
         }
         let (url, opening) = self.pending.pop_front()?;
         let opened = match self.aws.runtime.block_on(opening) {
             Ok(Ok(o)) => Ok(Box::new(o.body) as Box<dyn Read + Send>),
-            Ok(Err(e)) => Err(io::Error::other(e.to_string())),
+            Ok(Err(e)) => Err(io::Error::other(e)),
             Err(e) => Err(io::Error::other(format!("the fetch task failed: {e}"))),
         };
         Some((url, opened))

@@ -179,15 +179,13 @@ fn without_aws(args: &[&str], imds: &Imds, dir: &Path) -> Output {
         "AWS_SESSION_TOKEN",
         "AWS_ENDPOINT_URL",
         "AWS_EC2_METADATA_DISABLED",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
     ] {
         cmd.env_remove(var);
     }
+    // HOME is an empty directory: no ~/.aws profile either.
     cmd.env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.url)
-        .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            dir.join("no-aws-credentials"),
-        )
         .env("HOME", dir);
     cmd.output().unwrap()
 }

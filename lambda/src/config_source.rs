@@ -274,7 +274,7 @@ async fn read_capped(mut body: ByteStream, cap: u64) -> Result<Vec<u8>, Capped> 
     while let Some(chunk) = body
         .try_next()
         .await
-        .map_err(|e| Capped::Read(e.to_string()))?
+        .map_err(|e| Capped::Read(crate::aws::error_chain(&e)))?
     {
         let total = (out.len() + chunk.len()) as u64;
         if total > cap {

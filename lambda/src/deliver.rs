@@ -30,7 +30,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{Id, JoinError, JoinSet};
 use tracing::{error, info, warn};
 
-use crate::aws::{Clients, Settings};
+use crate::aws::{error_chain, Clients, Settings, SetupError};
 use crate::payload::{self, AlertData};
 use crate::s3::describe_error;
 
@@ -52,8 +52,25 @@ pub struct Deliverer {
     pub counters: Arc<Counters>,
 }
 
+/// Why one send failed (after every attempt); logged in the
+/// `undelivered_alert` line.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The destination's AWS client was not set up: the caller's
+    /// [`Needs`](crate::aws::Needs) left its service out.
+    #[error("{0}")]
+    NoClient(#[from] SetupError),
+    /// The message could not be built.
+    #[error("cannot build the message: {0}")]
+    Message(String),
+    /// SNS, SES or the Slack webhook refused the alert or could not be
+    /// reached; says which, and why.
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// Result of one send.
-pub type SendResult = Result<(), String>;
+pub type SendResult = Result<(), SendError>;
 
 impl Deliverer {
     /// A deliverer using `clients`.
@@ -231,7 +248,7 @@ impl Send {
             }
             Err(e) => {
                 self.counters.undelivered.fetch_add(1, Ordering::Relaxed);
-                log_undelivered(&self.dest, a, e);
+                log_undelivered(&self.dest, a, &e.to_string());
             }
         }
         result
@@ -242,9 +259,9 @@ impl Send {
             .data_type("String")
             .string_value(&self.alert.alert_id)
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| SendError::Message(error_chain(&e)))?;
         self.clients
-            .sns
+            .sns()?
             .publish()
             .topic_arn(topic_arn)
             .message(payload::sns_message(&self.alert))
@@ -252,7 +269,7 @@ impl Send {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| format!("SNS Publish failed: {}", describe_error(&e)))
+            .map_err(|e| SendError::Failed(format!("SNS Publish failed: {}", describe_error(&e))))
     }
 
     async fn ses(&self, from: &str, to: &[String]) -> SendResult {
@@ -262,14 +279,14 @@ impl Send {
                 .data(text)
                 .charset("UTF-8")
                 .build()
-                .map_err(|e| e.to_string())
+                .map_err(|e| SendError::Message(error_chain(&e)))
         };
         let message = Message::builder()
             .subject(content(subject)?)
             .body(Body::builder().text(content(body)?).build())
             .build();
         self.clients
-            .ses
+            .ses()?
             .send_email()
             .from_email_address(from)
             .destination(
@@ -281,7 +298,7 @@ impl Send {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| format!("SES SendEmail failed: {}", describe_error(&e)))
+            .map_err(|e| SendError::Failed(format!("SES SendEmail failed: {}", describe_error(&e))))
     }
 
     async fn slack(&self, url: &str) -> SendResult {
@@ -289,7 +306,7 @@ impl Send {
         let masked = payload::mask_url(url);
         let mut attempt = 1;
         loop {
-            let response = self.clients.http.post(url).json(&body).send().await;
+            let response = self.clients.http().post(url).json(&body).send().await;
             let (retryable, wait, why) = match response {
                 Ok(r) if r.status().is_success() => return Ok(()),
                 Ok(r) => {
@@ -319,12 +336,12 @@ impl Send {
                     None,
                     format!("timed out after {} s", self.settings.timeout.as_secs()),
                 ),
-                Err(e) => (true, None, e.without_url().to_string()),
+                Err(e) => (true, None, error_chain(&e.without_url())),
             };
             if !retryable || attempt >= self.settings.attempts {
-                return Err(format!(
+                return Err(SendError::Failed(format!(
                     "Slack webhook {masked} failed after {attempt} attempt(s): {why}"
-                ));
+                )));
             }
             let delay = wait.unwrap_or_else(|| backoff(attempt));
             warn!(

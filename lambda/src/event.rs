@@ -346,8 +346,54 @@ impl UnitResult {
     }
 }
 
-/// The invocation's answer: `Ok(body)` or `Err(message)` to fail it.
-pub fn respond(inv: &Invocation, results: &[UnitResult], summary: Value) -> Result<Value, String> {
+/// A notification invocation (direct S3, SNS or EventBridge) in which
+/// units failed: it fails as a whole, so that Lambda's retry and DLQ take
+/// over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotificationsFailed {
+    /// Units of the invocation.
+    pub total: usize,
+    /// The failed ones ([`UnitResult::TemporaryFailure`] or
+    /// [`UnitResult::PermanentFailure`]), in order.
+    pub failures: Vec<UnitResult>,
+}
+
+impl NotificationsFailed {
+    /// May trying again help (some failure is temporary)?
+    pub fn retryable(&self) -> bool {
+        self.failures
+            .iter()
+            .any(|f| matches!(f, UnitResult::TemporaryFailure(_)))
+    }
+}
+
+impl std::fmt::Display for NotificationsFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} of {} notification(s) failed: ",
+            self.failures.len(),
+            self.total
+        )?;
+        for (i, failure) in self.failures.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            f.write_str(failure.text())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for NotificationsFailed {}
+
+/// The invocation's answer: `Ok(body)`, or the failed units of a
+/// notification invocation, which fail it.
+pub fn respond(
+    inv: &Invocation,
+    results: &[UnitResult],
+    summary: Value,
+) -> Result<Value, NotificationsFailed> {
     match &inv.shape {
         Shape::Sqs => {
             let failures: Vec<Value> = inv
@@ -383,20 +429,15 @@ pub fn respond(inv: &Invocation, results: &[UnitResult], summary: Value) -> Resu
             }))
         }
         Shape::Notification => {
-            let failed: Vec<&str> = results
-                .iter()
-                .filter(|r| r.failed())
-                .map(UnitResult::text)
-                .collect();
-            if failed.is_empty() {
+            let failures: Vec<UnitResult> =
+                results.iter().filter(|r| r.failed()).cloned().collect();
+            if failures.is_empty() {
                 Ok(summary)
             } else {
-                Err(format!(
-                    "{} of {} notification(s) failed: {}",
-                    failed.len(),
-                    results.len(),
-                    failed.join("; ")
-                ))
+                Err(NotificationsFailed {
+                    total: results.len(),
+                    failures,
+                })
             }
         }
     }
@@ -534,18 +575,21 @@ mod tests {
         let inv = parse(&json!({"Records": [s3_record("a"), s3_record("b")]})).unwrap();
         let ok = UnitResult::Succeeded(String::new());
         assert!(respond(&inv, &[ok.clone(), ok.clone()], json!({"ok": 1})).is_ok());
-        let err = respond(
-            &inv,
-            &[
-                ok,
-                UnitResult::PermanentFailure("s3://trail/b: gone".into()),
-            ],
-            Value::Null,
-        )
-        .unwrap_err();
-        assert!(
-            err.contains("1 of 2") && err.contains("s3://trail/b: gone"),
-            "{err}"
+        let gone = UnitResult::PermanentFailure("s3://trail/b: gone".into());
+        let err = respond(&inv, &[ok.clone(), gone.clone()], Value::Null).unwrap_err();
+        assert_eq!(err.failures.len(), 1);
+        assert_eq!(err.failures[0], gone);
+        assert!(!err.retryable());
+        assert_eq!(
+            err.to_string(),
+            "1 of 2 notification(s) failed: s3://trail/b: gone"
+        );
+        let slow = UnitResult::TemporaryFailure("s3://trail/a: SlowDown (HTTP 503)".into());
+        let err = respond(&inv, &[slow, gone], Value::Null).unwrap_err();
+        assert!(err.retryable(), "one of them may succeed on a retry");
+        assert_eq!(
+            err.to_string(),
+            "2 of 2 notification(s) failed: s3://trail/a: SlowDown (HTTP 503); s3://trail/b: gone"
         );
     }
 

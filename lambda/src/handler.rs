@@ -19,10 +19,15 @@
 //! handled (objects not started get one too, at record 0). The summary
 //! line and the metrics are written as always, and the units not finished
 //! fail with a temporary failure so that they are retried.
+//!
+//! Errors. An invocation that fails as a whole returns a [`HandlerError`]:
+//! its variant says why (the event, the config, the deadline, or failed
+//! notifications, temporary or permanent) and so whether a retry may help;
+//! its `Display` is the message Lambda records.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::io::{self, Read};
+use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
 
 use serde_json::{json, Value};
@@ -33,18 +38,83 @@ use tattletail_runtime::Stats;
 use tokio::sync::Mutex;
 use tracing::{error, info, warn};
 
-use crate::aws::{Clients, Settings};
-use crate::config_source::{ConfigCache, ConfigLocation};
+use crate::aws::{Clients, Needs, Settings, SetupError};
+use crate::config_source::{ConfigCache, ConfigError, ConfigLocation};
 use crate::deadline::{Cutoff, Stop};
 use crate::deliver::Deliverer;
-use crate::event::{self, ObjectRef, UnitResult, Work};
+use crate::event::{self, NotificationsFailed, ObjectRef, UnitResult, Work};
 use crate::logging::{self, Metric};
 use crate::pipeline::{self, Outputs, Until};
 use crate::s3::{self, FetchError};
 
+/// Why an invocation failed as a whole. SQS and Batch Operations
+/// invocations report failed units in their answer instead; they fail
+/// as a whole only for an invalid event or config.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// The payload is not an event Tattletail handles (see
+    /// [`event::parse`]); a retry will not help.
+    #[error("{0}")]
+    InvalidEvent(String),
+    /// There is no usable config: unreadable (a retry may help), too large
+    /// or invalid (fix the config). Nothing was scanned.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// The invocation deadline came before every notification was handled
+    /// (`object_incomplete` lines say from which record on); a retry
+    /// handles the rest.
+    #[error("{0}")]
+    Incomplete(NotificationsFailed),
+    /// Notifications failed and a retry may help (throttling, 5xx, network,
+    /// undelivered alerts with `TATTLETAIL_FAIL_ON_UNDELIVERED`).
+    #[error("{0}")]
+    Retryable(NotificationsFailed),
+    /// Notifications failed for good (missing object, access denied,
+    /// corrupt object, invalid notification).
+    #[error("{0}")]
+    Permanent(NotificationsFailed),
+}
+
+impl HandlerError {
+    /// The failed notifications of a notification invocation, classified:
+    /// `incomplete` when objects were stopped by the deadline.
+    fn units(failed: NotificationsFailed, incomplete: bool) -> HandlerError {
+        if incomplete {
+            HandlerError::Incomplete(failed)
+        } else if failed.retryable() {
+            HandlerError::Retryable(failed)
+        } else {
+            HandlerError::Permanent(failed)
+        }
+    }
+
+    /// May invoking again with the same event help?
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            HandlerError::InvalidEvent(_) | HandlerError::Permanent(_) => false,
+            HandlerError::Config(e) => matches!(e, ConfigError::Unreadable { .. }),
+            HandlerError::Incomplete(_) | HandlerError::Retryable(_) => true,
+        }
+    }
+
+    /// The Lambda error type (`errorType` of the invocation's error, the
+    /// DLQ's `ErrorCode`): `Tattletail.` and the kind of failure.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            HandlerError::InvalidEvent(_) => "Tattletail.InvalidEvent",
+            HandlerError::Config(ConfigError::Unreadable { .. }) => "Tattletail.ConfigUnreadable",
+            HandlerError::Config(_) => "Tattletail.ConfigInvalid",
+            HandlerError::Incomplete(_) => "Tattletail.DeadlineReached",
+            HandlerError::Retryable(_) => "Tattletail.TemporaryFailure",
+            HandlerError::Permanent(_) => "Tattletail.PermanentFailure",
+        }
+    }
+}
+
 /// Everything kept across warm invocations.
 pub struct App {
-    clients: Clients,
+    /// For the trail objects and the config object.
+    s3: aws_sdk_s3::Client,
     settings: Settings,
     deliverer: Arc<Deliverer>,
     config: Mutex<ConfigCache>,
@@ -116,6 +186,34 @@ enum ObjectResult {
     Incomplete(String),
 }
 
+/// An object's body on its way into the scanner, which turns a failed
+/// read into text ([`InputOutcome::Failed`]): the [`FetchError`] carried
+/// by the read error that ended it is kept here, so that the handler can
+/// tell a download that failed (temporary) from a corrupt object.
+struct Watched<R> {
+    body: R,
+    failure: Arc<OnceLock<FetchError>>,
+}
+
+impl<R: Read> Watched<R> {
+    fn new(body: R) -> Watched<R> {
+        Watched {
+            body,
+            failure: Arc::default(),
+        }
+    }
+}
+
+impl<R: Read> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.body.read(buf).inspect_err(|e| {
+            if let Some(f) = FetchError::in_io(e) {
+                let _ = self.failure.set(f.clone());
+            }
+        })
+    }
+}
+
 /// What `object_incomplete` says after the position.
 const INCOMPLETE_HELP: &str = "the invocation deadline came near (TATTLETAIL_DEADLINE_MARGIN_MS): \
 the rest of the object was not scanned; the object fails so that it is retried, and the retry sends \
@@ -123,11 +221,14 @@ again the alerts of the records before next_record (same alert_id)";
 
 impl App {
     /// Build the clients and settings from the environment (cold start).
-    pub async fn from_env() -> Result<App, String> {
+    /// Every AWS client is built: the config, and so the destinations, may
+    /// change between invocations.
+    pub async fn from_env() -> Result<App, SetupError> {
         let settings = Settings::from_env(|k| std::env::var(k).ok())?;
         // Refuse an unusable record size limit at start, not per object.
-        tattletail_runtime::reader::max_record_size_from_env()?;
-        let clients = Clients::new(&settings).await?;
+        tattletail_runtime::reader::max_record_size_from_env()
+            .map_err(|e| SetupError::Settings { problems: vec![e] })?;
+        let clients = Clients::new(&settings, Needs::all()).await?;
         let location = ConfigLocation::from_env(|k| std::env::var(k).ok());
         info!(
             message = "cold_start",
@@ -139,8 +240,8 @@ impl App {
             deadline_margin_ms = settings.deadline_margin.as_millis() as u64
         );
         Ok(App {
-            deliverer: Arc::new(Deliverer::new(clients.clone(), settings.clone())),
-            clients,
+            s3: clients.s3()?.clone(),
+            deliverer: Arc::new(Deliverer::new(clients, settings.clone())),
             settings,
             config: Mutex::new(ConfigCache::new(location)),
             function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
@@ -154,7 +255,7 @@ impl App {
         payload: Value,
         request_id: &str,
         deadline: Option<SystemTime>,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, HandlerError> {
         logging::set_request_id(request_id);
         let started = Instant::now();
         let stop = Stop::new();
@@ -183,22 +284,18 @@ impl App {
         started: Instant,
         stop: &Stop,
         cutoff: Option<Cutoff>,
-    ) -> Result<Value, String> {
-        let invocation = event::parse(&payload).inspect_err(|e| {
+    ) -> Result<Value, HandlerError> {
+        let invocation = event::parse(&payload).map_err(|e| {
             error!(message = "invalid_event", error = e.as_str());
+            HandlerError::InvalidEvent(e)
         })?;
         let compiled = {
             let mut cache = self.config.lock().await;
-            cache.get(&self.clients.s3).await
+            cache.get(&self.s3).await
         };
-        let compiled = match compiled {
-            Ok(c) => c,
-            Err(e) => {
-                let msg = e.to_string();
-                error!(message = "config_invalid", error = msg.as_str());
-                return Err(msg);
-            }
-        };
+        let compiled = compiled.inspect_err(|e| {
+            error!(message = "config_invalid", error = e.to_string().as_str());
+        })?;
         let mut totals = Totals::default();
         let mut results = Vec::with_capacity(invocation.units.len());
         for unit in &invocation.units {
@@ -294,6 +391,7 @@ impl App {
         );
         self.metrics(&totals, duration_ms);
         event::respond(&invocation, &results, summary)
+            .map_err(|failed| HandlerError::units(failed, totals.incomplete > 0))
     }
 
     async fn object(
@@ -340,11 +438,11 @@ impl App {
             return skip(totals, why);
         }
         let opened = match &stop {
-            None => Some(s3::open(&self.clients.s3, obj).await),
+            None => Some(s3::open(&self.s3, obj).await),
             Some(stop) => tokio::select! {
                 biased;
                 () = stop.wait() => None,
-                o = s3::open_until(&self.clients.s3, obj, Some(stop.clone())) => Some(o),
+                o = s3::open_until(&self.s3, obj, Some(stop.clone())) => Some(o),
             },
         };
         let Some(opened) = opened else {
@@ -365,7 +463,8 @@ impl App {
         if object.size == Some(0) {
             return skip(totals, s3::EMPTY_OBJECT);
         }
-        let network_failed = object.network_failed.clone();
+        let body = Watched::new(object.body);
+        let fetch_failure = body.failure.clone();
         let outputs = Outputs {
             deliver: Some(self.deliverer.clone()),
             log_matches: true,
@@ -374,9 +473,7 @@ impl App {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         let report =
-            match pipeline::scan_until(compiled.clone(), url.clone(), object.body, outputs, until)
-                .await
-            {
+            match pipeline::scan_until(compiled.clone(), url.clone(), body, outputs, until).await {
                 Ok(r) => r,
                 Err(e) => {
                     totals.failed += 1;
@@ -495,10 +592,13 @@ impl App {
                 totals.failed += 1;
                 let msg = format!("{url}: {why}");
                 log("object_failed", "failed", &msg);
-                if network_failed.load(Ordering::Relaxed) {
-                    ObjectResult::Failed(FetchError::Temporary(msg))
-                } else {
-                    ObjectResult::Failed(FetchError::Permanent(msg))
+                // The download failing midway is worth a retry; the object
+                // itself failing to read (corrupt gzip, broken JSON) is not.
+                match fetch_failure.get() {
+                    Some(FetchError::Temporary(_)) => {
+                        ObjectResult::Failed(FetchError::Temporary(msg))
+                    }
+                    _ => ObjectResult::Failed(FetchError::Permanent(msg)),
                 }
             }
         }
@@ -556,5 +656,119 @@ impl App {
                 ],
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(failures: Vec<UnitResult>) -> NotificationsFailed {
+        NotificationsFailed { total: 3, failures }
+    }
+
+    #[test]
+    fn failed_notifications_say_whether_a_retry_may_help() {
+        let gone = UnitResult::PermanentFailure("GetObject s3://b/k failed: NoSuchKey".into());
+        let slow = UnitResult::TemporaryFailure("GetObject s3://b/j failed: timed out".into());
+        let e = HandlerError::units(failed(vec![gone.clone()]), false);
+        assert!(matches!(e, HandlerError::Permanent(_)) && !e.is_retryable());
+        assert_eq!(e.error_type(), "Tattletail.PermanentFailure");
+        assert_eq!(
+            e.to_string(),
+            "1 of 3 notification(s) failed: GetObject s3://b/k failed: NoSuchKey"
+        );
+        let e = HandlerError::units(failed(vec![gone.clone(), slow.clone()]), false);
+        assert!(matches!(e, HandlerError::Retryable(_)) && e.is_retryable());
+        assert_eq!(e.error_type(), "Tattletail.TemporaryFailure");
+        let e = HandlerError::units(failed(vec![slow]), true);
+        assert!(matches!(e, HandlerError::Incomplete(_)) && e.is_retryable());
+        assert_eq!(e.error_type(), "Tattletail.DeadlineReached");
+
+        let e = HandlerError::InvalidEvent("unrecognised event".into());
+        assert_eq!(
+            (e.error_type(), e.is_retryable(), e.to_string().as_str()),
+            ("Tattletail.InvalidEvent", false, "unrecognised event")
+        );
+        let e = HandlerError::from(ConfigError::Unreadable {
+            name: "s3://b/tattletail.toml".into(),
+            message: "timed out".into(),
+        });
+        assert!(e.is_retryable());
+        assert_eq!(e.error_type(), "Tattletail.ConfigUnreadable");
+        assert_eq!(
+            e.to_string(),
+            "cannot read the config s3://b/tattletail.toml: timed out",
+            "the config's message, as is"
+        );
+        let e = HandlerError::from(ConfigError::Invalid {
+            name: "tattletail.toml".into(),
+            count: 1,
+            rendered: String::new(),
+        });
+        assert!(!e.is_retryable());
+        assert_eq!(e.error_type(), "Tattletail.ConfigInvalid");
+    }
+
+    /// `head`, then a read error carrying `fails`, or plain text
+    /// (the object itself is bad) when `None`.
+    struct Broken {
+        head: &'static [u8],
+        fails: Option<FetchError>,
+    }
+
+    impl Read for Broken {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if !self.head.is_empty() {
+                let n = buf.len().min(self.head.len());
+                buf[..n].copy_from_slice(&self.head[..n]);
+                self.head = &self.head[n..];
+                return Ok(n);
+            }
+            match &self.fails {
+                Some(f) => Err(io::Error::other(f.clone())),
+                None => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "not what it seems",
+                )),
+            }
+        }
+    }
+
+    /// Scan a `Broken` object: the outcome's text, and what the handler
+    /// would decide from the error's type.
+    async fn scan_broken(fails: Option<FetchError>) -> (String, Option<FetchError>) {
+        let compiled = tattletail_compiler::compile(
+            "[[rule]]\nname = \"r\"\njq_match = 'select(.eventName == \"CreateUser\")'\n",
+        )
+        .unwrap();
+        let body = Watched::new(Broken {
+            head: b"{\"Records\": [{\"eventName\": \"CreateUser\"}, {\"eventN",
+            fails,
+        });
+        let failure = body.failure.clone();
+        let report = pipeline::scan(
+            Arc::new(compiled),
+            "s3://b/k".into(),
+            body,
+            Outputs::default(),
+        )
+        .await
+        .unwrap();
+        let InputOutcome::Failed(why) = report.outcome else {
+            panic!("{:?}", report.outcome);
+        };
+        (why, failure.get().cloned())
+    }
+
+    #[tokio::test]
+    async fn a_download_failing_midway_is_temporary_a_bad_object_is_not() {
+        let lost = "reading s3://b/k failed after 52 bytes of the object: connection reset";
+        let (why, failure) = scan_broken(Some(FetchError::Temporary(lost.into()))).await;
+        assert!(why.contains(lost), "{why}");
+        assert_eq!(failure, Some(FetchError::Temporary(lost.into())));
+        let (why, failure) = scan_broken(None).await;
+        assert!(why.contains("not what it seems"), "{why}");
+        assert_eq!(failure, None, "a bad object is a permanent failure");
     }
 }

@@ -5,25 +5,28 @@
 //! pulls from it: no whole-object buffer, so memory stays bounded by the
 //! channel (a few network chunks) plus the largest record, whatever the
 //! object size. An error midway reaches the reader as an I/O error naming
-//! the object and how many bytes had arrived.
+//! the object and how many bytes had arrived; it carries a
+//! [`FetchError::Temporary`] ([`FetchError::in_io`] finds it), so whoever
+//! sees the read fail can tell a network failure (retry) from a corrupt
+//! object (the reader's own errors, which carry none).
 
+use std::error::Error;
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use crate::aws::error_chain;
 use crate::deadline::{self, Stop};
 use crate::event::ObjectRef;
 
 /// Chunks buffered between the network and the reader.
 const CHANNEL_CHUNKS: usize = 8;
 
-/// Why an object could not be fetched.
-#[derive(Debug, thiserror::Error)]
+/// Why an object could not be fetched, or its body not read to the end.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
     /// Trying again may help (throttling, 5xx, timeouts, network).
     #[error("{0}")]
@@ -33,8 +36,49 @@ pub enum FetchError {
     Permanent(String),
 }
 
-/// A readable error message for an SDK error: code, message, HTTP status.
-pub fn describe_error<E: ProvideErrorMetadata + std::fmt::Debug>(e: &SdkError<E>) -> String {
+impl FetchError {
+    /// May trying again help?
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, FetchError::Temporary(_))
+    }
+
+    /// The [`FetchError`] an I/O error from a [`BodyReader`] carries
+    /// (directly or as the source of a wrapping error); `None` for any
+    /// other I/O error (a corrupt object, a deadline stop).
+    pub fn in_io(e: &io::Error) -> Option<&FetchError> {
+        let mut next: Option<&(dyn Error + 'static)> = e.get_ref().map(|e| e as _);
+        while let Some(e) = next {
+            if let Some(f) = e.downcast_ref::<FetchError>() {
+                return Some(f);
+            }
+            if let Some(io) = e.downcast_ref::<io::Error>() {
+                next = io.get_ref().map(|e| e as _);
+                continue;
+            }
+            next = e.source();
+        }
+        None
+    }
+
+    /// The error of a failed S3 call, `what` naming the call and its
+    /// object (`GetObject s3://b/k`).
+    pub fn from_sdk<E: ProvideErrorMetadata + Error + 'static>(
+        what: &str,
+        e: &SdkError<E>,
+    ) -> FetchError {
+        let msg = format!("{what} failed: {}", describe_error(e));
+        if is_temporary(e) {
+            FetchError::Temporary(msg)
+        } else {
+            FetchError::Permanent(msg)
+        }
+    }
+}
+
+/// A readable error message for an SDK error: code, message, HTTP status;
+/// for a failure to get an answer at all, what went wrong underneath
+/// (`could not connect: io error: …`).
+pub fn describe_error<E: ProvideErrorMetadata + Error + 'static>(e: &SdkError<E>) -> String {
     match e {
         SdkError::ServiceError(se) => {
             let err = se.err();
@@ -46,8 +90,23 @@ pub fn describe_error<E: ProvideErrorMetadata + std::fmt::Debug>(e: &SdkError<E>
             }
         }
         SdkError::TimeoutError(_) => "timed out".to_string(),
-        SdkError::DispatchFailure(d) => format!("could not connect: {d:?}"),
-        other => format!("{other}"),
+        SdkError::DispatchFailure(d) => {
+            let what = if d.is_io() {
+                "could not connect"
+            } else if d.is_timeout() {
+                "timed out connecting"
+            } else {
+                // Credentials and other failures before the request left.
+                "the request could not be sent"
+            };
+            // The connector error's own text is only its kind ("io error",
+            // "other"): its source says what happened.
+            match d.as_connector_error().and_then(Error::source) {
+                Some(source) => format!("{what}: {}", error_chain(source)),
+                None => what.to_string(),
+            }
+        }
+        other => error_chain(other),
     }
 }
 
@@ -71,9 +130,6 @@ pub struct Object {
     pub body: BodyReader,
     /// Its size, as S3 reports it.
     pub size: Option<u64>,
-    /// Set when the network stream failed midway (so the failure is
-    /// temporary, not a corrupt file).
-    pub network_failed: Arc<AtomicBool>,
 }
 
 /// Start reading `obj`. Must be called inside a Tokio runtime: the body is
@@ -97,18 +153,9 @@ pub async fn open_until(
         .set_version_id(obj.version_id.clone())
         .send()
         .await
-        .map_err(|e| {
-            let msg = format!("GetObject {} failed: {}", obj.url(), describe_error(&e));
-            if is_temporary(&e) {
-                FetchError::Temporary(msg)
-            } else {
-                FetchError::Permanent(msg)
-            }
-        })?;
+        .map_err(|e| FetchError::from_sdk(&format!("GetObject {}", obj.url()), &e))?;
     let size = out.content_length().and_then(|n| u64::try_from(n).ok());
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHANNEL_CHUNKS);
-    let network_failed = Arc::new(AtomicBool::new(false));
-    let failed = network_failed.clone();
     let url = obj.url();
     let mut body = out.body;
     tokio::spawn(async move {
@@ -133,10 +180,11 @@ pub async fn open_until(
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    failed.store(true, Ordering::Relaxed);
-                    let msg =
-                        format!("reading {url} failed after {received} bytes of the object: {e}");
-                    let _ = tx.send(Err(io::Error::other(msg))).await;
+                    let msg = format!(
+                        "reading {url} failed after {received} bytes of the object: {}",
+                        error_chain(&e)
+                    );
+                    let _ = tx.send(Err(network_error(msg))).await;
                     break;
                 }
             }
@@ -148,11 +196,18 @@ pub async fn open_until(
             current: Bytes::new(),
         },
         size,
-        network_failed,
     })
 }
 
-/// `Read` over the pumped chunks, for the blocking reader thread.
+/// The I/O error of a body whose download failed midway: it carries a
+/// [`FetchError::Temporary`], found again by [`FetchError::in_io`].
+fn network_error(msg: String) -> io::Error {
+    io::Error::other(FetchError::Temporary(msg))
+}
+
+/// `Read` over the pumped chunks, for the blocking reader thread. A read
+/// that fails because the download failed returns an error carrying a
+/// [`FetchError::Temporary`] ([`FetchError::in_io`]).
 pub struct BodyReader {
     rx: mpsc::Receiver<io::Result<Bytes>>,
     current: Bytes,
@@ -182,7 +237,11 @@ pub fn parse_url(url: &str) -> Option<(String, String)> {
 }
 
 /// Every object under `prefix`, in key order, with sizes.
-pub async fn list(client: &Client, bucket: &str, prefix: &str) -> Result<Vec<ObjectRef>, String> {
+pub async fn list(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<ObjectRef>, FetchError> {
     let mut pages = client
         .list_objects_v2()
         .bucket(bucket)
@@ -192,10 +251,7 @@ pub async fn list(client: &Client, bucket: &str, prefix: &str) -> Result<Vec<Obj
     let mut out = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| {
-            format!(
-                "ListObjectsV2 s3://{bucket}/{prefix} failed: {}",
-                describe_error(&e)
-            )
+            FetchError::from_sdk(&format!("ListObjectsV2 s3://{bucket}/{prefix}"), &e)
         })?;
         for o in page.contents() {
             let Some(key) = o.key() else { continue };
@@ -252,5 +308,88 @@ mod tests {
         assert!(!is_digest_key(
             "AWSLogs/123/CloudTrail/us-east-1/2024/01/01/x.json.gz"
         ));
+    }
+
+    #[test]
+    fn a_failed_download_is_a_temporary_error_in_the_read_error() {
+        let (tx, rx) = mpsc::channel(4);
+        let lost = "reading s3://b/k failed after 7 bytes of the object: connection reset";
+        tx.try_send(Ok(Bytes::from_static(b"{\"Recor"))).unwrap();
+        tx.try_send(Err(network_error(lost.into()))).unwrap();
+        let mut body = BodyReader {
+            rx,
+            current: Bytes::new(),
+        };
+        let mut got = Vec::new();
+        let err = body.read_to_end(&mut got).unwrap_err();
+        assert_eq!(got, b"{\"Recor");
+        assert_eq!(err.to_string(), lost, "the message is unchanged");
+        let found = FetchError::in_io(&err).unwrap();
+        assert!(found.is_temporary());
+        assert_eq!(found, &FetchError::Temporary(lost.into()));
+        // Still found when a reader wraps the error in its own.
+        let wrapped = io::Error::new(io::ErrorKind::InvalidData, err);
+        assert!(FetchError::in_io(&wrapped).is_some_and(FetchError::is_temporary));
+        // Other read errors carry none: a corrupt object, the deadline.
+        assert_eq!(
+            FetchError::in_io(&io::Error::other("corrupt deflate stream")),
+            None
+        );
+        assert_eq!(FetchError::in_io(&deadline::stopped_error()), None);
+        assert_eq!(
+            FetchError::in_io(&io::ErrorKind::UnexpectedEof.into()),
+            None
+        );
+    }
+
+    #[test]
+    fn failures_to_send_a_request_read_as_text_not_debug() {
+        use aws_sdk_s3::error::ConnectorError;
+        use aws_sdk_s3::operation::get_object::GetObjectError;
+        #[derive(Debug)]
+        struct Wrapper(io::Error);
+        impl std::fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("client error (Connect)")
+            }
+        }
+        impl Error for Wrapper {
+            fn source(&self) -> Option<&(dyn Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let refused = Wrapper(io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111)",
+        ));
+        let e: SdkError<GetObjectError> =
+            SdkError::dispatch_failure(ConnectorError::io(Box::new(refused)));
+        assert_eq!(
+            describe_error(&e),
+            "could not connect: client error (Connect): Connection refused (os error 111)"
+        );
+        assert_eq!(
+            FetchError::from_sdk("GetObject s3://b/k", &e),
+            FetchError::Temporary(
+                "GetObject s3://b/k failed: could not connect: client error (Connect): \
+                 Connection refused (os error 111)"
+                    .into()
+            )
+        );
+        let no_credentials = "the credential provider was not enabled";
+        let e: SdkError<GetObjectError> =
+            SdkError::dispatch_failure(ConnectorError::other(no_credentials.into(), None));
+        assert_eq!(
+            describe_error(&e),
+            "the request could not be sent: the credential provider was not enabled"
+        );
+        let e: SdkError<GetObjectError> = SdkError::timeout_error("slow");
+        assert_eq!(describe_error(&e), "timed out");
+        let e: SdkError<GetObjectError> = SdkError::construction_failure("no bucket given");
+        assert_eq!(
+            describe_error(&e),
+            "failed to construct request: no bucket given"
+        );
+        assert!(!is_temporary(&e));
     }
 }

@@ -366,6 +366,7 @@ async fn failures_are_reported_and_alerts_never_lost_silently() {
         msg.contains("NoSuchKey") && msg.contains("AWSLogs/missing.json.gz"),
         "{msg}"
     );
+    assert_eq!(err["errorType"], "Tattletail.PermanentFailure", "{err}");
     let answer = f
         .invoke(batch("1.0", bucket, "AWSLogs/missing.json.gz"))
         .unwrap();
@@ -613,6 +614,7 @@ async fn an_invalid_config_in_s3_fails_with_every_diagnostic_until_fixed() {
         msg.contains("pager") && msg.contains("nope") && msg.contains("jq"),
         "{msg}"
     );
+    assert_eq!(err["errorType"], "Tattletail.ConfigInvalid", "{err}");
     assert_eq!(f.logs_named("config_invalid").len(), 1);
     let good = format!(
         "[[destination]]\nid = \"sns\"\ntype = \"sns\"\nsns_arn = \"{}\"\n\n[[rule]]\nname = \"r\"\njq_match = 'select(.eventName == \"CreateUser\")'\ndestinations = [\"sns\"]\n",
@@ -791,6 +793,7 @@ async fn near_the_deadline_it_stops_reports_where_and_fails_for_a_retry() {
         )),
         "{msg}"
     );
+    assert_eq!(err["errorType"], "Tattletail.DeadlineReached", "{err}");
     // The four sends in flight were abandoned, each logged in full.
     let lost = f.logs_named("undelivered_alert");
     assert_eq!(lost.len(), 4, "{}", f.log_text());

@@ -6,16 +6,18 @@ use std::sync::Arc;
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
-use tattletail_lambda::handler::App;
+use tattletail_lambda::handler::{App, HandlerError};
 use tattletail_lambda::logging;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn failure(message: String) -> Diagnostic {
+/// The invocation's error as Lambda records it: `Tattletail.<kind>` and
+/// the message.
+fn failure(e: HandlerError) -> Diagnostic {
     Diagnostic {
-        error_type: "Tattletail.Error".into(),
-        error_message: message,
+        error_type: e.error_type().into(),
+        error_message: e.to_string(),
     }
 }
 
@@ -25,8 +27,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let app = match App::from_env().await {
         Ok(app) => Arc::new(app),
         Err(e) => {
-            tracing::error!(message = "init_failed", error = e.as_str());
-            return Err(e.into());
+            tracing::error!(message = "init_failed", error = e.to_string().as_str());
+            // That line says it all; an `Err` from `main` would print the
+            // error again, as `Debug`.
+            std::process::exit(1);
         }
     };
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
