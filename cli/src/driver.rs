@@ -266,7 +266,7 @@ fn report(label: &str, outcome: &InputOutcome, quiet: bool) {
         InputOutcome::Failed(why) => note(format_args!(
             "unreadable {}: {}",
             escape(label),
-            escape(why)
+            escape(why.message())
         )),
     }
 }

@@ -26,8 +26,8 @@
 //! its `Display` is the message Lambda records.
 
 use std::collections::BTreeMap;
-use std::io::{self, Read};
-use std::sync::{Arc, OnceLock};
+
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use serde_json::{json, Value};
@@ -184,34 +184,6 @@ enum ObjectResult {
     Failed(FetchError),
     /// Stopped by the deadline; the message says where.
     Incomplete(String),
-}
-
-/// An object's body on its way into the scanner, which turns a failed
-/// read into text ([`InputOutcome::Failed`]): the [`FetchError`] carried
-/// by the read error that ended it is kept here, so that the handler can
-/// tell a download that failed (temporary) from a corrupt object.
-struct Watched<R> {
-    body: R,
-    failure: Arc<OnceLock<FetchError>>,
-}
-
-impl<R: Read> Watched<R> {
-    fn new(body: R) -> Watched<R> {
-        Watched {
-            body,
-            failure: Arc::default(),
-        }
-    }
-}
-
-impl<R: Read> Read for Watched<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.body.read(buf).inspect_err(|e| {
-            if let Some(f) = FetchError::in_io(e) {
-                let _ = self.failure.set(f.clone());
-            }
-        })
-    }
 }
 
 /// What `object_incomplete` says after the position.
@@ -463,8 +435,7 @@ impl App {
         if object.size == Some(0) {
             return skip(totals, s3::EMPTY_OBJECT);
         }
-        let body = Watched::new(object.body);
-        let fetch_failure = body.failure.clone();
+        let body = object.body;
         let outputs = Outputs {
             deliver: Some(self.deliverer.clone()),
             log_matches: true,
@@ -594,7 +565,8 @@ impl App {
                 log("object_failed", "failed", &msg);
                 // The download failing midway is worth a retry; the object
                 // itself failing to read (corrupt gzip, broken JSON) is not.
-                match fetch_failure.get() {
+                // The read error that ended it says which, by its type.
+                match why.io_error().and_then(FetchError::in_io) {
                     Some(FetchError::Temporary(_)) => {
                         ObjectResult::Failed(FetchError::Temporary(msg))
                     }
@@ -662,6 +634,7 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{self, Read};
 
     fn failed(failures: Vec<UnitResult>) -> NotificationsFailed {
         NotificationsFailed { total: 3, failures }
@@ -742,11 +715,10 @@ mod tests {
             "[[rule]]\nname = \"r\"\njq_match = 'select(.eventName == \"CreateUser\")'\n",
         )
         .unwrap();
-        let body = Watched::new(Broken {
+        let body = Broken {
             head: b"{\"Records\": [{\"eventName\": \"CreateUser\"}, {\"eventN",
             fails,
-        });
-        let failure = body.failure.clone();
+        };
         let report = pipeline::scan(
             Arc::new(compiled),
             "s3://b/k".into(),
@@ -758,7 +730,8 @@ mod tests {
         let InputOutcome::Failed(why) = report.outcome else {
             panic!("{:?}", report.outcome);
         };
-        (why, failure.get().cloned())
+        let failure = why.io_error().and_then(FetchError::in_io).cloned();
+        (why.to_string(), failure)
     }
 
     #[tokio::test]

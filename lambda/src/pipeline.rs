@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tattletail_compiler::plan::{Compiled, Plan};
-use tattletail_runtime::scan::{Alert, AlertSink, InputOutcome};
+use tattletail_runtime::scan::{Alert, AlertSink, Failure, InputOutcome};
 use tattletail_runtime::{Matcher, Scanner, Stats};
 use tokio::sync::mpsc;
 use tracing::info;
@@ -217,7 +217,9 @@ pub async fn scan_until(
         let stats = Stats::new(plan.rules.len());
         (
             stats,
-            Ok(InputOutcome::Failed(deadline::stopped_error().to_string())),
+            Ok(InputOutcome::Failed(Failure::from_io(
+                deadline::stopped_error(),
+            ))),
         )
     } else {
         let joined = match stop_sends {
@@ -231,7 +233,9 @@ pub async fn scan_until(
                 let stats = Stats::new(plan.rules.len());
                 (
                     stats,
-                    Ok(InputOutcome::Failed(deadline::stopped_error().to_string())),
+                    Ok(InputOutcome::Failed(Failure::from_io(
+                        deadline::stopped_error(),
+                    ))),
                 )
             }
         }
@@ -253,7 +257,9 @@ pub async fn scan_until(
     });
     let outcome = match outcome {
         Ok(o) => o,
-        Err(_) if stopped.is_some() => InputOutcome::Failed(deadline::stopped_error().to_string()),
+        Err(_) if stopped.is_some() => {
+            InputOutcome::Failed(Failure::from_io(deadline::stopped_error()))
+        }
         Err(e) => return Err(e),
     };
     Ok(ScanReport {

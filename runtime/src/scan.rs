@@ -216,7 +216,54 @@ pub enum InputOutcome {
     /// Not a CloudTrail log; skipped.
     Skipped(String),
     /// Could not be read to the end (records before the error were scanned).
-    Failed(String),
+    Failed(Failure),
+}
+
+/// Why an input could not be read to the end: the message, and the I/O
+/// error that ended it, with its type (a caller that put its own error
+/// type into the reader's `io::Error` gets it back here, e.g. to tell a
+/// download that failed from a corrupt file).
+#[derive(Clone, Debug)]
+pub struct Failure {
+    message: String,
+    io: Option<Arc<io::Error>>,
+}
+
+impl Failure {
+    /// A failure ending with `error`.
+    pub fn from_io(error: io::Error) -> Failure {
+        Failure {
+            message: error.to_string(),
+            io: Some(Arc::new(error)),
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The I/O error that ended the input, if an I/O error did.
+    pub fn io_error(&self) -> Option<&io::Error> {
+        self.io.as_deref()
+    }
+}
+
+impl From<ReadError> for Failure {
+    fn from(e: ReadError) -> Failure {
+        let message = e.to_string();
+        let io = match e {
+            ReadError::Open(e) | ReadError::Io { source: e, .. } => Some(Arc::new(e)),
+            ReadError::Syntax { .. } => None,
+        };
+        Failure { message, io }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 /// Counts the bytes read from an input.
@@ -383,9 +430,11 @@ impl<'p> Scanner<'p> {
                 InputOutcome::Skipped(reason)
             }
             Err(e) => {
-                let msg = e.to_string();
-                self.stats.failed.push((source.to_string(), msg.clone()));
-                InputOutcome::Failed(msg)
+                let failure = Failure::from(e);
+                self.stats
+                    .failed
+                    .push((source.to_string(), failure.message().to_string()));
+                InputOutcome::Failed(failure)
             }
         }
     }

@@ -37,7 +37,7 @@ fn the_shared_real_corpus_scans() {
             .scan(&label, std::fs::File::open(f).unwrap(), &mut sink)
             .unwrap()
         {
-            InputOutcome::Failed(why) => failed.push((label, why)),
+            InputOutcome::Failed(why) => failed.push((label, why.to_string())),
             InputOutcome::Scanned | InputOutcome::Skipped(_) => {}
         }
     }
