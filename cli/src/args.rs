@@ -99,7 +99,7 @@ pub enum SummaryFormat {
 /// When to use colour or show a progress bar.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum When {
-    /// On a terminal (colour: unless NO_COLOR is set).
+    /// On a terminal: stdout for --color (and only without NO_COLOR), stderr for --progress.
     Auto,
     /// Always.
     Always,

@@ -289,6 +289,27 @@ fn count_walk(stats: &mut Stats, expanded: &Expanded) {
     }
 }
 
+/// The records that could not be read, one line each (the first few),
+/// for a run without a summary (`--quiet`, `--summary none`).
+fn note_bad_records(stats: &Stats) {
+    for b in &stats.bad_examples {
+        note(format_args!(
+            "unreadable {} record {} at byte {}: {}",
+            escape(&b.source),
+            b.position.index,
+            b.position.offset,
+            escape(&b.message)
+        ));
+    }
+    let shown = stats.bad_examples.len() as u64;
+    if stats.bad_records > shown {
+        note(format_args!(
+            "unreadable records: {} in all ({shown} shown above), each skipped alone",
+            stats.bad_records
+        ));
+    }
+}
+
 /// No input at all: nothing was scanned.
 fn nothing_to_scan(expanded: &Expanded, paths: &[String]) -> Status {
     let named: Vec<String> = paths.iter().map(|p| escape(p).into_owned()).collect();
@@ -345,7 +366,9 @@ fn finish(
     match run.summary {
         SummaryFormat::Text => to_stderr(&summary::render_text(stats, plan, sent)),
         SummaryFormat::Json => to_stderr(&summary::render_json(stats, plan, sent)),
-        SummaryFormat::None => {}
+        // Without a summary, records that could not be read (exit status
+        // 1) would be reported nowhere.
+        SummaryFormat::None => note_bad_records(stats),
     }
     let mut status = Status::Clean;
     if stats.files == 0 {

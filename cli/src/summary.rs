@@ -93,10 +93,11 @@ pub fn render_text(stats: &Stats, plan: &Plan, sent: Option<Sent>) -> String {
     let mb = stats.bytes_json as f64 / 1e6;
     let _ = writeln!(
         out,
-        "scanned {} file{}, {} records, {:.1} MB of JSON ({:.1} MB read) in {:.2} s: {:.0} MB/s, {:.0} records/s",
+        "scanned {} file{}, {} record{}, {:.1} MB of JSON ({:.1} MB read) in {:.2} s: {:.0} MB/s, {:.0} records/s",
         stats.files,
         if stats.files == 1 { "" } else { "s" },
         stats.records,
+        if stats.records == 1 { "" } else { "s" },
         mb,
         stats.bytes_read as f64 / 1e6,
         secs,

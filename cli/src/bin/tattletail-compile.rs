@@ -14,7 +14,14 @@ use tattletail_compiler::escape::escape;
 
 /// Check a tattletail.toml and show each rule's prefilter and evaluation plan.
 #[derive(Parser)]
-#[command(version = version::SHORT, long_version = version::LONG, about)]
+// `name`: clap's default is the package's (`tattletail-cli`), which
+// `--version` printed. No bare `about`: that is the package description;
+// the doc comment above is this command's.
+#[command(
+    name = "tattletail-compile",
+    version = version::SHORT,
+    long_version = version::LONG
+)]
 struct Args {
     /// The config file (default: the built-in rule pack).
     #[arg(long, short)]
