@@ -25,9 +25,30 @@ fn main() {
         hash
     };
     println!("cargo:rustc-env=TATTLETAIL_GIT_HASH={hash}");
-    // A new commit changes HEAD (a branch) or the ref it points at.
-    for path in ["../.git/HEAD", "../.git/index"] {
-        if std::path::Path::new(path).exists() {
+    // A new commit changes HEAD or the branch it points at; a change to
+    // the work tree changes the index. Asked of git, so that a worktree
+    // (whose HEAD is elsewhere) is followed too.
+    let git_path = |p: &str| {
+        Command::new("git")
+            .args(["rev-parse", "--path-format=absolute", "--git-path", p])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| s.trim().to_string())
+    };
+    let branch = Command::new("git")
+        .args(["symbolic-ref", "-q", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string());
+    let watched = ["HEAD".to_string(), "index".to_string()]
+        .into_iter()
+        .chain(branch);
+    for p in watched {
+        if let Some(path) = git_path(&p).filter(|p| std::path::Path::new(p).exists()) {
             println!("cargo:rerun-if-changed={path}");
         }
     }

@@ -146,11 +146,20 @@ pub struct ScanArgs {
     #[arg(long)]
     pub send: bool,
     /// Threads evaluating records [default: the number of cores].
-    #[arg(long, short = 'j', value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N", value_parser = at_least_one)]
     pub jobs: Option<usize>,
     /// Skip (and report) records larger than this, e.g. 64MiB (the default; also TATTLETAIL_MAX_RECORD_BYTES). The rest of the file is read.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_record_size: Option<usize>,
+}
+
+/// A count of at least one.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 impl ScanArgs {

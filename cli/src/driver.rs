@@ -150,7 +150,9 @@ pub fn run(run: ScanRun) -> Status {
         }
     }
 
-    let progress = run.progress.then(|| Progress::start(count, total));
+    let progress = run
+        .progress
+        .then(|| Progress::start(count, total, run.progress_forced));
     // With --send, a closed stdout stops the printing, not the sending.
     let state = OutState::new(run.send);
     // Shared with the report below, which flushes after each input: its
@@ -283,9 +285,13 @@ fn count_walk(stats: &mut Stats, expanded: &Expanded) {
         }
     }
     for p in &expanded.problems {
-        stats
-            .failed
-            .push((p.path().display().to_string(), p.reason()));
+        let entry = (p.path().display().to_string(), p.reason());
+        if matches!(p, inputs::Problem::NoLogs { .. }) {
+            // Nothing to read there is not a read error.
+            stats.skipped.push(entry);
+        } else {
+            stats.failed.push(entry);
+        }
     }
 }
 
@@ -364,7 +370,7 @@ fn finish(
         return Status::Fatal;
     }
     match run.summary {
-        SummaryFormat::Text => to_stderr(&summary::render_text(stats, plan, sent)),
+        SummaryFormat::Text => to_stderr(&summary::render_text(stats, plan, sent, !run.quiet)),
         SummaryFormat::Json => to_stderr(&summary::render_json(stats, plan, sent)),
         // Without a summary, records that could not be read (exit status
         // 1) would be reported nowhere.

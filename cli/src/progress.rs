@@ -40,11 +40,19 @@ pub struct Progress {
 
 impl Progress {
     /// Start showing progress over `files` inputs of `total_bytes` bytes
-    /// (`None` when unknown, e.g. stdin).
-    pub fn start(files: usize, total_bytes: Option<u64>) -> Progress {
+    /// (`None` when unknown, e.g. stdin). With `forced`, the bar is drawn
+    /// even when stderr is not a terminal (`--progress always`).
+    pub fn start(files: usize, total_bytes: Option<u64>, forced: bool) -> Progress {
+        let target = || {
+            if forced {
+                ProgressDrawTarget::term_like(Box::new(console::Term::stderr()))
+            } else {
+                ProgressDrawTarget::stderr()
+            }
+        };
         let bar = match total_bytes {
             Some(total) => {
-                let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+                let bar = ProgressBar::with_draw_target(Some(total), target());
                 bar.set_style(
                     ProgressStyle::with_template(
                         "{elapsed_precise} [{bar:20}] {bytes}/{total_bytes} {msg} ETA {eta}",
@@ -55,7 +63,7 @@ impl Progress {
                 bar
             }
             None => {
-                let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+                let bar = ProgressBar::with_draw_target(None, target());
                 bar.set_style(
                     ProgressStyle::with_template("{elapsed_precise} {spinner} {bytes}  {msg}")
                         .unwrap_or_else(|_| ProgressStyle::default_spinner()),

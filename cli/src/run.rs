@@ -29,6 +29,8 @@ pub struct ScanRun {
     pub color: bool,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Draw it even when stderr is not a terminal (`--progress always`).
+    pub progress_forced: bool,
     /// Leave out notes that are not errors (skipped inputs).
     pub quiet: bool,
     /// The summary's format.
@@ -82,6 +84,7 @@ impl ScanRun {
             format: args.format,
             color,
             progress,
+            progress_forced: args.progress == When::Always,
             quiet: args.quiet,
             summary,
             fail_on_alert: args.fail_on_alert,

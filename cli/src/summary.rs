@@ -86,8 +86,13 @@ pub fn render_json(stats: &Stats, plan: &Plan, sent: Option<Sent>) -> String {
 /// Rules with errors listed by name before the rest are only counted.
 const SHOWN: usize = 8;
 
-/// The summary as text.
-pub fn render_text(stats: &Stats, plan: &Plan, sent: Option<Sent>) -> String {
+/// Inputs listed by name in a text summary whose notes were not shown.
+const LISTED: usize = 8;
+
+/// The summary as text. `noted`: each skipped input was already reported
+/// on its own line (not with `--quiet`); otherwise the summary lists them.
+/// Unreadable inputs are always reported on their own line.
+pub fn render_text(stats: &Stats, plan: &Plan, sent: Option<Sent>, noted: bool) -> String {
     let mut out = String::new();
     let secs = stats.elapsed.as_secs_f64().max(1e-9);
     let mb = stats.bytes_json as f64 / 1e6;
@@ -183,19 +188,27 @@ pub fn render_text(stats: &Stats, plan: &Plan, sent: Option<Sent>) -> String {
             if *n == 1 { "" } else { "s" }
         );
     }
+    let see = if noted { "; see the lines above" } else { "" };
     if !stats.skipped.is_empty() {
         let _ = writeln!(
             out,
-            "skipped inputs: {} (not CloudTrail logs, or not regular files; see the lines above)",
+            "skipped inputs: {} (not CloudTrail logs, or not regular files{see})",
             stats.skipped.len()
         );
+        if !noted {
+            list(&mut out, &stats.skipped);
+        }
     }
     if !stats.failed.is_empty() {
         let _ = writeln!(
             out,
-            "unreadable inputs: {} (see the lines above)",
-            stats.failed.len()
+            "unreadable inputs: {}{}",
+            stats.failed.len(),
+            if noted { " (see the lines above)" } else { "" }
         );
+        if !noted {
+            list(&mut out, &stats.failed);
+        }
     }
     if let Some(s) = sent {
         let _ = writeln!(
@@ -205,6 +218,16 @@ pub fn render_text(stats: &Stats, plan: &Plan, sent: Option<Sent>) -> String {
         );
     }
     out
+}
+
+/// The first few (input, reason) pairs, one per line.
+fn list(out: &mut String, inputs: &[(String, String)]) {
+    for (input, why) in inputs.iter().take(LISTED) {
+        let _ = writeln!(out, "  {}: {}", escape(input), escape(why));
+    }
+    if inputs.len() > LISTED {
+        let _ = writeln!(out, "  … and {} more", inputs.len() - LISTED);
+    }
 }
 
 /// A rule's name as shown.
@@ -239,7 +262,7 @@ mod tests {
                 position: tattletail_runtime::reader::RecordPos::default(),
                 message: "bad \u{1b}[0m".into(),
             });
-        let text = render_text(&scanner.stats, &compiled.plan, None);
+        let text = render_text(&scanner.stats, &compiled.plan, None, true);
         let json = render_json(&scanner.stats, &compiled.plan, None);
         assert_eq!(json.lines().count(), 1, "{json}");
         assert!(!json.trim_end().chars().any(is_unsafe), "{json}");

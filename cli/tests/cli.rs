@@ -353,7 +353,7 @@ fn a_record_over_the_size_limit_is_skipped_and_the_file_goes_on() {
     );
     assert!(
         stderr.contains(&format!(
-            "<stdin> record 1 at byte 157: the record is {} bytes, more than the maximum record size of 1048576 bytes (--max-record-size)",
+            "<stdin> record 1 at byte 157: the record is {} bytes, more than the maximum record size of 1048576 bytes (--max-record-size or TATTLETAIL_MAX_RECORD_BYTES)",
             (48 << 20) + 30
         )),
         "{stderr}"

@@ -6,7 +6,7 @@
 //! stderr, normalised (durations and rates in the summary, the git commit
 //! in version strings, nothing else), must be exactly
 //! `testdata/cli/<case>.stdout` and `<case>.stderr` (a missing file is an
-//! empty stream). `TATTLETAIL_BLESS=1` rewrites the golden files instead.
+//! empty stream). `UPDATE_EXPECT=1` rewrites the golden files instead.
 //! Whatever a case says, its output must not carry a raw control
 //! character (colour codes only where the case allows them, and only
 //! around text), JSON Lines alerts and JSON summaries must parse with
@@ -468,10 +468,10 @@ fn check_summary_json(stderr: &str, problems: &mut Vec<String>) {
 }
 
 fn bless() -> bool {
-    std::env::var_os("TATTLETAIL_BLESS").is_some_and(|v| !v.is_empty() && v != "0")
+    std::env::var_os("UPDATE_EXPECT").is_some_and(|v| !v.is_empty() && v != "0")
 }
 
-/// Compare (or with `TATTLETAIL_BLESS`, write) one golden file.
+/// Compare (or with `UPDATE_EXPECT`, write) one golden file.
 fn golden(path: &Path, actual: &str, problems: &mut Vec<String>) {
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
     if bless() {
@@ -635,7 +635,7 @@ fn golden_cases() {
     }
     assert!(
         problems.is_empty(),
-        "{} of {} cases failed (TATTLETAIL_BLESS=1 rewrites the golden files; \
+        "{} of {} cases failed (UPDATE_EXPECT=1 rewrites the golden files; \
          see testdata/cli/README.md):\n\n{}",
         problems.len(),
         cases.len(),
@@ -730,8 +730,13 @@ fn on_terminal(args: &[&str], redirect: &str, env: &[(&str, &str)]) -> String {
 const STOP: &str = "corpus/samples/stratus-aws.defense-evasion.cloudtrail-stop.json.gz";
 
 /// The progress bar's text (`progress.rs`): `3/17 files  92 records  709 records/s`.
+/// The first 2,000 characters, for a failure message.
+fn head(text: &str) -> String {
+    text.chars().take(2000).collect()
+}
+
 fn has_bar(text: &str) -> bool {
-    text.contains(" files  ") && text.contains(" records/s") && text.contains("ETA")
+    text.contains(" files ") && text.contains(" records/s") && text.contains("ETA")
 }
 
 #[test]
@@ -778,13 +783,15 @@ fn on_a_terminal_a_progress_bar_is_drawn_on_stderr() {
     std::fs::remove_dir_all(&dir).ok();
     assert!(
         has_bar(&shown),
-        "no progress bar on the terminal:\n{shown:.2000?}"
+        "no progress bar on the terminal:\n{:?}",
+        head(&shown)
     );
     // The ticker redraws it a few times a second (a terminal turns every
     // newline into \r\n, so a \r alone proves nothing).
     assert!(
         shown.matches(" records/s").count() >= 2,
-        "the bar is never redrawn:\n{shown:.2000?}"
+        "the bar is never redrawn:\n{:?}",
+        head(&shown)
     );
     assert!(!stdout.is_empty(), "no alerts");
     assert!(
@@ -799,7 +806,8 @@ fn on_a_terminal_a_progress_bar_is_drawn_on_stderr() {
         let shown = on_terminal(&args, "> /dev/null", &[]);
         assert!(
             !has_bar(&shown) && !shown.contains('\x1b'),
-            "{flag:?}: {shown:.2000?}"
+            "{flag:?}: {:?}",
+            head(&shown)
         );
     }
 }
@@ -823,4 +831,23 @@ fn piped_there_is_no_progress_bar_and_no_colour() {
             "{name} has the bar or colour when piped:\n{text:.2000?}"
         );
     }
+}
+
+#[test]
+fn progress_always_draws_the_bar_even_when_stderr_is_piped() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tattletail"))
+        .args([
+            "scan",
+            "--progress",
+            "always",
+            "--summary",
+            "none",
+            "corpus/real",
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(has_bar(&stderr), "{:?}", head(&stderr));
 }

@@ -801,12 +801,12 @@ impl<R: BufRead> RecordReader<R> {
                 let limit = (self.max_record as u64).saturating_mul(3);
                 let reason = if too_large {
                     Some(format!(
-                        "the record is {} bytes, more than the maximum record size of {} bytes (--max-record-size)",
+                        "the record is {} bytes, more than the maximum record size of {} bytes (--max-record-size or TATTLETAIL_MAX_RECORD_BYTES)",
                         len, self.max_record
                     ))
                 } else if cost > limit {
                     Some(format!(
-                        "the record ({len} bytes, about {values} values) would need about {} MB to evaluate, more than 3 × the maximum record size of {} bytes (--max-record-size)",
+                        "the record ({len} bytes, about {values} values) would need about {} MB to evaluate, more than 3 × the maximum record size of {} bytes (--max-record-size or TATTLETAIL_MAX_RECORD_BYTES)",
                         cost / 1_000_000,
                         self.max_record
                     ))
