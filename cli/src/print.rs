@@ -10,7 +10,7 @@ use std::io::{self, Write};
 
 use serde_json::{json, Value};
 use tattletail_compiler::escape::{escape, escape_json};
-use tattletail_runtime::scan::{Alert, AlertSink};
+use tattletail_runtime::scan::{Alert, AlertSink, RecordRef};
 
 use crate::args::Format;
 
@@ -38,22 +38,70 @@ fn depth(v: &Value) -> usize {
     deepest
 }
 
-/// The whole event for JSON Lines, or a marker when it nests too deeply.
-fn event_json(a: &Alert<'_>) -> Value {
+/// The record's JSON text without the whitespace between tokens (so that
+/// a pretty-printed log still gives one line per alert), or `None` when
+/// it nests deeper than [`EVENT_DEPTH`] or is not UTF-8. The text was
+/// parsed without error, so strings are well formed.
+fn compact(raw: &[u8]) -> Option<String> {
+    // Bytes, not chars: no byte of a multi-byte UTF-8 sequence is ASCII,
+    // so quotes, backslashes and brackets are found exactly.
+    let mut out = Vec::with_capacity(raw.len());
+    let (mut in_string, mut escaped, mut depth) = (false, false, 0usize);
+    for &b in raw {
+        if in_string {
+            out.push(b);
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b' ' | b'\t' | b'\n' | b'\r' => continue,
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > EVENT_DEPTH {
+                    return None;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        out.push(b);
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The whole event as JSON text for JSON Lines, or a note when it nests
+/// too deeply. The record's own text when the scanner kept it (a parallel
+/// scan) and it needed no repair: exactly the file's values, at no parse;
+/// otherwise the parsed record.
+fn event_text(a: &Alert<'_>) -> String {
+    if let RecordRef::Text(raw) = a.record {
+        if !a.position.check_values {
+            if let Some(t) = compact(raw) {
+                return t;
+            }
+        }
+    }
     let event = a.record.to_json();
     if depth(&event) > EVENT_DEPTH {
         Value::String(format!(
             "[event nested more than {EVENT_DEPTH} levels deep, not printed; it is record {} of {}]",
             a.position.index, a.source
         ))
+        .to_string()
     } else {
-        event
+        event.to_string()
     }
 }
 
-/// The JSON object printed for an alert in `--format jsonl`: what
-/// happened, who did it, from where, in which account and region, the
-/// rule's output, where the record is, and the whole event.
+/// The JSON object printed for an alert in `--format jsonl`, without the
+/// event ([`json_line`] adds it): what happened, who did it, from where,
+/// in which account and region, the rule's output, where the record is.
 pub fn alert_json(a: &Alert<'_>) -> Value {
     let f = a.fields;
     json!({
@@ -70,8 +118,20 @@ pub fn alert_json(a: &Alert<'_>) -> Value {
         "destinations": a.rule.config.destinations,
         "file": a.source,
         "index": a.position.index,
-        "event": event_json(a),
     })
+}
+
+/// The JSON Lines line for an alert (with its newline): [`alert_json`]
+/// with the whole event under `event`, last.
+pub fn json_line(a: &Alert<'_>) -> String {
+    let mut line = alert_json(a).to_string();
+    line.pop(); // the closing brace
+    line.push_str(",\"event\":");
+    line.push_str(&event_text(a));
+    line.push('}');
+    let mut line = escape_json(&line).into_owned();
+    line.push('\n');
+    line
 }
 
 /// ANSI styles of the text line's parts.
@@ -155,13 +215,7 @@ impl<W: Write> AlertSink for Printer<W> {
         // Built whole and written at once: one write per alert.
         let line = match self.format {
             Format::Text => text_line(a, self.color),
-            Format::Jsonl => {
-                let mut l =
-                    escape_json(&serde_json::to_string(&alert_json(a)).map_err(io::Error::other)?)
-                        .into_owned();
-                l.push('\n');
-                l
-            }
+            Format::Jsonl => json_line(a),
         };
         self.out.write_all(line.as_bytes())
     }
