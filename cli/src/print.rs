@@ -360,4 +360,27 @@ jq_match = '"ua: \(.userAgent)"'
             "{v}"
         );
     }
+
+    #[test]
+    fn compact_drops_whitespace_between_tokens_only() {
+        let raw = r#"{
+          "eventName" : "Create User",
+          "x": [ 1, 2 , {"q": "a \" b\\", "n": null} ],
+          "s": "café  \n"
+        }"#;
+        let c = compact(raw.as_bytes()).unwrap();
+        assert_eq!(
+            c,
+            r#"{"eventName":"Create User","x":[1,2,{"q":"a \" b\\","n":null}],"s":"café  \n"}"#
+        );
+        let v: Value = serde_json::from_str(&c).unwrap();
+        assert_eq!(v["x"][2]["q"], "a \" b\\");
+        let deep = format!(
+            "{}1{}",
+            "[".repeat(EVENT_DEPTH + 1),
+            "]".repeat(EVENT_DEPTH + 1)
+        );
+        assert_eq!(compact(deep.as_bytes()), None);
+        assert_eq!(compact(b"\"\xff\""), None, "not UTF-8");
+    }
 }
