@@ -162,7 +162,8 @@ pub fn run(run: ScanRun) -> Status {
         Suspending(io::stdout()),
         state.clone(),
     )))));
-    let mut printer = Printer::new(out.clone(), run.format, run.color);
+    let mut printer =
+        Printer::new(out.clone(), run.format, run.color).with_accounts(plan.accounts.clone());
 
     #[cfg(feature = "aws")]
     let delivery = match &aws {

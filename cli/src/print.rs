@@ -5,10 +5,12 @@
 //! characters), so one alert is always exactly one line. Colour codes are
 //! only ever put around escaped text.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use serde_json::{json, Value};
+use tattletail_compiler::config::{Mode, Severity};
 use tattletail_compiler::escape::{escape, escape_json};
 use tattletail_runtime::scan::{Alert, AlertSink, RecordRef};
 
@@ -102,10 +104,15 @@ fn event_text(a: &Alert<'_>) -> String {
 /// The JSON object printed for an alert in `--format jsonl`, without the
 /// event ([`json_line`] adds it): what happened, who did it, from where,
 /// in which account and region, the rule's output, where the record is.
-pub fn alert_json(a: &Alert<'_>) -> Value {
+pub fn alert_json(a: &Alert<'_>, accounts: &Accounts) -> Value {
     let f = a.fields;
+    let account_name = f.account.as_ref().and_then(|id| accounts.get(id));
     json!({
         "rule": a.rule.config.display_name(),
+        "severity": a.rule.config.meta.severity.map(|s| s.as_str()),
+        "mode": a.rule.config.meta.mode.as_str(),
+        "tags": a.rule.config.meta.tags,
+        "runbook": a.rule.config.meta.runbook,
         "eventTime": f.event_time,
         "eventSource": f.event_source,
         "eventName": f.event_name,
@@ -113,6 +120,7 @@ pub fn alert_json(a: &Alert<'_>) -> Value {
         "actor": f.actor(),
         "sourceIPAddress": f.source_ip,
         "account": f.account,
+        "account_name": account_name,
         "region": f.region,
         "annotation": a.annotation.map_or(Value::Null, |a| a.value()),
         "destinations": a.rule.config.destinations,
@@ -123,8 +131,8 @@ pub fn alert_json(a: &Alert<'_>) -> Value {
 
 /// The JSON Lines line for an alert (with its newline): [`alert_json`]
 /// with the whole event under `event`, last.
-pub fn json_line(a: &Alert<'_>) -> String {
-    let mut line = alert_json(a).to_string();
+pub fn json_line(a: &Alert<'_>, accounts: &Accounts) -> String {
+    let mut line = alert_json(a, accounts).to_string();
     line.pop(); // the closing brace
     line.push_str(",\"event\":");
     line.push_str(&event_text(a));
@@ -150,8 +158,8 @@ impl Style {
 }
 
 /// The readable line for an alert (with its newline):
-/// `TIME  RULE  ACTOR  SOURCE NAME  from IP  in ACCOUNT REGION  match: …  (FILE#INDEX eventID=ID)`.
-pub fn text_line(a: &Alert<'_>, color: bool) -> String {
+/// `TIME  RULE [SEVERITY] [dry run]  ACTOR  SOURCE NAME  from IP  in ACCOUNT (NAME) REGION  match: …  (FILE#INDEX eventID=ID)`.
+pub fn text_line(a: &Alert<'_>, color: bool, accounts: &Accounts) -> String {
     let f = a.fields;
     let style = Style { on: color };
     let shown = |v: Option<&str>| escape(v.unwrap_or("-")).into_owned();
@@ -159,6 +167,20 @@ pub fn text_line(a: &Alert<'_>, color: bool) -> String {
     style.paint("2", &shown(f.event_time.as_deref()), &mut line);
     line.push_str("  ");
     style.paint("1;31", &escape(&a.rule.config.display_name()), &mut line);
+    let meta = &a.rule.config.meta;
+    if let Some(sev) = meta.severity {
+        line.push(' ');
+        let code = match sev {
+            Severity::Critical | Severity::High => "1;31",
+            Severity::Medium => "33",
+            Severity::Low | Severity::Info => "2",
+        };
+        style.paint(code, &format!("[{}]", sev.as_str()), &mut line);
+    }
+    if meta.mode == Mode::DryRun {
+        line.push(' ');
+        style.paint("2", "[dry run]", &mut line);
+    }
     line.push_str("  ");
     style.paint("36", &shown(f.actor().as_deref()), &mut line);
     line.push_str("  ");
@@ -167,12 +189,11 @@ pub fn text_line(a: &Alert<'_>, color: bool) -> String {
     style.paint("1", &shown(f.event_name.as_deref()), &mut line);
     line.push_str("  from ");
     style.paint("33", &shown(f.source_ip.as_deref()), &mut line);
-    let _ = write!(
-        line,
-        "  in {} {}",
-        shown(f.account.as_deref()),
-        shown(f.region.as_deref())
-    );
+    let _ = write!(line, "  in {}", shown(f.account.as_deref()));
+    if let Some(name) = f.account.as_ref().and_then(|id| accounts.get(id)) {
+        let _ = write!(line, " ({})", escape(name));
+    }
+    let _ = write!(line, " {}", shown(f.region.as_deref()));
     if let Some(v) = a.annotation {
         let text = &v.0;
         let short: String = text.chars().take(ANNOTATION_CHARS).collect();
@@ -191,17 +212,32 @@ pub fn text_line(a: &Alert<'_>, color: bool) -> String {
     line
 }
 
+/// Account id → name (the config's `[accounts]`).
+pub type Accounts = BTreeMap<String, String>;
+
 /// Prints alerts in one format.
 pub struct Printer<W: Write> {
     out: W,
     format: Format,
     color: bool,
+    accounts: Accounts,
 }
 
 impl<W: Write> Printer<W> {
     /// Print to `out`; `color` only matters for text.
     pub fn new(out: W, format: Format, color: bool) -> Self {
-        Printer { out, format, color }
+        Printer {
+            out,
+            format,
+            color,
+            accounts: Accounts::new(),
+        }
+    }
+
+    /// Show these account names beside account ids.
+    pub fn with_accounts(mut self, accounts: Accounts) -> Self {
+        self.accounts = accounts;
+        self
     }
 
     /// The writer back.
@@ -214,8 +250,8 @@ impl<W: Write> AlertSink for Printer<W> {
     fn alert(&mut self, a: &Alert<'_>) -> io::Result<()> {
         // Built whole and written at once: one write per alert.
         let line = match self.format {
-            Format::Text => text_line(a, self.color),
-            Format::Jsonl => json_line(a),
+            Format::Text => text_line(a, self.color, &self.accounts),
+            Format::Jsonl => json_line(a, &self.accounts),
         };
         self.out.write_all(line.as_bytes())
     }

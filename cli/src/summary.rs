@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 
 use serde_json::{json, Value};
+use tattletail_compiler::config::Mode;
 use tattletail_compiler::escape::{escape, escape_json};
 use tattletail_compiler::plan::{Plan, PlannedRule};
 use tattletail_runtime::Stats;
@@ -28,7 +29,10 @@ pub fn render_json(stats: &Stats, plan: &Plan, sent: Option<Sent>) -> String {
             .iter()
             .enumerate()
             .filter(|(_, n)| **n > 0)
-            .map(|(i, n)| json!({"rule": plan.rules[i].config.display_name(), "count": n}))
+            .map(|(i, n)| {
+                let c = &plan.rules[i].config;
+                json!({"rule": c.display_name(), "count": n, "mode": c.meta.mode.as_str()})
+            })
             .collect()
     };
     let rule_errors: Vec<Value> = (0..stats.rule_errors.len())
@@ -112,7 +116,12 @@ pub fn render_text(stats: &Stats, plan: &Plan, sent: Option<Sent>, noted: bool) 
     let _ = writeln!(out, "alerts: {}", stats.total_alerts());
     for (i, n) in stats.alerts.iter().enumerate() {
         if *n > 0 {
-            let _ = writeln!(out, "  {n:>8}  {}", name(&plan.rules[i]));
+            let dry = if plan.rules[i].config.meta.mode == Mode::DryRun {
+                "  (dry run: never sent)"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "  {n:>8}  {}{dry}", name(&plan.rules[i]));
         }
     }
     let errors: u64 = stats.rule_errors.iter().sum();

@@ -34,6 +34,11 @@ const WATCHDOG: Duration = Duration::from_secs(60);
 /// The keys of a `--format jsonl` alert, exactly (README, "Using it").
 const ALERT_KEYS: &[&str] = &[
     "rule",
+    "severity",
+    "mode",
+    "tags",
+    "runbook",
+    "account_name",
     "eventTime",
     "eventSource",
     "eventName",

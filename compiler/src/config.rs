@@ -11,6 +11,7 @@
 //! Destinations become a [`DestinationKind`] enum, so a valid config cannot
 //! hold an SNS destination without a topic ARN.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use toml::de::{DeTable, DeValue};
@@ -27,6 +28,102 @@ pub struct Config {
     pub rules: Vec<RuleConfig>,
     /// `[[destination]]` tables in file order.
     pub destinations: Vec<Destination>,
+    /// `[accounts]`: account id → name, for alerts.
+    pub accounts: BTreeMap<String, String>,
+}
+
+/// How serious a rule's alerts are (`severity`), in increasing order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// `info`.
+    Info,
+    /// `low`.
+    Low,
+    /// `medium`.
+    Medium,
+    /// `high`.
+    High,
+    /// `critical`.
+    Critical,
+}
+
+impl Severity {
+    /// Every severity, lowest first.
+    pub const ALL: [Severity; 5] = [
+        Severity::Info,
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
+
+    /// As written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// From the config's spelling (any case).
+    pub fn parse(text: &str) -> Option<Severity> {
+        Severity::ALL
+            .into_iter()
+            .find(|s| s.as_str().eq_ignore_ascii_case(text.trim()))
+    }
+}
+
+/// Whether a rule's alerts are sent (`mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Alerts are sent (the default).
+    #[default]
+    Live,
+    /// Alerts are evaluated, printed (marked), counted and logged, never
+    /// sent: for rolling a rule out.
+    DryRun,
+}
+
+impl Mode {
+    /// As written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Live => "live",
+            Mode::DryRun => "dry_run",
+        }
+    }
+}
+
+/// A rule's metadata: optional keys upstream does not have (it ignores
+/// unknown keys, so a file using them still loads there).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleMeta {
+    /// `severity`.
+    pub severity: Option<Severity>,
+    /// `tags` (e.g. ATT&CK ids).
+    pub tags: Vec<String>,
+    /// `runbook`: a URL or text.
+    pub runbook: Option<String>,
+    /// `enabled` (default true): a disabled rule is compiled and checked,
+    /// never evaluated.
+    pub enabled: bool,
+    /// `mode` (default live).
+    pub mode: Mode,
+}
+
+impl Default for RuleMeta {
+    fn default() -> Self {
+        RuleMeta {
+            severity: None,
+            tags: Vec::new(),
+            runbook: None,
+            enabled: true,
+            mode: Mode::Live,
+        }
+    }
 }
 
 /// One `[[rule]]`.
@@ -46,6 +143,8 @@ pub struct RuleConfig {
     pub description: Option<String>,
     /// Destination ids, in order.
     pub destinations: Vec<String>,
+    /// Severity, tags, runbook, enabled, mode.
+    pub meta: RuleMeta,
     /// Where the `[[rule]]` header is.
     pub span: Range<usize>,
 }
@@ -102,7 +201,17 @@ impl DestinationKind {
     }
 }
 
-const RULE_KEYS: &[&str] = &["name", "jq_match", "description", "destinations"];
+const RULE_KEYS: &[&str] = &[
+    "name",
+    "jq_match",
+    "description",
+    "destinations",
+    "severity",
+    "tags",
+    "runbook",
+    "enabled",
+    "mode",
+];
 const DEST_KEYS: &[&str] = &[
     "id",
     "type",
@@ -134,11 +243,13 @@ pub fn parse(source: &str) -> (Config, Vec<Diagnostic>) {
             Config {
                 rules: Vec::new(),
                 destinations: Vec::new(),
+                accounts: BTreeMap::new(),
             },
             diags,
         );
     }
     let root = root.into_inner();
+    let mut accounts = BTreeMap::new();
 
     let mut rules = Vec::new();
     let mut rule_count = 0;
@@ -174,9 +285,13 @@ pub fn parse(source: &str) -> (Config, Vec<Diagnostic>) {
                     destinations.extend(dest);
                 }
             }
+            "accounts" => {
+                note_case(&mut diags, key, &lower);
+                accounts = account_names(value, &mut diags);
+            }
             _ => diags.push(
                 Diagnostic::warning(format!("unknown key `{}` is ignored", key.get_ref()), key.span())
-                    .with_help("tattletail reads [[rule]] and [[destination]] tables; other keys are ignored, as upstream does"),
+                    .with_help("tattletail reads [[rule]] and [[destination]] tables and an [accounts] table; other keys are ignored, as upstream does"),
             ),
         }
     }
@@ -231,9 +346,100 @@ pub fn parse(source: &str) -> (Config, Vec<Diagnostic>) {
         Config {
             rules,
             destinations,
+            accounts,
         },
         diags,
     )
+}
+
+/// `[accounts]`: `"123456789012" = "prod"` pairs.
+fn account_names(
+    value: &Spanned<DeValue<'_>>,
+    diags: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Some(table) = value.get_ref().as_table() else {
+        diags.push(
+            Diagnostic::error(
+                format!(
+                    "`accounts` must be a table, found {}",
+                    value.get_ref().type_str()
+                ),
+                value.span(),
+            )
+            .with_help("write [accounts] and then lines like \"123456789012\" = \"prod\""),
+        );
+        return out;
+    };
+    for (k, v) in table.iter() {
+        let id = k.get_ref();
+        if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+            diags.push(
+                Diagnostic::warning(format!("`{id}` is not a 12-digit AWS account id"), k.span())
+                    .with_help("account ids are matched against recipientAccountId exactly, e.g. \"012345678901\" = \"prod\""),
+            );
+        }
+        match v.get_ref() {
+            DeValue::String(name) => {
+                out.insert(id.to_string(), name.to_string());
+            }
+            other => diags.push(Diagnostic::error(
+                format!(
+                    "the name of account `{id}` must be a string, found {}",
+                    other.type_str()
+                ),
+                v.span(),
+            )),
+        }
+    }
+    out
+}
+
+/// A rule's metadata keys; every problem is a diagnostic.
+fn rule_meta(table: &Table<'_>, diags: &mut Vec<Diagnostic>) -> RuleMeta {
+    let mut meta = RuleMeta::default();
+    if let Some((text, span)) = string(table, "severity", diags) {
+        match Severity::parse(&text) {
+            Some(s) => meta.severity = Some(s),
+            None => diags.push(
+                Diagnostic::error(format!("unknown severity `{text}`"), span)
+                    .with_help("severity is one of info, low, medium, high, critical"),
+            ),
+        }
+    }
+    if let Some((tags, _)) = string_list(table, "tags", diags) {
+        meta.tags = tags;
+    }
+    meta.runbook = string(table, "runbook", diags).map(|(s, _)| s);
+    if let Some((_, v)) = lookup(table, "enabled") {
+        match v.get_ref() {
+            DeValue::Boolean(b) => meta.enabled = *b,
+            other => diags.push(
+                Diagnostic::error(
+                    format!(
+                        "`enabled` must be true or false, found {}",
+                        other.type_str()
+                    ),
+                    v.span(),
+                )
+                .with_help(
+                    "enabled = false keeps the rule compiled and checked but never evaluates it",
+                ),
+            ),
+        }
+    }
+    if let Some((text, span)) = string(table, "mode", diags) {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "live" => meta.mode = Mode::Live,
+            "dry_run" | "dry-run" | "dryrun" => meta.mode = Mode::DryRun,
+            _ => diags.push(
+                Diagnostic::error(format!("unknown mode `{text}`"), span).with_help(
+                    "mode is \"live\" (the default: alerts are sent) or \"dry_run\" (evaluated, printed and counted, never sent)",
+                ),
+            ),
+        }
+    }
+    meta
 }
 
 type Table<'a> = DeTable<'a>;
@@ -343,8 +549,8 @@ fn string_list(
                     DeValue::String(s) => out.push(s.to_string()),
                     other => diags.push(Diagnostic::error(
                         format!(
-                            "`{key}` must be a list of strings, found a {}",
-                            other.type_str()
+                            "`{key}` must be a list of strings; this item is {}",
+                            with_article(other.type_str())
                         ),
                         item.span(),
                     )),
@@ -363,6 +569,12 @@ fn string_list(
             None
         }
     }
+}
+
+/// `an integer`, `a string`.
+fn with_article(kind: &str) -> String {
+    let an = kind.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {kind}", if an { "an" } else { "a" })
 }
 
 fn string_list_spans(v: &Spanned<DeValue<'_>>) -> Vec<(String, Range<usize>)> {
@@ -389,6 +601,7 @@ fn rule(
     let destinations = string_list(table, "destinations", diags)
         .map(|(l, _)| l)
         .unwrap_or_default();
+    let meta = rule_meta(table, diags);
     let label = match &name {
         Some(n) => format!("rule `{n}`"),
         None => format!("rule #{}", index + 1),
@@ -419,6 +632,7 @@ fn rule(
         jq_offsets,
         description,
         destinations,
+        meta,
         span,
     })
 }
@@ -703,5 +917,82 @@ to_emails = []
         let (cfg, diags) = parse(src);
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(cfg.rules[0].destinations, ["s"]);
+    }
+
+    #[test]
+    fn rule_metadata_and_account_names() {
+        let (cfg, diags) = parse(
+            r#"
+[accounts]
+"123456789012" = "prod"
+"210987654321" = "dev"
+
+[[rule]]
+name = "a"
+jq_match = '.'
+severity = "HIGH"
+tags = ["attack.t1098", "cis"]
+runbook = "https://wiki/runbooks/a"
+mode = "dry_run"
+
+[[rule]]
+name = "b"
+jq_match = '.'
+enabled = false
+"#,
+        );
+        assert!(diags.is_empty(), "{diags:?}");
+        let a = &cfg.rules[0].meta;
+        assert_eq!(a.severity, Some(Severity::High));
+        assert_eq!(a.tags, ["attack.t1098", "cis"]);
+        assert_eq!(a.runbook.as_deref(), Some("https://wiki/runbooks/a"));
+        assert_eq!((a.enabled, a.mode), (true, Mode::DryRun));
+        let b = &cfg.rules[1].meta;
+        assert_eq!((b.enabled, b.mode, b.severity), (false, Mode::Live, None));
+        assert_eq!(cfg.accounts["123456789012"], "prod");
+        assert_eq!(cfg.accounts.len(), 2);
+    }
+
+    #[test]
+    fn bad_metadata_is_reported_with_what_is_accepted() {
+        let src = r#"
+[accounts]
+"1234" = "short id"
+"123456789012" = 5
+
+[[rule]]
+name = "a"
+jq_match = '.'
+severity = "urgent"
+enabled = "no"
+mode = "shadow"
+tags = [1]
+"#;
+        let (_, diags) = parse(src);
+        let msgs: Vec<(bool, &str)> = diags
+            .iter()
+            .map(|d| (d.is_error(), d.message.as_str()))
+            .collect();
+        for (error, want) in [
+            (false, "`1234` is not a 12-digit AWS account id"),
+            (
+                true,
+                "the name of account `123456789012` must be a string, found integer",
+            ),
+            (true, "unknown severity `urgent`"),
+            (true, "`enabled` must be true or false, found string"),
+            (true, "unknown mode `shadow`"),
+            (
+                true,
+                "`tags` must be a list of strings; this item is an integer",
+            ),
+        ] {
+            assert!(
+                msgs.contains(&(error, want)),
+                "missing {want:?} in {msgs:?}"
+            );
+        }
+        let sev = diags.iter().find(|d| d.message.contains("urgent")).unwrap();
+        assert_eq!(&src[sev.span.clone()], "\"urgent\"");
     }
 }

@@ -30,9 +30,21 @@ pub enum Bucket {
     Always,
     /// Never evaluated.
     Never,
+    /// `enabled = false`: in no bucket of the index.
+    Disabled,
 }
 
 impl Bucket {
+    /// The bucket of a rule: [`Bucket::Disabled`] for a disabled one, else
+    /// its prefilter's.
+    pub fn of_rule(r: &PlannedRule) -> Bucket {
+        if r.eval == Eval::Disabled {
+            Bucket::Disabled
+        } else {
+            Bucket::of(r.prefilter())
+        }
+    }
+
     /// The bucket of a prefilter: the most selective field decides.
     pub fn of(p: &Prefilter) -> Bucket {
         match p {
@@ -60,6 +72,7 @@ impl Bucket {
             Bucket::Except => "every event except listed values",
             Bucket::Always => "every event",
             Bucket::Never => "never fires",
+            Bucket::Disabled => "disabled",
         }
     }
 
@@ -72,11 +85,12 @@ impl Bucket {
             Bucket::Except => "except",
             Bucket::Always => "always",
             Bucket::Never => "never",
+            Bucket::Disabled => "disabled",
         }
     }
 }
 
-const BUCKETS: [Bucket; 7] = [
+const BUCKETS: [Bucket; 8] = [
     Bucket::EventName,
     Bucket::EventNamePrefix,
     Bucket::EventSource,
@@ -84,6 +98,7 @@ const BUCKETS: [Bucket; 7] = [
     Bucket::Except,
     Bucket::Always,
     Bucket::Never,
+    Bucket::Disabled,
 ];
 
 fn quote_all(s: &BTreeSet<String>) -> String {
@@ -122,6 +137,7 @@ fn field_text(f: &FieldCond) -> String {
 fn eval_text(r: &PlannedRule) -> &'static str {
     match r.eval {
         Eval::Never => "never evaluated",
+        Eval::Disabled => "disabled (enabled = false): compiled and checked, never evaluated",
         Eval::IndexOnly(IndexOnly::Record) => {
             "index only (the rule does not run): alerts with the record"
         }
@@ -160,6 +176,30 @@ fn note_position(
         .map(|s| line_col(source, r.config.jq_offsets.map(s.start)))
 }
 
+/// The metadata lines of a rule, only those that say something.
+fn meta_text(out: &mut String, m: &crate::config::RuleMeta) {
+    let mut parts = Vec::new();
+    if let Some(s) = m.severity {
+        parts.push(format!("severity {}", s.as_str()));
+    }
+    if m.mode == crate::config::Mode::DryRun {
+        parts.push("dry run (alerts are not sent)".to_string());
+    }
+    if !m.enabled {
+        parts.push("disabled".to_string());
+    }
+    if !parts.is_empty() {
+        let _ = writeln!(out, "  rule:        {}", parts.join(", "));
+    }
+    if !m.tags.is_empty() {
+        let tags: Vec<String> = m.tags.iter().map(|t| escape(t).into_owned()).collect();
+        let _ = writeln!(out, "  tags:        {}", tags.join(", "));
+    }
+    if let Some(r) = &m.runbook {
+        let _ = writeln!(out, "  runbook:     {}", escape(r));
+    }
+}
+
 /// The text form.
 pub fn text(plan: &Plan, file: &str, source: &str) -> String {
     let mut out = String::new();
@@ -172,6 +212,7 @@ pub fn text(plan: &Plan, file: &str, source: &str) -> String {
             escape(&r.config.display_name()),
             escape(file)
         );
+        meta_text(&mut out, &r.config.meta);
         match r.prefilter() {
             Prefilter::Any => {
                 let _ = writeln!(out, "  prefilter:   every event");
@@ -231,7 +272,7 @@ pub fn text(plan: &Plan, file: &str, source: &str) -> String {
         let n = plan
             .rules
             .iter()
-            .filter(|r| Bucket::of(r.prefilter()) == b)
+            .filter(|r| Bucket::of_rule(r) == b)
             .count();
         if n > 0 {
             let _ = writeln!(out, "  {:<34} {n}", b.label());
@@ -312,6 +353,11 @@ struct RuleJson<'a> {
     index: usize,
     name: Option<&'a str>,
     line: usize,
+    severity: Option<&'static str>,
+    tags: &'a [String],
+    runbook: Option<&'a str>,
+    enabled: bool,
+    mode: &'static str,
     prefilter: Option<PrefilterJson<'a>>,
     exact: bool,
     bucket: &'static str,
@@ -380,9 +426,14 @@ pub fn json(plan: &Plan, source: &str) -> String {
                 index: r.config.index,
                 name: r.config.name.as_deref(),
                 line: line_col(source, r.config.span.start).0,
+                severity: r.config.meta.severity.map(|s| s.as_str()),
+                tags: &r.config.meta.tags,
+                runbook: r.config.meta.runbook.as_deref(),
+                enabled: r.config.meta.enabled,
+                mode: r.config.meta.mode.as_str(),
                 prefilter,
                 exact: r.analysis.exact,
-                bucket: Bucket::of(r.prefilter()).key(),
+                bucket: Bucket::of_rule(r).key(),
                 evaluation,
                 literals: r.analysis.literals.as_ref().map(|ls| {
                     ls.iter()
@@ -403,7 +454,7 @@ pub fn json(plan: &Plan, source: &str) -> String {
                 b.key(),
                 plan.rules
                     .iter()
-                    .filter(|r| Bucket::of(r.prefilter()) == *b)
+                    .filter(|r| Bucket::of_rule(r) == *b)
                     .count(),
             )
         })

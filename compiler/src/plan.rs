@@ -20,6 +20,8 @@ use crate::syntax;
 pub enum Eval {
     /// The rule can never fire; it is not evaluated.
     Never,
+    /// `enabled = false`: compiled and checked, never evaluated.
+    Disabled,
     /// The index decides; the rule's program does not run.
     IndexOnly(IndexOnly),
     /// The program runs natively on the parsed record.
@@ -31,6 +33,7 @@ impl Eval {
     pub fn name(&self) -> &'static str {
         match self {
             Eval::Never => "never",
+            Eval::Disabled => "disabled",
             Eval::IndexOnly(_) => "index_only",
             Eval::Native => "native",
         }
@@ -64,6 +67,15 @@ pub struct Plan {
     pub rules: Vec<PlannedRule>,
     /// Destinations in config order.
     pub destinations: Vec<Destination>,
+    /// `[accounts]`: account id → name.
+    pub accounts: std::collections::BTreeMap<String, String>,
+}
+
+impl Plan {
+    /// The configured name of an account id.
+    pub fn account_name(&self, id: Option<&str>) -> Option<&str> {
+        self.accounts.get(id?).map(String::as_str)
+    }
 }
 
 /// A successful compilation: the plan and any warnings.
@@ -114,6 +126,7 @@ pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
         };
         let analysis = analysis::analyze(&program);
         let eval = match (&analysis.prefilter, analysis.index_only) {
+            _ if !rule.meta.enabled => Eval::Disabled,
             (Prefilter::Never, _) => Eval::Never,
             (_, Some(mode)) => Eval::IndexOnly(mode),
             _ => Eval::Native,
@@ -138,6 +151,7 @@ pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
         plan: Plan {
             rules,
             destinations: cfg.destinations,
+            accounts: cfg.accounts,
         },
         warnings: diags,
     })

@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use serde_json::{json, Value};
+use tattletail_compiler::config::Mode;
 use tattletail_compiler::plan::{Compiled, Plan};
 use tattletail_runtime::repair::Repairs;
 use tattletail_runtime::scan::InputOutcome;
@@ -133,7 +134,10 @@ struct Totals {
     bytes: u64,
     delivered: u64,
     undelivered: u64,
+    /// Alerts of live rules (sent).
     alerts: BTreeMap<String, u64>,
+    /// Alerts of `mode = "dry_run"` rules (counted and logged, never sent).
+    dry_run_alerts: BTreeMap<String, u64>,
     rule_errors: BTreeMap<String, u64>,
     budget_errors: BTreeMap<String, u64>,
     quarantined: u64,
@@ -144,8 +148,23 @@ impl Totals {
         self.records += stats.records;
         self.bad_records += stats.bad_records;
         self.bytes += stats.bytes_read;
-        for (name, n) in by_rule(&stats.alerts, plan) {
+        let (mut live, mut dry) = (stats.alerts.clone(), stats.alerts.clone());
+        for (i, rule) in plan.rules.iter().enumerate() {
+            let is_dry = rule.config.meta.mode == Mode::DryRun;
+            let zero = if is_dry {
+                live.get_mut(i)
+            } else {
+                dry.get_mut(i)
+            };
+            if let Some(n) = zero {
+                *n = 0;
+            }
+        }
+        for (name, n) in by_rule(&live, plan) {
             *self.alerts.entry(name).or_default() += n;
+        }
+        for (name, n) in by_rule(&dry, plan) {
+            *self.dry_run_alerts.entry(name).or_default() += n;
         }
         for (name, n) in by_rule(&stats.rule_errors, plan) {
             *self.rule_errors.entry(name).or_default() += n;
@@ -335,6 +354,7 @@ impl App {
             "objects_incomplete": totals.incomplete,
             "records": totals.records,
             "alerts": totals.alert_count(),
+            "dry_run_alerts": totals.dry_run_alerts.values().sum::<u64>(),
             "alerts_delivered": totals.delivered,
             "alerts_undelivered": totals.undelivered,
         });
@@ -590,6 +610,7 @@ impl App {
             &[
                 count("Records", t.records),
                 count("Alerts", t.alert_count()),
+                count("DryRunAlerts", t.dry_run_alerts.values().sum()),
                 count("RuleErrors", t.rule_errors.values().sum()),
                 count("RuleBudgetErrors", t.budget_errors.values().sum()),
                 count("RulesQuarantined", t.quarantined),
@@ -612,14 +633,22 @@ impl App {
                 },
             ],
         );
-        let rules: std::collections::BTreeSet<&String> =
-            t.alerts.keys().chain(t.rule_errors.keys()).collect();
+        let rules: std::collections::BTreeSet<&String> = t
+            .alerts
+            .keys()
+            .chain(t.dry_run_alerts.keys())
+            .chain(t.rule_errors.keys())
+            .collect();
         for rule in rules {
             logging::emit_metrics(
                 ns,
                 &[("FunctionName", f), ("Rule", rule)],
                 &[
                     count("Alerts", t.alerts.get(rule).copied().unwrap_or(0)),
+                    count(
+                        "DryRunAlerts",
+                        t.dry_run_alerts.get(rule).copied().unwrap_or(0),
+                    ),
                     count("RuleErrors", t.rule_errors.get(rule).copied().unwrap_or(0)),
                     count(
                         "RuleBudgetErrors",

@@ -8,7 +8,10 @@
 //! SES and Slack show a Match only when the rule produced something other
 //! than the record. Additions that parsers ignore: `alert_id` (and
 //! `truncated` when shortened) in the SNS message, an `alert id:` line at
-//! the end of the email, a footer on the Slack attachment.
+//! the end of the email, a footer on the Slack attachment; and, only when
+//! the config sets them, `severity`, `tags`, `runbook` and `account_name`
+//! keys (SNS), lines (email) and fields (Slack, whose attachment colour
+//! then follows the severity).
 //!
 //! Safety: JSON text is written with Go's HTML escaping (`<`, `>`, `&` as
 //! `\u003c`, `\u003e`, `\u0026`), as upstream's `json.Marshal` did, so event
@@ -21,6 +24,7 @@
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use tattletail_compiler::config::{RuleMeta, Severity};
 
 /// SNS's message limit (256 KiB), minus room for the message attribute.
 pub const SNS_LIMIT: usize = 256 * 1024 - 1024;
@@ -50,6 +54,35 @@ pub struct AlertData {
     pub alert_id: String,
     /// Where the record came from (`s3://bucket/key#index`).
     pub origin: String,
+    /// The rule's `severity`, `tags` and `runbook`, and the account's
+    /// name from `[accounts]`: extra keys and lines, only when set.
+    pub extra: Extra,
+}
+
+/// What Tattletail adds to upstream's payloads, each only when set, so a
+/// config without them gives upstream's exact payloads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Extra {
+    /// `severity`.
+    pub severity: Option<Severity>,
+    /// `tags`.
+    pub tags: Vec<String>,
+    /// `runbook`.
+    pub runbook: Option<String>,
+    /// The account's name (`[accounts]`), for the record's `recipientAccountId`.
+    pub account_name: Option<String>,
+}
+
+impl Extra {
+    /// From a rule's metadata and the config's account names.
+    pub fn new(meta: &RuleMeta, account_name: Option<&str>) -> Extra {
+        Extra {
+            severity: meta.severity,
+            tags: meta.tags.clone(),
+            runbook: meta.runbook.clone(),
+            account_name: account_name.map(str::to_string),
+        }
+    }
 }
 
 impl AlertData {
@@ -69,7 +102,21 @@ impl AlertData {
             annotation,
             alert_id,
             origin,
+            extra: Extra::default(),
         }
+    }
+
+    /// With the rule's metadata and the account's name.
+    pub fn with_extra(mut self, extra: Extra) -> AlertData {
+        self.extra = extra;
+        self
+    }
+
+    /// `recipientAccountId` of the record, if any.
+    pub fn account_id(&self) -> Option<&str> {
+        self.record
+            .get("recipientAccountId")
+            .and_then(Value::as_str)
     }
 
     /// The `match` value of the SNS message: the annotation, or the record.
@@ -244,9 +291,22 @@ fn cut_largest<'a>(
 /// The SNS message: upstream's four keys, in upstream's order, then
 /// `alert_id`. At most [`SNS_LIMIT`] bytes.
 pub fn sns_message(a: &AlertData) -> String {
+    let mut extra = String::new();
+    if let Some(s) = a.extra.severity {
+        extra.push_str(&format!(",\"severity\":{}", compact(&json!(s.as_str()))));
+    }
+    if !a.extra.tags.is_empty() {
+        extra.push_str(&format!(",\"tags\":{}", compact(&json!(a.extra.tags))));
+    }
+    if let Some(r) = &a.extra.runbook {
+        extra.push_str(&format!(",\"runbook\":{}", compact(&json!(r))));
+    }
+    if let Some(n) = &a.extra.account_name {
+        extra.push_str(&format!(",\"account_name\":{}", compact(&json!(n))));
+    }
     let render = |record: &Value, matched: &Value, truncated: bool| {
         format!(
-            "{{\"name\":{},\"description\":{},\"record\":{},\"match\":{},\"alert_id\":{}{}}}",
+            "{{\"name\":{},\"description\":{},\"record\":{},\"match\":{},\"alert_id\":{}{extra}{}}}",
             compact(&json!(a.name)),
             compact(&json!(a.description)),
             compact(record),
@@ -300,7 +360,23 @@ pub fn cut_text(text: &str, limit: usize) -> String {
 /// The SES email: (subject, text body). Upstream's body, then the alert id.
 pub fn email(a: &AlertData) -> (String, String) {
     let head = format!("Alert: {}\n\n{}\n\n\nevent:\n", a.name, a.description);
-    let tail = format!("alert id: {}\n", a.alert_id);
+    let mut tail = String::new();
+    if let Some(s) = a.extra.severity {
+        tail.push_str(&format!("severity: {}\n", s.as_str()));
+    }
+    if !a.extra.tags.is_empty() {
+        tail.push_str(&format!("tags: {}\n", a.extra.tags.join(", ")));
+    }
+    if let Some(r) = &a.extra.runbook {
+        tail.push_str(&format!("runbook: {r}\n"));
+    }
+    if let Some(n) = &a.extra.account_name {
+        tail.push_str(&format!(
+            "account: {} ({n})\n",
+            a.account_id().unwrap_or("-")
+        ));
+    }
+    tail.push_str(&format!("alert id: {}\n", a.alert_id));
     let matched = a
         .annotation
         .as_ref()
@@ -340,11 +416,34 @@ pub fn slack(a: &AlertData) -> Value {
         );
         fields.push(json!({"title": "Match", "value": value, "short": false}));
     }
+    let e = &a.extra;
+    if let Some(s) = e.severity {
+        fields.push(json!({"title": "Severity", "value": s.as_str(), "short": true}));
+    }
+    if let Some(n) = &e.account_name {
+        let value = format!("{} ({})", a.account_id().unwrap_or("-"), n);
+        fields.push(json!({"title": "Account", "value": slack_escape(&value), "short": true}));
+    }
+    if !e.tags.is_empty() {
+        let value = cut_text(&slack_escape(&e.tags.join(", ")), SLACK_FIELD_LIMIT);
+        fields.push(json!({"title": "Tags", "value": value, "short": true}));
+    }
+    if let Some(r) = &e.runbook {
+        let value = cut_text(&slack_escape(r), SLACK_FIELD_LIMIT);
+        fields.push(json!({"title": "Runbook", "value": value, "short": false}));
+    }
+    // Upstream's red for every alert; by severity when the rule has one.
+    let color = match e.severity {
+        None | Some(Severity::High) | Some(Severity::Critical) => "danger",
+        Some(Severity::Medium) => "warning",
+        Some(Severity::Low) => "#439FE0",
+        Some(Severity::Info) => "good",
+    };
     json!({
         "username": "Cloudtrail Tattletail",
         "icon_emoji": "red_circle",
         "attachments": [{
-            "color": "danger",
+            "color": color,
             "title": "Cloudtrail Tattletail Event",
             "text": text,
             "fields": fields,
@@ -520,5 +619,60 @@ mod tests {
             "http://127.0.0.1:99/********"
         );
         assert_eq!(mask_url("http://host"), "http://host");
+    }
+
+    #[test]
+    fn metadata_adds_keys_lines_and_fields_only_when_set() {
+        let plain = alert(Some(json!("username: user1")));
+        let sns: Value = serde_json::from_str(&sns_message(&plain)).unwrap();
+        let keys: Vec<&String> = sns.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["name", "description", "record", "match", "alert_id"]);
+        assert!(!email(&plain).1.contains("severity:"));
+        assert_eq!(slack(&plain)["attachments"][0]["color"], "danger");
+
+        let meta = RuleMeta {
+            severity: Some(Severity::Medium),
+            tags: vec!["attack.t1136".into()],
+            runbook: Some("https://wiki/<runbook>".into()),
+            ..RuleMeta::default()
+        };
+        let a = alert(Some(json!("username: user1"))).with_extra(Extra::new(&meta, Some("prod")));
+        let sns: Value = serde_json::from_str(&sns_message(&a)).unwrap();
+        assert_eq!(sns["severity"], "medium");
+        assert_eq!(sns["tags"], json!(["attack.t1136"]));
+        assert_eq!(sns["runbook"], "https://wiki/<runbook>");
+        assert_eq!(sns["account_name"], "prod");
+        assert_eq!(sns["name"], plain_name(&plain), "upstream's keys unchanged");
+        let body = email(&a).1;
+        assert!(body.contains("severity: medium\n"), "{body}");
+        assert!(body.contains("runbook: https://wiki/<runbook>\n"), "{body}");
+        assert!(
+            body.trim_end()
+                .ends_with(&format!("alert id: {}", a.alert_id)),
+            "{body}"
+        );
+        let att = &slack(&a)["attachments"][0];
+        assert_eq!(att["color"], "warning");
+        let fields = att["fields"].as_array().unwrap();
+        let field = |t: &str| {
+            fields
+                .iter()
+                .find(|f| f["title"] == t)
+                .map(|f| f["value"].clone())
+        };
+        assert_eq!(field("Severity"), Some(json!("medium")));
+        assert_eq!(
+            field("Runbook"),
+            Some(json!("https://wiki/&lt;runbook&gt;"))
+        );
+        assert!(field("Account")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .ends_with("(prod)"));
+    }
+
+    fn plain_name(a: &AlertData) -> Value {
+        json!(a.name)
     }
 }

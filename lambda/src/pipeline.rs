@@ -24,7 +24,8 @@ use tracing::info;
 
 use crate::deadline::{self, Stop};
 use crate::deliver::{self, Deliverer, Sends};
-use crate::payload::AlertData;
+use crate::payload::{AlertData, Extra};
+use tattletail_compiler::config::Mode;
 
 /// Alerts buffered between the scan and the delivery.
 const CHANNEL_ALERTS: usize = 64;
@@ -100,17 +101,21 @@ type Forwarded = (usize, Arc<AlertData>, u64);
 struct Forward {
     tx: Option<mpsc::Sender<Forwarded>>,
     stop: Option<(Stop, Cut)>,
+    /// The plan's account names.
+    compiled: Arc<Compiled>,
 }
 
 /// What goes to delivery for an alert.
-fn forwarded(a: &Alert<'_>) -> Forwarded {
+fn forwarded(a: &Alert<'_>, compiled: &Compiled) -> Forwarded {
+    let account = compiled.plan.account_name(a.fields.account.as_deref());
     let data = AlertData::new(
         a.rule.config.name.clone().unwrap_or_default(),
         a.rule.config.description.clone().unwrap_or_default(),
         a.record.to_json(),
         a.annotation.map(|v| v.value()),
         format!("{}#{}", a.source, a.position.index),
-    );
+    )
+    .with_extra(Extra::new(&a.rule.config.meta, account));
     (a.rule_index, Arc::new(data), a.position.index)
 }
 
@@ -126,7 +131,7 @@ impl AlertSink for Forward {
         if let Some(tx) = &self.tx {
             // A closed channel means the async side gave up; the scan
             // still finishes and counts.
-            let _ = tx.blocking_send(forwarded(a));
+            let _ = tx.blocking_send(forwarded(a, &self.compiled));
         }
         Ok(())
     }
@@ -180,6 +185,7 @@ pub async fn scan_until(
     let mut sink = Forward {
         tx: forward.then_some(tx),
         stop: until.as_ref().map(|u| (u.stop.clone(), cut.clone())),
+        compiled: compiled.clone(),
     };
     let read: Box<dyn Read + Send> = match &until {
         Some(u) => Box::new(StopRead {
@@ -344,6 +350,17 @@ async fn deliver_loop(
                         origin = alert.origin.as_str()
                     );
                 }
+                if config.meta.mode == Mode::DryRun {
+                    // Evaluated, counted and logged like any alert; never sent.
+                    info!(
+                        message = "dry_run_alert",
+                        rule = config.display_name().as_str(),
+                        alert_id = alert.alert_id.as_str(),
+                        event_id = alert.event_id().unwrap_or(""),
+                        origin = alert.origin.as_str()
+                    );
+                    continue;
+                }
                 if let Some(d) = &outputs.deliver {
                     let targets = deliver::rule_targets(&plan.destinations, &config.destinations);
                     tokio::select! {
@@ -371,6 +388,7 @@ async fn deliver_loop(
 /// Lambda's [`scan_until`] does, without a deadline.
 pub struct Delivery {
     tx: mpsc::Sender<Forwarded>,
+    compiled: Arc<Compiled>,
     task: tokio::task::JoinHandle<(u64, u64)>,
     runtime: tokio::runtime::Handle,
 }
@@ -383,6 +401,7 @@ impl Delivery {
         deliverer: Arc<Deliverer>,
     ) -> Delivery {
         let (tx, mut rx) = mpsc::channel::<Forwarded>(CHANNEL_ALERTS);
+        let for_sink = compiled.clone();
         let task = runtime.spawn(async move {
             let outputs = Outputs {
                 deliver: Some(deliverer),
@@ -392,7 +411,12 @@ impl Delivery {
             let mut sends = end.sends;
             sends.finish(None).await
         });
-        Delivery { tx, task, runtime }
+        Delivery {
+            tx,
+            compiled: for_sink,
+            task,
+            runtime,
+        }
     }
 
     /// The sink that hands alerts to delivery.
@@ -400,12 +424,15 @@ impl Delivery {
         Forward {
             tx: Some(self.tx.clone()),
             stop: None,
+            compiled: self.compiled.clone(),
         }
     }
 
     /// Wait for every send to finish: (delivered, undelivered).
     pub fn finish(self) -> (u64, u64) {
-        let Delivery { tx, task, runtime } = self;
+        let Delivery {
+            tx, task, runtime, ..
+        } = self;
         drop(tx);
         runtime.block_on(task).unwrap_or((0, 0))
     }

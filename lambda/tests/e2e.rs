@@ -573,6 +573,105 @@ async fn a_hanging_destination_times_out_and_the_others_still_get_the_alert() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn metadata_reaches_payloads_dry_run_is_counted_never_sent_disabled_never_runs() {
+    let moto = Moto::get();
+    let bucket = "meta-trail";
+    let arns = setup(moto, bucket, &["meta-alerts"], &["tattletail@example.com"]).await;
+    let slack = Slack::start(&[]);
+    put(
+        moto,
+        bucket,
+        "AWSLogs/upstream.json",
+        upstream_file(),
+        false,
+    )
+    .await;
+    let root = temp_dir("meta");
+    bundled(
+        &root,
+        &format!(
+            r#"
+[accounts]
+"123456789" = "sandbox"
+
+[[destination]]
+id = "sns"
+type = "sns"
+sns_arn = "{topic}"
+
+[[destination]]
+id = "slack"
+type = "slack_webhook"
+webhook_url = "{slack}"
+
+[[rule]]
+name = "Create User"
+jq_match = 'select(.eventName == "CreateUser")'
+severity = "high"
+tags = ["attack.t1136.003"]
+runbook = "https://wiki.example/runbooks/new-user"
+destinations = ["sns", "slack"]
+
+[[rule]]
+name = "Create User (rolling out)"
+jq_match = 'select(.eventName == "CreateUser") | .requestParameters.userName'
+mode = "dry_run"
+destinations = ["sns", "slack"]
+
+[[rule]]
+name = "Retired"
+jq_match = 'select(.eventName == "CreateUser")'
+enabled = false
+destinations = ["sns", "slack"]
+"#,
+            topic = arns[0],
+            slack = slack.url
+        ),
+    );
+    let mut f = Function::start(moto, &[], &root);
+    assert!(f
+        .invoke(s3_event(bucket, &["AWSLogs/upstream.json"]))
+        .is_ok());
+    // Only the live rule was sent, with its metadata and the account name.
+    let msgs = moto.sns_messages(&arns[0]);
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    let m: Value = serde_json::from_str(&msgs[0].0).unwrap();
+    assert_eq!(m["name"], "Create User");
+    assert_eq!(m["severity"], "high");
+    assert_eq!(m["tags"], json!(["attack.t1136.003"]));
+    assert_eq!(m["runbook"], "https://wiki.example/runbooks/new-user");
+    assert_eq!(m["account_name"], "sandbox");
+    let posts = slack.posts();
+    assert_eq!(posts.len(), 1);
+    let att = &posts[0]["attachments"][0];
+    assert_eq!(att["color"], "danger");
+    assert!(att["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["title"] == "Account" && f["value"] == "123456789 (sandbox)"));
+    // The dry-run alert is logged and counted, never sent.
+    let dry = f.logs_named("dry_run_alert");
+    assert_eq!(dry.len(), 1, "{}", f.log_text());
+    assert_eq!(dry[0]["rule"], "Create User (rolling out)");
+    let emf: Vec<Value> = f
+        .logs()
+        .into_iter()
+        .filter(|l| l.get("_aws").is_some())
+        .collect();
+    let total = emf.iter().find(|d| d.get("Rule").is_none()).unwrap();
+    assert_eq!(total["Alerts"], 1.0);
+    assert_eq!(total["DryRunAlerts"], 1.0);
+    assert!(emf
+        .iter()
+        .any(|d| d["Rule"] == "Create User (rolling out)" && d["DryRunAlerts"] == 1.0));
+    assert!(
+        !emf.iter().any(|d| d["Rule"] == "Retired"),
+        "disabled: never evaluated"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_invalid_config_in_s3_fails_with_every_diagnostic_until_fixed() {
     let moto = Moto::get();
     let bucket = "badconfig-trail";

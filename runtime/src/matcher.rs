@@ -16,7 +16,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use tattletail_compiler::analysis::{IndexOnly, Literal};
+use tattletail_compiler::analysis::{IndexOnly, Literal, Prefilter};
 use tattletail_compiler::plan::{Eval, Plan};
 
 use crate::eval::{self, value, Exceeded, First, Limits, Prepared, RootIndex, Value};
@@ -176,7 +176,14 @@ impl<'p> Matcher<'p> {
     /// A matcher that uses the dispatch index and required literals.
     pub fn new(plan: &'p Plan) -> Self {
         let mut m = Self::naive(plan);
-        m.index = Some(DispatchIndex::new(plan.rules.iter().map(|r| r.prefilter())));
+        // A disabled rule is in no bucket: the index never hands it out.
+        m.index = Some(DispatchIndex::new(plan.rules.iter().map(|r| {
+            if r.eval == Eval::Disabled {
+                &Prefilter::Never
+            } else {
+                r.prefilter()
+            }
+        })));
         let mut literals: Vec<Literal> = Vec::new();
         m.required = plan
             .rules
@@ -385,12 +392,12 @@ impl<'p> Matcher<'p> {
         for &r in candidates.iter() {
             let r = r as usize;
             let rule = &self.plan.rules[r];
-            if self.quarantine.is_quarantined(r) {
+            if self.quarantine.is_quarantined(r) || rule.eval == Eval::Disabled {
                 continue;
             }
             if shortcuts {
                 match rule.eval {
-                    Eval::Never => continue,
+                    Eval::Never | Eval::Disabled => continue,
                     Eval::IndexOnly(IndexOnly::Record) => {
                         out.matches.push(RuleMatch {
                             rule: r,
