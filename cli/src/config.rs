@@ -83,10 +83,22 @@ pub fn load(path: Option<&Path>) -> Result<Loaded, LoadError> {
     };
     match compile(&source) {
         Ok(compiled) => {
-            let warnings = if compiled.warnings.is_empty() {
+            let mut diags = compiled.warnings.clone();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            diags.extend(
+                compiled
+                    .plan
+                    .exceptions
+                    .iter()
+                    .filter(|e| e.expired(now))
+                    .map(|e| e.expired_warning()),
+            );
+            let warnings = if diags.is_empty() {
                 String::new()
             } else {
-                render_all(&compiled.warnings, &name, &source)
+                render_all(&diags, &name, &source)
             };
             Ok(Loaded {
                 name,

@@ -60,6 +60,13 @@ pub fn render_json(stats: &Stats, plan: &Plan, sent: Option<Sent>) -> String {
         "alerts": stats.total_alerts(),
         "alerts_by_rule": by_rule(&stats.alerts),
         "rule_errors": rule_errors,
+        "suppressed": stats.suppressed.iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, n)| {
+            let e = &plan.exceptions[i].config;
+            json!({"exception": e.name, "reason": e.reason, "count": n})
+        }).collect::<Vec<_>>(),
+        "exception_errors": stats.exception_errors.iter().enumerate().filter(|(_, (n, _))| *n > 0).map(|(i, (n, ex))| {
+            json!({"exception": plan.exceptions[i].config.name, "count": n, "example": ex})
+        }).collect::<Vec<_>>(),
         "quarantined": stats.quarantined.iter().map(|(r, at)| json!({
             "rule": plan.rules[*r].config.display_name(),
             "after": at,
@@ -122,6 +129,32 @@ pub fn render_text(stats: &Stats, plan: &Plan, sent: Option<Sent>, noted: bool) 
                 ""
             };
             let _ = writeln!(out, "  {n:>8}  {}{dry}", name(&plan.rules[i]));
+        }
+    }
+    let suppressed = stats.total_suppressed();
+    if suppressed > 0 {
+        let _ = writeln!(out, "suppressed by exceptions: {suppressed}");
+        for (i, n) in stats.suppressed.iter().enumerate() {
+            if *n > 0 {
+                let e = &plan.exceptions[i].config;
+                let _ = writeln!(
+                    out,
+                    "  {n:>8}  {} (reason: {})",
+                    escape(&e.name),
+                    escape(&e.reason)
+                );
+            }
+        }
+    }
+    for (i, (n, ex)) in stats.exception_errors.iter().enumerate() {
+        if *n > 0 {
+            let _ = writeln!(
+                out,
+                "exception `{}` failed on {n} record{} (an exception that fails does not suppress)\n            e.g. {}",
+                escape(&plan.exceptions[i].config.name),
+                if *n == 1 { "" } else { "s" },
+                escape(ex)
+            );
         }
     }
     let errors: u64 = stats.rule_errors.iter().sum();

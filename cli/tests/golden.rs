@@ -64,6 +64,8 @@ const SUMMARY_KEYS: &[&str] = &[
     "alerts",
     "alerts_by_rule",
     "rule_errors",
+    "suppressed",
+    "exception_errors",
     "quarantined",
     "bad_records",
     "skipped_bytes",

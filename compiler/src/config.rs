@@ -30,6 +30,35 @@ pub struct Config {
     pub destinations: Vec<Destination>,
     /// `[accounts]`: account id → name, for alerts.
     pub accounts: BTreeMap<String, String>,
+    /// `[[exception]]` tables in file order.
+    pub exceptions: Vec<ExceptionConfig>,
+}
+
+/// One `[[exception]]`: alerts of `rules` (every rule when empty) on
+/// events where `jq_match` gives a truthy first output are suppressed
+/// (and counted), until `expires`.
+#[derive(Clone, Debug)]
+pub struct ExceptionConfig {
+    /// Position among the exceptions, from 0.
+    pub index: usize,
+    /// `name`.
+    pub name: String,
+    /// `reason` (required: why these alerts are expected).
+    pub reason: String,
+    /// `rules`: the rule names it applies to, with where each is written;
+    /// empty = every rule.
+    pub rules: Vec<(String, Range<usize>)>,
+    /// The jq condition.
+    pub jq_match: String,
+    /// Where the `jq_match` value is in the file.
+    pub jq_span: Range<usize>,
+    /// Maps byte offsets in `jq_match` to offsets in the file.
+    pub jq_offsets: OffsetMap,
+    /// `expires`, as seconds since the epoch (the instant it stops
+    /// suppressing), and as written.
+    pub expires: Option<(i64, String)>,
+    /// Where the `[[exception]]` header is.
+    pub span: Range<usize>,
 }
 
 /// How serious a rule's alerts are (`severity`), in increasing order.
@@ -244,12 +273,14 @@ pub fn parse(source: &str) -> (Config, Vec<Diagnostic>) {
                 rules: Vec::new(),
                 destinations: Vec::new(),
                 accounts: BTreeMap::new(),
+                exceptions: Vec::new(),
             },
             diags,
         );
     }
     let root = root.into_inner();
     let mut accounts = BTreeMap::new();
+    let mut exceptions = Vec::new();
 
     let mut rules = Vec::new();
     let mut rule_count = 0;
@@ -289,9 +320,19 @@ pub fn parse(source: &str) -> (Config, Vec<Diagnostic>) {
                 note_case(&mut diags, key, &lower);
                 accounts = account_names(value, &mut diags);
             }
+            "exception" => {
+                note_case(&mut diags, key, &lower);
+                let Some(items) = array_of_tables(value, &lower, &mut diags) else { continue };
+                for (table, span) in items {
+                    let index = exceptions.len();
+                    if let Some(e) = exception(source, table, span, index, &mut diags) {
+                        exceptions.push(e);
+                    }
+                }
+            }
             _ => diags.push(
                 Diagnostic::warning(format!("unknown key `{}` is ignored", key.get_ref()), key.span())
-                    .with_help("tattletail reads [[rule]] and [[destination]] tables and an [accounts] table; other keys are ignored, as upstream does"),
+                    .with_help("tattletail reads [[rule]], [[destination]] and [[exception]] tables and an [accounts] table; other keys are ignored, as upstream does"),
             ),
         }
     }
@@ -342,14 +383,135 @@ pub fn parse(source: &str) -> (Config, Vec<Diagnostic>) {
             .with_help("add [[rule]] tables with name and jq_match"),
         );
     }
+    // Exceptions name rules that exist.
+    for e in &exceptions {
+        for (name, span) in &e.rules {
+            if !rules
+                .iter()
+                .any(|r| r.name.as_deref() == Some(name.as_str()))
+            {
+                let mut known: Vec<String> = rules.iter().filter_map(|r| r.name.clone()).collect();
+                known.truncate(12);
+                diags.push(
+                    Diagnostic::error(
+                        format!(
+                            "exception `{}` names rule `{name}`, which does not exist",
+                            e.name
+                        ),
+                        span.clone(),
+                    )
+                    .with_help(format!(
+                        "rules are named by their `name`; known: {}",
+                        known.join(", ")
+                    )),
+                );
+            }
+        }
+    }
     (
         Config {
             rules,
             destinations,
             accounts,
+            exceptions,
         },
         diags,
     )
+}
+
+const EXCEPTION_KEYS: &[&str] = &["name", "reason", "rules", "jq_match", "expires"];
+
+/// One `[[exception]]`; every problem is a diagnostic.
+fn exception(
+    source: &str,
+    table: &Table<'_>,
+    span: Range<usize>,
+    index: usize,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<ExceptionConfig> {
+    check_keys(table, EXCEPTION_KEYS, "[[exception]]", diags);
+    let label = format!("exception #{}", index + 1);
+    let mut required = |key: &str, help: &str| {
+        let got = string(table, key, diags);
+        if got.is_none() && lookup(table, key).is_none() {
+            diags.push(
+                Diagnostic::error(format!("{label} has no `{key}`"), span.clone())
+                    .with_help(help.to_string()),
+            );
+        }
+        got
+    };
+    let name = required(
+        "name",
+        "add name = \"…\": suppressed alerts are counted under it",
+    );
+    let reason = required(
+        "reason",
+        "add reason = \"…\": why these alerts are expected (reviewers and the summary show it)",
+    );
+    let jq = required(
+        "jq_match",
+        "add jq_match = '<jq>': alerts are suppressed on events where its first output is not null or false",
+    );
+    let rules = match lookup(table, "rules") {
+        Some((_, v)) => {
+            let _ = string_list(table, "rules", diags);
+            string_list_spans(v)
+        }
+        None => Vec::new(),
+    };
+    let expires = match lookup(table, "expires") {
+        None => None,
+        Some((_, v)) => {
+            let text = match v.get_ref() {
+                DeValue::String(s) => Some(s.to_string()),
+                DeValue::Datetime(d) => Some(d.to_string()),
+                other => {
+                    diags.push(Diagnostic::error(
+                        format!("`expires` must be a date, found {}", other.type_str()),
+                        v.span(),
+                    ));
+                    None
+                }
+            };
+            match text.map(|t| (crate::date::parse_expiry(&t), t)) {
+                Some((Ok(at), t)) => Some((at, t)),
+                Some((Err(why), _)) => {
+                    diags.push(
+                        Diagnostic::error(format!("`expires`: {why}"), v.span()).with_help(
+                            "an RFC 3339 date (2026-12-31: to the end of that day, UTC) or date-time (2026-12-31T18:00:00Z)",
+                        ),
+                    );
+                    None
+                }
+                None => None,
+            }
+        }
+    };
+    let (name, _) = name?;
+    let (reason, _) = reason?;
+    let (jq, jq_span) = jq?;
+    if reason.trim().is_empty() {
+        diags.push(
+            Diagnostic::error(
+                format!("exception `{name}` has an empty `reason`"),
+                span.clone(),
+            )
+            .with_help("say why these alerts are expected"),
+        );
+    }
+    let jq_offsets = OffsetMap::new(&source[jq_span.clone()], jq_span.start, &jq);
+    Some(ExceptionConfig {
+        index,
+        name,
+        reason,
+        rules,
+        jq_match: jq,
+        jq_span,
+        jq_offsets,
+        expires,
+        span,
+    })
 }
 
 /// `[accounts]`: `"123456789012" = "prod"` pairs.

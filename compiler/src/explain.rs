@@ -267,6 +267,48 @@ pub fn text(plan: &Plan, file: &str, source: &str) -> String {
         let _ = writeln!(out, "  evaluation:  {}", eval_text(r));
         out.push('\n');
     }
+    for e in &plan.exceptions {
+        let c = &e.config;
+        let (line, _) = line_col(source, c.span.start);
+        let _ = writeln!(
+            out,
+            "exception {}: {} ({}:{line})",
+            c.index + 1,
+            escape(&c.name),
+            escape(file)
+        );
+        let _ = writeln!(out, "  reason:      {}", escape(&c.reason));
+        let rules = if c.rules.is_empty() {
+            "every rule".to_string()
+        } else {
+            let names: Vec<String> = c
+                .rules
+                .iter()
+                .map(|(n, _)| escape(n).into_owned())
+                .collect();
+            names.join(", ")
+        };
+        let _ = writeln!(out, "  suppresses:  alerts of {rules}");
+        if let Some((at, _)) = &c.expires {
+            let _ = writeln!(out, "  expires:     {}", crate::date::format_utc(*at));
+        }
+        match &e.analysis.prefilter {
+            Prefilter::Any => {
+                let _ = writeln!(out, "  evaluated:   on every alert's event");
+            }
+            Prefilter::Never => {
+                let _ = writeln!(out, "  evaluated:   never (it can never hold)");
+            }
+            Prefilter::Keys {
+                event_name,
+                event_source,
+            } => {
+                let _ = writeln!(out, "  eventName:   {}", escape(&field_text(event_name)));
+                let _ = writeln!(out, "  eventSource: {}", escape(&field_text(event_source)));
+            }
+        }
+        out.push('\n');
+    }
     let _ = writeln!(out, "index: {} rules", plan.rules.len());
     for b in BUCKETS {
         let n = plan
@@ -383,7 +425,35 @@ struct IndexJson {
 #[derive(Serialize)]
 struct ExplainJson<'a> {
     rules: Vec<RuleJson<'a>>,
+    exceptions: Vec<ExceptionJson<'a>>,
     index: IndexJson,
+}
+
+#[derive(Serialize)]
+struct ExceptionJson<'a> {
+    index: usize,
+    name: &'a str,
+    reason: &'a str,
+    line: usize,
+    /// `null`: every rule.
+    rules: Option<Vec<&'a str>>,
+    expires: Option<String>,
+    prefilter: Option<PrefilterJson<'a>>,
+}
+
+/// A prefilter in JSON: `null` for every event.
+fn prefilter_json(p: &Prefilter) -> Option<PrefilterJson<'_>> {
+    match p {
+        Prefilter::Any => None,
+        Prefilter::Never => Some(PrefilterJson::Never { never: true }),
+        Prefilter::Keys {
+            event_name,
+            event_source,
+        } => Some(PrefilterJson::Keys {
+            event_name: field_json(event_name),
+            event_source: field_json(event_source),
+        }),
+    }
 }
 
 /// The JSON form, pretty-printed with a fixed key order:
@@ -394,17 +464,7 @@ pub fn json(plan: &Plan, source: &str) -> String {
         .rules
         .iter()
         .map(|r| {
-            let prefilter = match r.prefilter() {
-                Prefilter::Any => None,
-                Prefilter::Never => Some(PrefilterJson::Never { never: true }),
-                Prefilter::Keys {
-                    event_name,
-                    event_source,
-                } => Some(PrefilterJson::Keys {
-                    event_name: field_json(event_name),
-                    event_source: field_json(event_source),
-                }),
-            };
+            let prefilter = prefilter_json(r.prefilter());
             let reasons = if matches!(r.prefilter(), Prefilter::Any) {
                 r.analysis
                     .notes
@@ -465,7 +525,31 @@ pub fn json(plan: &Plan, source: &str) -> String {
         index_only: count(plan, |e| matches!(e, Eval::IndexOnly(_))),
         native: count(plan, |e| matches!(e, Eval::Native)),
     };
-    let doc = ExplainJson { rules, index };
+    let exceptions = plan
+        .exceptions
+        .iter()
+        .map(|e| {
+            let c = &e.config;
+            ExceptionJson {
+                index: c.index,
+                name: &c.name,
+                reason: &c.reason,
+                line: line_col(source, c.span.start).0,
+                rules: (!c.rules.is_empty())
+                    .then(|| c.rules.iter().map(|(n, _)| n.as_str()).collect()),
+                expires: c
+                    .expires
+                    .as_ref()
+                    .map(|(at, _)| crate::date::format_utc(*at)),
+                prefilter: prefilter_json(&e.analysis.prefilter),
+            }
+        })
+        .collect();
+    let doc = ExplainJson {
+        rules,
+        exceptions,
+        index,
+    };
     serde_json::to_string_pretty(&doc).expect("explain JSON serialises") + "\n"
 }
 

@@ -13,6 +13,7 @@
 
 pub mod analysis;
 pub mod config;
+pub mod date;
 pub mod diag;
 pub mod escape;
 pub mod explain;

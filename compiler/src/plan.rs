@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use crate::analysis::{self, Analysis, IndexOnly, Prefilter};
-use crate::config::{self, Destination, RuleConfig};
+use crate::config::{self, Destination, ExceptionConfig, RuleConfig};
 use crate::diag::Diagnostic;
 use crate::ir::{self, Program};
 use crate::syntax;
@@ -69,6 +69,51 @@ pub struct Plan {
     pub destinations: Vec<Destination>,
     /// `[accounts]`: account id → name.
     pub accounts: std::collections::BTreeMap<String, String>,
+    /// Exceptions in config order.
+    pub exceptions: Vec<PlannedException>,
+}
+
+/// One exception, ready to run.
+#[derive(Debug)]
+pub struct PlannedException {
+    /// As configured.
+    pub config: ExceptionConfig,
+    /// Its condition's program.
+    pub program: Arc<Program>,
+    /// What analysis found (its prefilter: the exception is only evaluated
+    /// on events it admits).
+    pub analysis: Analysis,
+    /// The positions of the rules it applies to; `None`: every rule.
+    pub rules: Option<Vec<usize>>,
+}
+
+impl PlannedException {
+    /// Does it apply to rule `r`?
+    pub fn applies_to(&self, r: usize) -> bool {
+        self.rules.as_ref().is_none_or(|rs| rs.contains(&r))
+    }
+
+    /// Has it expired at `now` (seconds since the epoch)?
+    pub fn expired(&self, now: i64) -> bool {
+        self.config
+            .expires
+            .as_ref()
+            .is_some_and(|(at, _)| now >= *at)
+    }
+
+    /// A warning, at the exception, that it has expired.
+    pub fn expired_warning(&self) -> Diagnostic {
+        let (at, written) = self.config.expires.clone().unwrap_or_default();
+        Diagnostic::warning(
+            format!(
+                "exception `{}` expired at {} ({written}): it no longer suppresses anything",
+                self.config.name,
+                crate::date::format_utc(at)
+            ),
+            self.config.span.clone(),
+        )
+        .with_help("remove it, or set a later `expires` if the alerts are still expected")
+    }
 }
 
 impl Plan {
@@ -144,6 +189,43 @@ pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
             eval,
         });
     }
+    let mut exceptions = Vec::new();
+    for e in cfg.exceptions {
+        let program = match compile_program(&e.jq_match) {
+            Ok(p) => p,
+            Err(errors) => {
+                for err in errors {
+                    let span = e.jq_offsets.map_range(err.span.range());
+                    let mut d =
+                        Diagnostic::error(format!("exception `{}`: {}", e.name, err.message), span);
+                    if let Some(h) = err.help {
+                        d = d.with_help(h);
+                    }
+                    diags.push(d);
+                }
+                continue;
+            }
+        };
+        let analysis = analysis::analyze(&program);
+        let applies = (!e.rules.is_empty()).then(|| {
+            rules
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| {
+                    e.rules
+                        .iter()
+                        .any(|(n, _)| r.config.name.as_deref() == Some(n))
+                })
+                .map(|(i, _)| i)
+                .collect()
+        });
+        exceptions.push(PlannedException {
+            config: e,
+            program: Arc::new(program),
+            analysis,
+            rules: applies,
+        });
+    }
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);
     }
@@ -152,6 +234,7 @@ pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
             rules,
             destinations: cfg.destinations,
             accounts: cfg.accounts,
+            exceptions,
         },
         warnings: diags,
     })

@@ -138,6 +138,8 @@ struct Totals {
     alerts: BTreeMap<String, u64>,
     /// Alerts of `mode = "dry_run"` rules (counted and logged, never sent).
     dry_run_alerts: BTreeMap<String, u64>,
+    /// Alerts suppressed, by exception name.
+    suppressed: BTreeMap<String, u64>,
     rule_errors: BTreeMap<String, u64>,
     budget_errors: BTreeMap<String, u64>,
     quarantined: u64,
@@ -165,6 +167,12 @@ impl Totals {
         }
         for (name, n) in by_rule(&dry, plan) {
             *self.dry_run_alerts.entry(name).or_default() += n;
+        }
+        for (i, &n) in stats.suppressed.iter().enumerate() {
+            if n > 0 {
+                let name = plan.exceptions[i].config.name.clone();
+                *self.suppressed.entry(name).or_default() += n;
+            }
         }
         for (name, n) in by_rule(&stats.rule_errors, plan) {
             *self.rule_errors.entry(name).or_default() += n;
@@ -287,6 +295,17 @@ impl App {
         let compiled = compiled.inspect_err(|e| {
             error!(message = "config_invalid", error = e.to_string().as_str());
         })?;
+        let now = SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        for e in compiled.plan.exceptions.iter().filter(|e| e.expired(now)) {
+            warn!(
+                message = "exception_expired",
+                exception = e.config.name.as_str(),
+                expires = e.config.expires.as_ref().map_or("", |x| x.1.as_str()),
+                help = "it no longer suppresses anything: remove it, or set a later `expires`"
+            );
+        }
         let mut totals = Totals::default();
         let mut results = Vec::with_capacity(invocation.units.len());
         for unit in &invocation.units {
@@ -355,6 +374,7 @@ impl App {
             "records": totals.records,
             "alerts": totals.alert_count(),
             "dry_run_alerts": totals.dry_run_alerts.values().sum::<u64>(),
+            "suppressed_alerts": totals.suppressed.values().sum::<u64>(),
             "alerts_delivered": totals.delivered,
             "alerts_undelivered": totals.undelivered,
         });
@@ -372,6 +392,8 @@ impl App {
             alerts = totals.alert_count(),
             match_count = totals.alert_count(),
             alerts_by_rule_json = json_text(&totals.alerts).as_str(),
+            dry_run_alerts_by_rule_json = json_text(&totals.dry_run_alerts).as_str(),
+            suppressed_by_exception_json = json_text(&totals.suppressed).as_str(),
             rule_errors_json = json_text(&totals.rule_errors).as_str(),
             rule_budget_errors_json = json_text(&totals.budget_errors).as_str(),
             rules_quarantined = totals.quarantined,
@@ -611,6 +633,7 @@ impl App {
                 count("Records", t.records),
                 count("Alerts", t.alert_count()),
                 count("DryRunAlerts", t.dry_run_alerts.values().sum()),
+                count("SuppressedAlerts", t.suppressed.values().sum()),
                 count("RuleErrors", t.rule_errors.values().sum()),
                 count("RuleBudgetErrors", t.budget_errors.values().sum()),
                 count("RulesQuarantined", t.quarantined),
@@ -655,6 +678,13 @@ impl App {
                         t.budget_errors.get(rule).copied().unwrap_or(0),
                     ),
                 ],
+            );
+        }
+        for (exception, n) in &t.suppressed {
+            logging::emit_metrics(
+                ns,
+                &[("FunctionName", f), ("Exception", exception)],
+                &[count("SuppressedAlerts", *n)],
             );
         }
     }

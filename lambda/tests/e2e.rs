@@ -672,6 +672,98 @@ destinations = ["sns", "slack"]
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn exceptions_suppress_with_counters_and_an_expired_one_no_longer_does() {
+    let moto = Moto::get();
+    let bucket = "exception-trail";
+    let arns = setup(
+        moto,
+        bucket,
+        &["exception-alerts"],
+        &["tattletail@example.com"],
+    )
+    .await;
+    put(
+        moto,
+        bucket,
+        "AWSLogs/upstream.json",
+        upstream_file(),
+        false,
+    )
+    .await;
+    let root = temp_dir("exceptions");
+    bundled(
+        &root,
+        &format!(
+            r#"
+[[destination]]
+id = "sns"
+type = "sns"
+sns_arn = "{topic}"
+
+[[rule]]
+name = "Create User"
+jq_match = 'select(.eventName == "CreateUser")'
+destinations = ["sns"]
+
+[[rule]]
+name = "Create User again"
+jq_match = 'select(.eventName == "CreateUser") | .requestParameters.userName'
+destinations = ["sns"]
+
+[[exception]]
+name = "admin creates users"
+reason = "the admin role provisions users"
+rules = ["Create User"]
+jq_match = '.userIdentity.arn | contains("assumed-role/admin_read_write")'
+expires = 2099-12-31
+
+[[exception]]
+name = "old exception"
+reason = "expired long ago"
+rules = ["Create User again"]
+jq_match = 'true'
+expires = "2020-01-01T00:00:00Z"
+"#,
+            topic = arns[0],
+        ),
+    );
+    let mut f = Function::start(moto, &[], &root);
+    assert!(f
+        .invoke(s3_event(bucket, &["AWSLogs/upstream.json"]))
+        .is_ok());
+    // The active exception suppressed its rule's alert; the expired one
+    // suppressed nothing.
+    let names: Vec<Value> = moto
+        .sns_messages(&arns[0])
+        .iter()
+        .map(|(m, _)| serde_json::from_str::<Value>(m).unwrap()["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("Create User again")], "{}", f.log_text());
+    let expired = f.logs_named("exception_expired");
+    assert_eq!(expired.len(), 1, "{}", f.log_text());
+    assert_eq!(expired[0]["exception"], "old exception");
+    let done = &f.logs_named("invocation_complete")[0];
+    assert_eq!(
+        done["suppressed_by_exception"],
+        json!({"admin creates users": 1})
+    );
+    let emf: Vec<Value> = f
+        .logs()
+        .into_iter()
+        .filter(|l| l.get("_aws").is_some())
+        .collect();
+    let total = emf
+        .iter()
+        .find(|d| d.get("Rule").is_none() && d.get("Exception").is_none())
+        .unwrap();
+    assert_eq!(total["SuppressedAlerts"], 1.0);
+    assert_eq!(total["Alerts"], 1.0);
+    assert!(emf
+        .iter()
+        .any(|d| d["Exception"] == "admin creates users" && d["SuppressedAlerts"] == 1.0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_invalid_config_in_s3_fails_with_every_diagnostic_until_fixed() {
     let moto = Moto::get();
     let bucket = "badconfig-trail";

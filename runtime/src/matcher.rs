@@ -20,7 +20,7 @@ use tattletail_compiler::analysis::{IndexOnly, Literal, Prefilter};
 use tattletail_compiler::plan::{Eval, Plan};
 
 use crate::eval::{self, value, Exceeded, First, Limits, Prepared, RootIndex, Value};
-use crate::index::DispatchIndex;
+use crate::index::{Candidates, DispatchIndex};
 use crate::quarantine::Quarantine;
 use crate::record::{Record, RecordParser};
 
@@ -144,6 +144,10 @@ pub struct Outcome {
     pub quarantined: Vec<usize>,
     /// What had to be rewritten for the record to read as jq reads it.
     pub repairs: crate::repair::Repairs,
+    /// Alerts an exception suppressed: (rule, exception).
+    pub suppressed: Vec<(usize, usize)>,
+    /// Exceptions that failed on this record (they did not suppress).
+    pub exception_errors: Vec<(usize, String)>,
 }
 
 /// Evaluates a plan on records.
@@ -170,12 +174,35 @@ pub struct Matcher<'p> {
     /// Of those, not yet added to the quarantine counters.
     unreported: Vec<u64>,
     quarantine: Arc<Quarantine>,
+    /// The exceptions' programs.
+    exceptions: Vec<Prepared>,
+    /// Per exception: not expired when this matcher was made.
+    active: Vec<bool>,
+    /// The exceptions' dispatch index (expired ones in no bucket).
+    exception_index: Option<DispatchIndex>,
+}
+
+/// Seconds since the epoch, now.
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 impl<'p> Matcher<'p> {
     /// A matcher that uses the dispatch index and required literals.
     pub fn new(plan: &'p Plan) -> Self {
         let mut m = Self::naive(plan);
+        let active = m.active.clone();
+        m.exception_index = Some(DispatchIndex::new(plan.exceptions.iter().zip(active).map(
+            |(e, on)| {
+                if on {
+                    &e.analysis.prefilter
+                } else {
+                    &Prefilter::Never
+                }
+            },
+        )));
         // A disabled rule is in no bucket: the index never hands it out.
         m.index = Some(DispatchIndex::new(plan.rules.iter().map(|r| {
             if r.eval == Eval::Disabled {
@@ -236,6 +263,16 @@ impl<'p> Matcher<'p> {
             evaluated: vec![0; n],
             unreported: vec![0; n],
             quarantine: Arc::new(Quarantine::new(n)),
+            exceptions: plan
+                .exceptions
+                .iter()
+                .map(|e| Prepared::new(&e.program))
+                .collect(),
+            active: {
+                let now = now();
+                plan.exceptions.iter().map(|e| !e.expired(now)).collect()
+            },
+            exception_index: None,
         }
     }
 
@@ -457,6 +494,11 @@ impl<'p> Matcher<'p> {
                 }
             }
         }
+        out.suppressed.clear();
+        out.exception_errors.clear();
+        if !out.matches.is_empty() && !self.plan.exceptions.is_empty() {
+            self.apply_exceptions(&root, &fields, out);
+        }
         if !out.matches.is_empty() {
             let field = |key| {
                 fields
@@ -484,6 +526,82 @@ impl<'p> Matcher<'p> {
                 invoked_by: of_identity("invokedBy"),
             };
         }
+    }
+}
+
+impl Matcher<'_> {
+    /// Take out of `out.matches` the alerts an active exception that
+    /// applies to their rule suppresses on this record; each exception is
+    /// evaluated at most once per record, and only on events its
+    /// prefilter admits. An exception that fails does not suppress.
+    fn apply_exceptions<'t>(
+        &mut self,
+        root: &Value<'t>,
+        fields: &RootIndex<'t>,
+        out: &mut Outcome,
+    ) {
+        let candidates: Candidates = match &mut self.exception_index {
+            Some(ix) if root.is_object() => {
+                let name = fields.get(root, "eventName");
+                let source = fields.get(root, "eventSource");
+                ix.candidates(
+                    name.as_ref().and_then(Value::as_str),
+                    source.as_ref().and_then(Value::as_str),
+                )
+            }
+            _ => (0..self.plan.exceptions.len() as u32)
+                .filter(|&e| self.active[e as usize])
+                .collect(),
+        };
+        if candidates.is_empty() {
+            return;
+        }
+        let mut holds: Vec<Option<bool>> = vec![None; self.plan.exceptions.len()];
+        let Outcome {
+            matches,
+            suppressed,
+            exception_errors,
+            ..
+        } = out;
+        let plan = self.plan;
+        matches.retain(|m| {
+            for &e in candidates.iter() {
+                let e = e as usize;
+                let exception = &plan.exceptions[e];
+                if !exception.applies_to(m.rule) {
+                    continue;
+                }
+                let hit = *holds[e].get_or_insert_with(|| {
+                    let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        eval::first_output(
+                            &exception.program,
+                            &self.exceptions[e],
+                            root.clone(),
+                            self.limits,
+                            Some(fields),
+                        )
+                    }))
+                    .unwrap_or_else(|panic| First::Error(internal_error(panic.as_ref())));
+                    match first {
+                        First::Value(v) => v.truthy(),
+                        First::Empty => false,
+                        First::Error(message) => {
+                            exception_errors.push((e, message));
+                            false
+                        }
+                        First::Budget(b) => {
+                            exception_errors.push((e, b.to_string()));
+                            false
+                        }
+                    }
+                });
+                if hit {
+                    suppressed.push((m.rule, e));
+                    return false;
+                }
+            }
+            true
+        });
     }
 }
 

@@ -134,6 +134,12 @@ pub struct Stats {
     pub budget_errors: Vec<u64>,
     /// Rules quarantined for exceeding their budget, and where.
     pub quarantined: Vec<(usize, String)>,
+    /// Alerts suppressed, per exception (plan order; may be shorter than
+    /// the plan's exceptions: missing = 0).
+    pub suppressed: Vec<u64>,
+    /// Records on which an exception failed (so did not suppress), per
+    /// exception, with the first message.
+    pub exception_errors: Vec<(u64, String)>,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -184,6 +190,17 @@ impl Stats {
         for (i, n) in other.budget_errors.iter().enumerate() {
             self.budget_errors[i] += n;
         }
+        add_counts(&mut self.suppressed, &other.suppressed);
+        for (i, (n, ex)) in other.exception_errors.into_iter().enumerate() {
+            if self.exception_errors.len() <= i {
+                self.exception_errors.resize(i + 1, (0, String::new()));
+            }
+            let mine = &mut self.exception_errors[i];
+            mine.0 += n;
+            if mine.1.is_empty() {
+                mine.1 = ex;
+            }
+        }
         for q in other.quarantined {
             if !self.quarantined.iter().any(|(r, _)| *r == q.0) {
                 self.quarantined.push(q);
@@ -197,6 +214,11 @@ impl Stats {
         self.elapsed = self.elapsed.max(other.elapsed);
     }
 
+    /// Alerts suppressed by exceptions, in all.
+    pub fn total_suppressed(&self) -> u64 {
+        self.suppressed.iter().sum()
+    }
+
     /// Total alerts.
     pub fn total_alerts(&self) -> u64 {
         self.alerts.iter().sum()
@@ -205,6 +227,16 @@ impl Stats {
     /// Some input or record could not be read.
     pub fn had_read_errors(&self) -> bool {
         !self.failed.is_empty() || self.bad_records > 0
+    }
+}
+
+/// `into[i] += from[i]`, growing `into` as needed.
+fn add_counts(into: &mut Vec<u64>, from: &[u64]) {
+    if into.len() < from.len() {
+        into.resize(from.len(), 0);
+    }
+    for (a, b) in into.iter_mut().zip(from) {
+        *a += b;
     }
 }
 
@@ -561,6 +593,24 @@ impl<'p> Scanner<'p> {
         }
         for m in &outcome.matches {
             self.stats.alerts[m.rule] += 1;
+        }
+        for &(_, e) in &outcome.suppressed {
+            if self.stats.suppressed.len() <= e {
+                self.stats.suppressed.resize(e + 1, 0);
+            }
+            self.stats.suppressed[e] += 1;
+        }
+        for (e, message) in outcome.exception_errors.drain(..) {
+            if self.stats.exception_errors.len() <= e {
+                self.stats
+                    .exception_errors
+                    .resize(e + 1, (0, String::new()));
+            }
+            let slot = &mut self.stats.exception_errors[e];
+            slot.0 += 1;
+            if slot.1.is_empty() {
+                slot.1 = format!("{source} record {}: {message}", pos.index);
+            }
         }
     }
 
