@@ -120,11 +120,16 @@ impl Loaded {
     pub fn check_line(&self) -> String {
         let p = &self.compiled.plan;
         let s = |n: usize| if n == 1 { "" } else { "s" };
+        let routes = match p.routes.len() {
+            0 => String::new(),
+            n => format!(" and {n} route{}", s(n)),
+        };
         format!(
-            "{}: ok, {} rule{} and {} destination{}",
+            "{}: ok, {} rule{}{} {} destination{}{routes}",
             escape(&self.name),
             p.rules.len(),
             s(p.rules.len()),
+            if routes.is_empty() { " and" } else { "," },
             p.destinations.len(),
             s(p.destinations.len()),
         )

@@ -163,7 +163,7 @@ pub fn run(run: ScanRun) -> Status {
         state.clone(),
     )))));
     let mut printer =
-        Printer::new(out.clone(), run.format, run.color).with_accounts(plan.accounts.clone());
+        Printer::new(out.clone(), run.format, run.color).with_plan(run.compiled.clone());
 
     #[cfg(feature = "aws")]
     let delivery = match &aws {

@@ -5,13 +5,14 @@
 //! characters), so one alert is always exactly one line. Colour codes are
 //! only ever put around escaped text.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 use tattletail_compiler::config::{Mode, Severity};
 use tattletail_compiler::escape::{escape, escape_json};
+use tattletail_compiler::plan::{Compiled, Plan};
 use tattletail_runtime::scan::{Alert, AlertSink, RecordRef};
 
 use crate::args::Format;
@@ -103,10 +104,27 @@ fn event_text(a: &Alert<'_>) -> String {
 
 /// The JSON object printed for an alert in `--format jsonl`, without the
 /// event ([`json_line`] adds it): what happened, who did it, from where,
-/// in which account and region, the rule's output, where the record is.
-pub fn alert_json(a: &Alert<'_>, accounts: &Accounts) -> Value {
+/// in which account and region, the rule's output, where the record is,
+/// and where the alert goes: with the plan, its routed destinations
+/// ([`Plan::targets`], what `--send` and the Lambda send to); without
+/// it, the rule's own list.
+pub fn alert_json(a: &Alert<'_>, plan: Option<&Plan>) -> Value {
     let f = a.fields;
-    let account_name = f.account.as_ref().and_then(|id| accounts.get(id));
+    let account_name = plan.and_then(|p| p.account_name(f.account.as_deref()));
+    let destinations: Vec<&str> = match plan {
+        Some(p) => p
+            .targets(a.rule_index, f.account.as_deref(), f.region.as_deref())
+            .into_iter()
+            .map(|d| d.id.as_str())
+            .collect(),
+        None => a
+            .rule
+            .config
+            .destinations
+            .iter()
+            .map(String::as_str)
+            .collect(),
+    };
     json!({
         "rule": a.rule.config.display_name(),
         "severity": a.rule.config.meta.severity.map(|s| s.as_str()),
@@ -123,7 +141,7 @@ pub fn alert_json(a: &Alert<'_>, accounts: &Accounts) -> Value {
         "account_name": account_name,
         "region": f.region,
         "annotation": a.annotation.map_or(Value::Null, |a| a.value()),
-        "destinations": a.rule.config.destinations,
+        "destinations": destinations,
         "file": a.source,
         "index": a.position.index,
     })
@@ -131,8 +149,8 @@ pub fn alert_json(a: &Alert<'_>, accounts: &Accounts) -> Value {
 
 /// The JSON Lines line for an alert (with its newline): [`alert_json`]
 /// with the whole event under `event`, last.
-pub fn json_line(a: &Alert<'_>, accounts: &Accounts) -> String {
-    let mut line = alert_json(a, accounts).to_string();
+pub fn json_line(a: &Alert<'_>, plan: Option<&Plan>) -> String {
+    let mut line = alert_json(a, plan).to_string();
     line.pop(); // the closing brace
     line.push_str(",\"event\":");
     line.push_str(&event_text(a));
@@ -159,7 +177,7 @@ impl Style {
 
 /// The readable line for an alert (with its newline):
 /// `TIME  RULE [SEVERITY] [dry run]  ACTOR  SOURCE NAME  from IP  in ACCOUNT (NAME) REGION  match: …  (FILE#INDEX eventID=ID)`.
-pub fn text_line(a: &Alert<'_>, color: bool, accounts: &Accounts) -> String {
+pub fn text_line(a: &Alert<'_>, color: bool, plan: Option<&Plan>) -> String {
     let f = a.fields;
     let style = Style { on: color };
     let shown = |v: Option<&str>| escape(v.unwrap_or("-")).into_owned();
@@ -190,7 +208,7 @@ pub fn text_line(a: &Alert<'_>, color: bool, accounts: &Accounts) -> String {
     line.push_str("  from ");
     style.paint("33", &shown(f.source_ip.as_deref()), &mut line);
     let _ = write!(line, "  in {}", shown(f.account.as_deref()));
-    if let Some(name) = f.account.as_ref().and_then(|id| accounts.get(id)) {
+    if let Some(name) = plan.and_then(|p| p.account_name(f.account.as_deref())) {
         let _ = write!(line, " ({})", escape(name));
     }
     let _ = write!(line, " {}", shown(f.region.as_deref()));
@@ -212,15 +230,12 @@ pub fn text_line(a: &Alert<'_>, color: bool, accounts: &Accounts) -> String {
     line
 }
 
-/// Account id → name (the config's `[accounts]`).
-pub type Accounts = BTreeMap<String, String>;
-
 /// Prints alerts in one format.
 pub struct Printer<W: Write> {
     out: W,
     format: Format,
     color: bool,
-    accounts: Accounts,
+    compiled: Option<Arc<Compiled>>,
 }
 
 impl<W: Write> Printer<W> {
@@ -230,13 +245,14 @@ impl<W: Write> Printer<W> {
             out,
             format,
             color,
-            accounts: Accounts::new(),
+            compiled: None,
         }
     }
 
-    /// Show these account names beside account ids.
-    pub fn with_accounts(mut self, accounts: Accounts) -> Self {
-        self.accounts = accounts;
+    /// Show the plan's account names beside account ids, and its routed
+    /// destinations in JSON Lines.
+    pub fn with_plan(mut self, compiled: Arc<Compiled>) -> Self {
+        self.compiled = Some(compiled);
         self
     }
 
@@ -249,9 +265,10 @@ impl<W: Write> Printer<W> {
 impl<W: Write> AlertSink for Printer<W> {
     fn alert(&mut self, a: &Alert<'_>) -> io::Result<()> {
         // Built whole and written at once: one write per alert.
+        let plan = self.compiled.as_deref().map(|c| &c.plan);
         let line = match self.format {
-            Format::Text => text_line(a, self.color, &self.accounts),
-            Format::Jsonl => json_line(a, &self.accounts),
+            Format::Text => text_line(a, self.color, plan),
+            Format::Jsonl => json_line(a, plan),
         };
         self.out.write_all(line.as_bytes())
     }

@@ -26,6 +26,8 @@ use crate::toml_str::OffsetMap;
 pub struct Config {
     /// `[[rule]]` tables in file order.
     pub rules: Vec<RuleConfig>,
+    /// `[[route]]` tables in file order.
+    pub routes: Vec<RouteConfig>,
     /// `[[destination]]` tables in file order.
     pub destinations: Vec<Destination>,
     /// `[accounts]`: account id → name, for alerts.
@@ -195,6 +197,54 @@ pub struct Destination {
     pub id: String,
     /// Type and its required settings.
     pub kind: DestinationKind,
+    /// `min_severity`: only alerts of this severity and above are sent
+    /// here (see [`Destination::admits`]).
+    pub min_severity: Option<Severity>,
+}
+
+impl Destination {
+    /// Does this destination take alerts of a rule of `severity`? With a
+    /// `min_severity`, only rules of that severity or above; a rule without
+    /// severity counts as `info`, so it reaches only destinations without
+    /// `min_severity` or with `min_severity = "info"`.
+    pub fn admits(&self, severity: Option<Severity>) -> bool {
+        self.min_severity
+            .is_none_or(|min| severity.unwrap_or(Severity::Info) >= min)
+    }
+}
+
+/// One `[[route]]`: alerts matching every condition given (each a list,
+/// any of its values) also go to `destinations`. A condition not given
+/// places no restriction; a route without conditions takes every alert.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteConfig {
+    /// Position among the routes, from 0.
+    pub index: usize,
+    /// `name`, if given.
+    pub name: Option<String>,
+    /// `accounts`: recipientAccountId values (names from `[accounts]`
+    /// replaced by their ids).
+    pub accounts: Option<Vec<String>>,
+    /// `regions`: awsRegion values.
+    pub regions: Option<Vec<String>>,
+    /// `severities`: rule severities (a rule without severity matches none).
+    pub severities: Option<Vec<Severity>>,
+    /// `rules`: rule names.
+    pub rules: Option<Vec<String>>,
+    /// `destinations`: destination ids, in order.
+    pub destinations: Vec<String>,
+    /// Where the `[[route]]` header is.
+    pub span: Range<usize>,
+}
+
+impl RouteConfig {
+    /// The name shown to users: `name`, or `route #N` (1-based) without one.
+    pub fn display_name(&self) -> String {
+        match &self.name {
+            Some(n) if !n.is_empty() => n.clone(),
+            _ => format!("route #{}", self.index + 1),
+        }
+    }
 }
 
 /// A destination type with the settings that type requires.
@@ -248,6 +298,7 @@ const DEST_KEYS: &[&str] = &[
     "webhook_url",
     "to_emails",
     "from_email",
+    "min_severity",
 ];
 const DEST_TYPES: &[&str] = &["sns", "ses", "slack_webhook"];
 
@@ -271,6 +322,7 @@ pub fn parse(source: &str) -> (Config, Vec<Diagnostic>) {
         return (
             Config {
                 rules: Vec::new(),
+                routes: Vec::new(),
                 destinations: Vec::new(),
                 accounts: BTreeMap::new(),
                 exceptions: Vec::new(),
@@ -286,6 +338,7 @@ pub fn parse(source: &str) -> (Config, Vec<Diagnostic>) {
     let mut rule_count = 0;
     let mut destinations = Vec::new();
     let mut dest_spans: Vec<(String, Range<usize>)> = Vec::new();
+    let mut raw_routes: Vec<RawRoute> = Vec::new();
     for (key, value) in root.iter() {
         let lower = key.get_ref().to_ascii_lowercase();
         match lower.as_str() {
@@ -330,9 +383,16 @@ pub fn parse(source: &str) -> (Config, Vec<Diagnostic>) {
                     }
                 }
             }
+            "route" => {
+                note_case(&mut diags, key, &lower);
+                let Some(items) = array_of_tables(value, &lower, &mut diags) else { continue };
+                for (table, span) in items {
+                    raw_routes.extend(route(table, span, raw_routes.len(), &mut diags));
+                }
+            }
             _ => diags.push(
                 Diagnostic::warning(format!("unknown key `{}` is ignored", key.get_ref()), key.span())
-                    .with_help("tattletail reads [[rule]], [[destination]] and [[exception]] tables and an [accounts] table; other keys are ignored, as upstream does"),
+                    .with_help("tattletail reads [[rule]], [[destination]], [[exception]] and [[route]] tables and an [accounts] table; other keys are ignored, as upstream does"),
             ),
         }
     }
@@ -374,6 +434,16 @@ pub fn parse(source: &str) -> (Config, Vec<Diagnostic>) {
         }
     }
 
+    let routes = resolve_routes(
+        raw_routes,
+        &rules,
+        &destinations,
+        &dest_spans,
+        &accounts,
+        &mut diags,
+    );
+    unreachable_rule_destinations(&root, &rules, &destinations, &mut diags);
+
     if rule_count == 0 && !diags.iter().any(Diagnostic::is_error) {
         diags.push(
             Diagnostic::warning(
@@ -411,6 +481,7 @@ pub fn parse(source: &str) -> (Config, Vec<Diagnostic>) {
     (
         Config {
             rules,
+            routes,
             destinations,
             accounts,
             exceptions,
@@ -931,14 +1002,408 @@ fn destination(
             None
         }
     };
+    let min_severity = destination_min_severity(table, diags);
     let dest = match (&id, kind) {
         (Some((id, _)), Some(kind)) => Some(Destination {
             id: id.clone(),
             kind,
+            min_severity,
         }),
         _ => None,
     };
     (dest, id)
+}
+
+// ---- Routing: `min_severity` and `[[route]]` ----
+
+const ROUTE_KEYS: &[&str] = &[
+    "name",
+    "accounts",
+    "regions",
+    "severities",
+    "rules",
+    "destinations",
+];
+
+/// `route `name`` or `route #N`.
+fn route_label(name: Option<&str>, index: usize) -> String {
+    match name {
+        Some(n) if !n.is_empty() => format!("route `{n}`"),
+        _ => format!("route #{}", index + 1),
+    }
+}
+
+/// A destination's `min_severity`.
+fn destination_min_severity(table: &Table<'_>, diags: &mut Vec<Diagnostic>) -> Option<Severity> {
+    let (text, span) = string(table, "min_severity", diags)?;
+    let parsed = Severity::parse(&text);
+    if parsed.is_none() {
+        diags.push(
+            Diagnostic::error(format!("unknown severity `{text}`"), span).with_help(
+                "min_severity is one of info, low, medium, high, critical: only alerts of rules of that severity or above are sent to this destination",
+            ),
+        );
+    }
+    parsed
+}
+
+/// A `[[route]]` as written; names are resolved once the whole file is
+/// read ([`resolve_routes`]), as `[accounts]` may come after it.
+struct RawRoute {
+    index: usize,
+    name: Option<String>,
+    accounts: Option<Vec<(String, Range<usize>)>>,
+    regions: Option<Vec<String>>,
+    severities: Option<(Vec<Severity>, Range<usize>)>,
+    rules: Option<Vec<(String, Range<usize>)>>,
+    destinations: Vec<(String, Range<usize>)>,
+    span: Range<usize>,
+}
+
+/// One `[[route]]` table; `None` when it has no usable `destinations`.
+fn route(
+    table: &Table<'_>,
+    span: Range<usize>,
+    index: usize,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<RawRoute> {
+    check_keys(table, ROUTE_KEYS, "[[route]]", diags);
+    let name = string(table, "name", diags).map(|(s, _)| s);
+    let label = route_label(name.as_deref(), index);
+    // A list condition: `None` when not given (or not a list of strings:
+    // an error), its items with their spans otherwise.
+    let condition = |key: &str, diags: &mut Vec<Diagnostic>| {
+        let (_, v) = lookup(table, key)?;
+        let (_, list_span) = string_list(table, key, diags)?;
+        let items = string_list_spans(v);
+        if items.is_empty() {
+            diags.push(
+                Diagnostic::warning(
+                    format!("{label}: `{key}` is empty, so the route never matches"),
+                    list_span,
+                )
+                .with_help(format!(
+                    "list the values to match, or remove `{key}` to match any"
+                )),
+            );
+        }
+        Some(items)
+    };
+    let accounts = condition("accounts", diags);
+    let regions = condition("regions", diags).map(|l| l.into_iter().map(|(s, _)| s).collect());
+    let rules = condition("rules", diags);
+    let severities = condition("severities", diags).map(|items| {
+        let list_span = lookup(table, "severities").map_or(span.clone(), |(_, v)| v.span());
+        let mut out = Vec::new();
+        for (text, s) in items {
+            match Severity::parse(&text) {
+                Some(sev) => out.push(sev),
+                None => diags.push(
+                    Diagnostic::error(format!("unknown severity `{text}`"), s)
+                        .with_help("severities are info, low, medium, high, critical"),
+                ),
+            }
+        }
+        (out, list_span)
+    });
+    let destinations = match lookup(table, "destinations") {
+        None => {
+            diags.push(
+                Diagnostic::error(format!("{label} has no `destinations`"), span.clone())
+                    .with_help("add destinations = [\"<destination id>\"]: where the alerts this route matches go"),
+            );
+            return None;
+        }
+        Some((_, v)) => {
+            let (_, list_span) = string_list(table, "destinations", diags)?;
+            let items = string_list_spans(v);
+            if items.is_empty() {
+                diags.push(
+                    Diagnostic::warning(
+                        format!("{label}: `destinations` is empty, so the route sends nothing"),
+                        list_span,
+                    )
+                    .with_help("list destination ids, e.g. destinations = [\"Slack prod\"]"),
+                );
+            }
+            items
+        }
+    };
+    Some(RawRoute {
+        index,
+        name,
+        accounts,
+        regions,
+        severities,
+        rules,
+        destinations,
+        span,
+    })
+}
+
+/// "known ids: a, b; or add a [[destination]] with id = …" for an unknown
+/// destination id.
+fn unknown_destination(
+    id: &str,
+    span: Range<usize>,
+    known: &[(String, Range<usize>)],
+) -> Diagnostic {
+    let help = if known.is_empty() {
+        format!("no destinations are defined; add a [[destination]] with id = \"{id}\"")
+    } else {
+        let known: Vec<&str> = known.iter().map(|(d, _)| d.as_str()).collect();
+        format!(
+            "known ids: {}; or add a [[destination]] with id = \"{id}\"",
+            known.join(", ")
+        )
+    };
+    Diagnostic::error(format!("unknown destination id `{id}`"), span).with_help(help)
+}
+
+/// The account ids an entry of a route's `accounts` stands for: an id
+/// (a key of `[accounts]`, or digits), or a name from `[accounts]` (every
+/// account of that name).
+fn route_account(
+    text: &str,
+    span: Range<usize>,
+    accounts: &BTreeMap<String, String>,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<String> {
+    if accounts.contains_key(text) {
+        return vec![text.to_string()];
+    }
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        if text.len() != 12 {
+            diags.push(
+                Diagnostic::warning(format!("`{text}` is not a 12-digit AWS account id"), span)
+                    .with_help("accounts are matched against recipientAccountId exactly, e.g. \"012345678901\", or by a name from [accounts]"),
+            );
+        }
+        return vec![text.to_string()];
+    }
+    let ids: Vec<String> = accounts
+        .iter()
+        .filter(|(_, name)| name.as_str() == text)
+        .map(|(id, _)| id.clone())
+        .collect();
+    if ids.is_empty() {
+        let help = if accounts.is_empty() {
+            "write a recipientAccountId (12 digits), or name the account in an [accounts] table (\"123456789012\" = \"prod\") and use the name".to_string()
+        } else {
+            let mut names: Vec<&str> = accounts.values().map(String::as_str).collect();
+            names.sort_unstable();
+            names.dedup();
+            format!(
+                "write a recipientAccountId (12 digits) or a name from [accounts]: {}",
+                names.join(", ")
+            )
+        };
+        diags.push(Diagnostic::error(format!("unknown account `{text}`"), span).with_help(help));
+    }
+    ids
+}
+
+/// Is `entries[i]` a repetition of an earlier entry? Warns when it is.
+fn repeated(
+    who: &str,
+    entries: &[(String, Range<usize>)],
+    i: usize,
+    diags: &mut Vec<Diagnostic>,
+) -> bool {
+    let (id, span) = &entries[i];
+    let again = entries[..i].iter().any(|(d, _)| d == id);
+    if again {
+        diags.push(
+            Diagnostic::warning(
+                format!("{who} lists destination `{id}` twice"),
+                span.clone(),
+            )
+            .with_help("an alert is sent to each destination once; remove the repetition"),
+        );
+    }
+    again
+}
+
+/// Warnings for a destination listed twice in one list (an alert goes
+/// to a destination once) and for one that `min_severity` keeps every
+/// alert of `severities` from.
+fn listed_destinations(
+    who: &str,
+    entries: &[(String, Range<usize>)],
+    severities: Option<&[Severity]>,
+    destinations: &[Destination],
+    diags: &mut Vec<Diagnostic>,
+) {
+    for (i, (id, span)) in entries.iter().enumerate() {
+        if repeated(who, entries, i, diags) {
+            continue;
+        }
+        let Some(dest) = destinations.iter().find(|d| &d.id == id) else {
+            continue;
+        };
+        let Some(min) = dest.min_severity else {
+            continue;
+        };
+        let reached = match severities {
+            None => true,
+            Some([]) => true, // never matches anyway: warned already
+            Some(list) => list.iter().any(|s| dest.admits(Some(*s))),
+        };
+        if !reached {
+            diags.push(
+                Diagnostic::warning(
+                    format!(
+                        "{who} only matches severities below destination `{id}`'s min_severity `{}`: `{id}` never gets its alerts",
+                        min.as_str()
+                    ),
+                    span.clone(),
+                )
+                .with_help(format!(
+                    "min_severity = \"{}\" sends only alerts of rules of severity {} or above",
+                    min.as_str(),
+                    min.as_str()
+                )),
+            );
+        }
+    }
+}
+
+/// Routes with their rule names, destination ids and account names
+/// checked (every unknown one is an error) and account names replaced
+/// by ids.
+fn resolve_routes(
+    raw: Vec<RawRoute>,
+    rules: &[RuleConfig],
+    destinations: &[Destination],
+    dest_spans: &[(String, Range<usize>)],
+    accounts: &BTreeMap<String, String>,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<RouteConfig> {
+    let mut out = Vec::new();
+    for r in raw {
+        let label = route_label(r.name.as_deref(), r.index);
+        for (id, span) in &r.destinations {
+            if !dest_spans.iter().any(|(d, _)| d == id) {
+                diags.push(unknown_destination(id, span.clone(), dest_spans));
+            }
+        }
+        listed_destinations(
+            &label,
+            &r.destinations,
+            r.severities.as_ref().map(|(s, _)| s.as_slice()),
+            destinations,
+            diags,
+        );
+        if let Some(names) = &r.rules {
+            for (name, span) in names {
+                if rules.iter().any(|rule| rule.name.as_deref() == Some(name)) {
+                    continue;
+                }
+                let mut known: Vec<&str> = rules
+                    .iter()
+                    .filter_map(|rule| rule.name.as_deref())
+                    .collect();
+                let help = if known.is_empty() {
+                    "no rule has a `name`; routes name rules by it".to_string()
+                } else {
+                    let more = known.len() > 12;
+                    known.truncate(12);
+                    format!(
+                        "routes name rules by their `name`; known: {}{}",
+                        known.join(", "),
+                        if more { ", …" } else { "" }
+                    )
+                };
+                diags.push(
+                    Diagnostic::error(
+                        format!("{label} names rule `{name}`, which does not exist"),
+                        span.clone(),
+                    )
+                    .with_help(help),
+                );
+            }
+        }
+        let account_ids = r.accounts.map(|items| {
+            let mut ids: Vec<String> = Vec::new();
+            for (text, span) in items {
+                for id in route_account(&text, span, accounts, diags) {
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+            }
+            ids
+        });
+        out.push(RouteConfig {
+            index: r.index,
+            name: r.name,
+            accounts: account_ids,
+            regions: r.regions,
+            severities: r.severities.map(|(s, _)| s),
+            rules: r.rules.map(|l| l.into_iter().map(|(s, _)| s).collect()),
+            destinations: r.destinations.into_iter().map(|(s, _)| s).collect(),
+            span: r.span,
+        });
+    }
+    out
+}
+
+/// Warnings on rules' `destinations`: an id listed twice, and a
+/// destination whose `min_severity` is above the rule's severity (a rule
+/// without severity counts as `info`), so it never gets the rule's alerts.
+fn unreachable_rule_destinations(
+    root: &Table<'_>,
+    rules: &[RuleConfig],
+    destinations: &[Destination],
+    diags: &mut Vec<Diagnostic>,
+) {
+    let tables = root
+        .iter()
+        .filter(|(k, _)| k.get_ref().eq_ignore_ascii_case("rule"))
+        .filter_map(|(_, v)| v.get_ref().as_array())
+        .flatten()
+        .filter_map(|item| item.get_ref().as_table());
+    for (index, table) in tables.enumerate() {
+        let Some(rule) = rules.iter().find(|r| r.index == index) else {
+            continue;
+        };
+        let Some((_, list)) = lookup(table, "destinations") else {
+            continue;
+        };
+        let entries = string_list_spans(list);
+        let who = format!("rule `{}`", rule.display_name());
+        for (i, (id, span)) in entries.iter().enumerate() {
+            if repeated(&who, &entries, i, diags) {
+                continue;
+            }
+            let Some(dest) = destinations.iter().find(|d| &d.id == id) else {
+                continue;
+            };
+            let Some(min) = dest.min_severity else {
+                continue;
+            };
+            if dest.admits(rule.meta.severity) {
+                continue;
+            }
+            let message = match rule.meta.severity {
+                None => format!(
+                    "{who} has no severity, and destination `{id}` takes only `{}` and above: it never gets this rule's alerts",
+                    min.as_str()
+                ),
+                Some(s) => format!(
+                    "{who} is of severity `{}`, below destination `{id}`'s min_severity `{}`: it never gets this rule's alerts",
+                    s.as_str(),
+                    min.as_str()
+                ),
+            };
+            diags.push(
+                Diagnostic::warning(message, span.clone()).with_help(format!(
+                    "give the rule severity = \"{}\" or above, or lower the destination's min_severity (a rule without severity counts as info)",
+                    min.as_str()
+                )),
+            );
+        }
+    }
 }
 
 #[cfg(test)]

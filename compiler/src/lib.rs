@@ -21,6 +21,7 @@ pub mod ir;
 pub mod pack;
 pub mod plan;
 pub mod regex;
+pub mod routing;
 pub mod stack;
 pub mod syntax;
 mod toml_str;

@@ -13,6 +13,7 @@ use crate::analysis::{self, Analysis, IndexOnly, Prefilter};
 use crate::config::{self, Destination, ExceptionConfig, RuleConfig};
 use crate::diag::Diagnostic;
 use crate::ir::{self, Program};
+use crate::routing::Route;
 use crate::syntax;
 
 /// How the runtime evaluates a rule on a record its prefilter admits.
@@ -65,6 +66,8 @@ impl PlannedRule {
 pub struct Plan {
     /// Rules in config order (alerts come out in this order).
     pub rules: Vec<PlannedRule>,
+    /// `[[route]]`s in config order ([`Plan::targets`]).
+    pub routes: Vec<Route>,
     /// Destinations in config order.
     pub destinations: Vec<Destination>,
     /// `[accounts]`: account id → name.
@@ -150,6 +153,12 @@ pub fn compile_program(code: &str) -> Result<Program, Vec<ir::LowerError>> {
 /// Compile config source text into a plan, or every error found.
 pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
     let (cfg, mut diags) = config::parse(source);
+    // Positions in `cfg.rules` are those in the plan whenever it compiles.
+    let routes: Vec<Route> = cfg
+        .routes
+        .into_iter()
+        .map(|r| Route::new(r, &cfg.rules, &cfg.destinations))
+        .collect();
     let mut rules = Vec::new();
     for rule in cfg.rules {
         let program = match compile_program(&rule.jq_match) {
@@ -232,6 +241,7 @@ pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
     Ok(Compiled {
         plan: Plan {
             rules,
+            routes,
             destinations: cfg.destinations,
             accounts: cfg.accounts,
             exceptions,

@@ -201,16 +201,13 @@ impl Needs {
     }
 
     /// What delivering the alerts of `plan` needs: the destinations some
-    /// rule sends to (a destination no rule names is never sent to).
+    /// alert can reach ([`Plan::sends_to`]: named by a rule whose severity
+    /// it admits, or by a route).
     pub fn for_plan(plan: &Plan) -> Needs {
         let used: Vec<Destination> = plan
             .destinations
             .iter()
-            .filter(|d| {
-                plan.rules
-                    .iter()
-                    .any(|r| r.config.destinations.contains(&d.id))
-            })
+            .filter(|d| plan.sends_to(d))
             .cloned()
             .collect();
         Needs::for_destinations(&used)
@@ -403,6 +400,7 @@ mod tests {
         Destination {
             id: id.into(),
             kind,
+            min_severity: None,
         }
     }
 
@@ -510,6 +508,18 @@ destinations = [\"slack\"]
                 ses: true
             }
         );
+        // A route counts; a destination a rule's severity never reaches
+        // does not.
+        let routed = format!(
+            "{source}\n[[route]]\naccounts = [\"123456789012\"]\ndestinations = [\"unused-sns\"]\n"
+        );
+        let compiled = tattletail_compiler::compile(&routed).unwrap();
+        assert!(Needs::for_plan(&compiled.plan).sns);
+        let paged = source
+            .replace("[\"slack\"]", "[\"slack\", \"mail\"]")
+            .replace("to_emails", "min_severity = \"high\"\nto_emails");
+        let compiled = tattletail_compiler::compile(&paged).unwrap();
+        assert_eq!(Needs::for_plan(&compiled.plan), Needs::default());
     }
 
     /// A profile provider reading only `config` (the text of a config

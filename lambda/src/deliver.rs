@@ -83,16 +83,17 @@ impl Deliverer {
         }
     }
 
-    /// Send `alert` to each destination in `targets`, spawning the sends
+    /// Send `alert` to each destination in `targets` (decided by
+    /// [`Plan::targets`](tattletail_compiler::plan::Plan::targets)), spawning the sends
     /// into `sends`. Waits for a free slot before each spawn, and reaps the
     /// sends that have finished meanwhile.
     pub async fn dispatch(
         &self,
         alert: Arc<AlertData>,
-        targets: &[Destination],
+        targets: &[&Destination],
         sends: &mut Sends,
     ) {
-        for dest in targets {
+        for &dest in targets {
             let permit = self
                 .permits
                 .clone()
@@ -406,13 +407,6 @@ fn log_undelivered(dest: &Destination, a: &AlertData, why: &str) {
         error = why,
         payload_json = payload_for_log(dest, a).as_str()
     );
-}
-
-/// The destinations of a rule, in its list order.
-pub fn rule_targets(destinations: &[Destination], ids: &[String]) -> Vec<Destination> {
-    ids.iter()
-        .filter_map(|id| destinations.iter().find(|d| &d.id == id).cloned())
-        .collect()
 }
 
 #[cfg(test)]

@@ -119,6 +119,11 @@ impl AlertData {
             .and_then(Value::as_str)
     }
 
+    /// `awsRegion` of the record, if any.
+    pub fn region(&self) -> Option<&str> {
+        self.record.get("awsRegion").and_then(Value::as_str)
+    }
+
     /// The `match` value of the SNS message: the annotation, or the record.
     fn match_value(&self) -> &Value {
         self.annotation.as_ref().unwrap_or(&self.record)

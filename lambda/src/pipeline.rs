@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tracing::info;
 
 use crate::deadline::{self, Stop};
-use crate::deliver::{self, Deliverer, Sends};
+use crate::deliver::{Deliverer, Sends};
 use crate::payload::{AlertData, Extra};
 use tattletail_compiler::config::Mode;
 
@@ -362,7 +362,7 @@ async fn deliver_loop(
                     continue;
                 }
                 if let Some(d) = &outputs.deliver {
-                    let targets = deliver::rule_targets(&plan.destinations, &config.destinations);
+                    let targets = plan.targets(rule, alert.account_id(), alert.region());
                     tokio::select! {
                         biased;
                         () = stopped() => {

@@ -764,6 +764,165 @@ expires = "2020-01-01T00:00:00Z"
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn routes_add_destinations_min_severity_filters_and_each_destination_gets_an_alert_once() {
+    let moto = Moto::get();
+    let bucket = "routing-trail";
+    let arns = setup(moto, bucket, &["routing-pager"], &[]).await;
+    let everything = Slack::start(&[]);
+    let sandbox = Slack::start(&[]);
+    let elsewhere = Slack::start(&[]);
+    put(
+        moto,
+        bucket,
+        "AWSLogs/upstream.json",
+        upstream_file(),
+        false,
+    )
+    .await;
+    let root = temp_dir("routing");
+    bundled(
+        &root,
+        &format!(
+            r#"
+[accounts]
+"123456789" = "sandbox"
+
+[[destination]]
+id = "pager"
+type = "sns"
+sns_arn = "{topic}"
+min_severity = "high"
+
+[[destination]]
+id = "everything"
+type = "slack_webhook"
+webhook_url = "{everything}"
+
+[[destination]]
+id = "sandbox channel"
+type = "slack_webhook"
+webhook_url = "{sandbox}"
+
+[[destination]]
+id = "other channel"
+type = "slack_webhook"
+webhook_url = "{elsewhere}"
+
+[[rule]]
+name = "Create User"
+jq_match = 'select(.eventName == "CreateUser")'
+severity = "high"
+destinations = ["pager", "everything"]
+
+[[rule]]
+name = "Policies listed"
+jq_match = 'select(.eventName == "ListAttachedRolePolicies")'
+severity = "low"
+destinations = ["pager", "everything"]
+
+[[rule]]
+name = "Dry"
+jq_match = 'select(.eventName == "CreateUser")'
+severity = "critical"
+mode = "dry_run"
+
+# Upstream's file is account 123456789, named "sandbox" above.
+[[route]]
+name = "sandbox account"
+accounts = ["sandbox"]
+regions = ["us-east-1"]
+destinations = ["sandbox channel", "everything"]
+
+[[route]]
+name = "high and up"
+severities = ["high", "critical"]
+destinations = ["pager"]
+
+[[route]]
+name = "another account"
+accounts = ["210987654321"]
+destinations = ["other channel"]
+
+[[route]]
+name = "another region"
+accounts = ["sandbox"]
+regions = ["eu-west-1"]
+destinations = ["other channel"]
+"#,
+            topic = arns[0],
+            everything = everything.url,
+            sandbox = sandbox.url,
+            elsewhere = elsewhere.url
+        ),
+    );
+    let mut f = Function::start(moto, &[], &root);
+    assert!(f
+        .invoke(s3_event(bucket, &["AWSLogs/upstream.json"]))
+        .is_ok());
+    // min_severity = "high": only the high rule's alert, once, though the
+    // rule and a route both name the destination (and the low rule names
+    // it too).
+    let msgs = moto.sns_messages(&arns[0]);
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    let m: Value = serde_json::from_str(&msgs[0].0).unwrap();
+    assert_eq!(m["name"], "Create User");
+    // Named by every rule and by the sandbox route: each alert once.
+    let alert_names = |slack: &Slack| -> Vec<String> {
+        let mut names: Vec<String> = slack
+            .posts()
+            .iter()
+            .map(|p| {
+                p["attachments"][0]["fields"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|f| f["title"] == "Alert Name")
+                    .unwrap()["value"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    let want = ["Create User", "Policies listed", "Policies listed"];
+    assert_eq!(alert_names(&everything), want);
+    // Only through the route: the rules do not name it.
+    assert_eq!(alert_names(&sandbox), want);
+    // Every condition must hold: no route matched.
+    assert!(elsewhere.posts().is_empty());
+    let published = f.logs_named("publish_alert");
+    let mut pairs: Vec<(&str, &str)> = published
+        .iter()
+        .map(|l| {
+            (
+                l["rule"].as_str().unwrap(),
+                l["destination"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    pairs.sort();
+    // Upstream's first and third records are the same event: two alerts.
+    assert_eq!(
+        pairs,
+        [
+            ("Create User", "everything"),
+            ("Create User", "pager"),
+            ("Create User", "sandbox channel"),
+            ("Policies listed", "everything"),
+            ("Policies listed", "everything"),
+            ("Policies listed", "sandbox channel"),
+            ("Policies listed", "sandbox channel"),
+        ],
+        "one send per alert and destination"
+    );
+    // The dry-run rule matches the routes too, and is still never sent.
+    assert_eq!(f.logs_named("dry_run_alert").len(), 1);
+    assert!(published.iter().all(|l| l["rule"] != "Dry"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_invalid_config_in_s3_fails_with_every_diagnostic_until_fixed() {
     let moto = Moto::get();
     let bucket = "badconfig-trail";
