@@ -20,6 +20,9 @@ use toml::Spanned;
 use crate::diag::Diagnostic;
 use crate::toml_str::OffsetMap;
 
+mod rule_tests;
+pub use rule_tests::{Expect, RuleTest, TestInput};
+
 /// A parsed, validated config (the jq in it is checked later, by
 /// [`crate::compile`]).
 #[derive(Clone, Debug)]
@@ -176,6 +179,8 @@ pub struct RuleConfig {
     pub destinations: Vec<String>,
     /// Severity, tags, runbook, enabled, mode.
     pub meta: RuleMeta,
+    /// Its `[[rule.test]]` tables, in file order.
+    pub tests: Vec<RuleTest>,
     /// Where the `[[rule]]` header is.
     pub span: Range<usize>,
 }
@@ -290,6 +295,7 @@ const RULE_KEYS: &[&str] = &[
     "runbook",
     "enabled",
     "mode",
+    "test",
 ];
 const DEST_KEYS: &[&str] = &[
     "id",
@@ -839,6 +845,7 @@ fn rule(
         Some(n) => format!("rule `{n}`"),
         None => format!("rule #{}", index + 1),
     };
+    let tests = rule_tests::rule_tests(source, table, &label, diags);
     let Some((jq, jq_span)) = string(table, "jq_match", diags) else {
         if lookup(table, "jq_match").is_none() {
             diags.push(
@@ -866,6 +873,7 @@ fn rule(
         description,
         destinations,
         meta,
+        tests,
         span,
     })
 }
