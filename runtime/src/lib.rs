@@ -2,7 +2,9 @@
 //! bounded memory ([`reader`]), parses each record ([`record`]), finds the
 //! rules that must look at it through one shared dispatch index
 //! ([`index`]), evaluates them with upstream's match semantics
-//! ([`matcher`], within budgets and a shared [`quarantine`]) and pushes alerts into a sink ([`scan`]). Printing alerts and the
+//! ([`matcher`], within budgets and a shared [`quarantine`]) and pushes
+//! alerts into a sink ([`scan`]). [`rule_test`] runs the config's
+//! `[[rule.test]]` tables through the same scanner. Printing alerts and the
 //! summary belong to the CLI (`tattletail-cli`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -15,6 +17,7 @@ pub mod quarantine;
 pub mod reader;
 pub mod record;
 pub mod repair;
+pub mod rule_test;
 pub mod scan;
 
 pub use matcher::Matcher;
