@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Write the fuzzers' seed corpora into fuzz/corpus/<target>/ from the
 repository's own data: CloudTrail samples (corpus/samples, broken,
-adversarial), the pack's fixtures (compiler/rules), rule configs
+adversarial), the pack's test events (compiler/rules/default.toml), rule configs
 (testdata/rules, the README's examples), the hostile rules
 (testdata/hostile) and the Lambda event shapes of lambda/src/event.rs.
 Seeds are kept small (libFuzzer's default max_len is 4 KiB).
+Needs Python 3.11 (tomllib).
 Usage: fuzz/seeds.py [OUT_DIR]  (default fuzz/corpus)"""
 
 import glob
@@ -14,6 +15,7 @@ import json
 import os
 import re
 import sys
+import tomllib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "fuzz", "corpus")
@@ -41,17 +43,21 @@ def read(path):
     return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
 
 
-# CloudTrail records from the samples and the pack's fixtures.
+# CloudTrail records from the samples and the pack's tests ([[rule.test]]).
 records = []
 for path in sorted(glob.glob(p("corpus", "samples", "*.json*"))):
     try:
         records += json.loads(read(path))["Records"][:4]
     except (ValueError, KeyError):
         pass
-fixtures = json.load(open(p("compiler", "rules", "fixtures.json")))
-for cases in fixtures.values():
-    for key in ("fires", "silent"):
-        records += [r for r in cases.get(key, []) if isinstance(r, dict)]
+with open(p("compiler", "rules", "default.toml"), "rb") as f:
+    pack = tomllib.load(f)
+for rule in pack.get("rule", []):
+    for test in rule.get("test", []):
+        if isinstance(test.get("event"), dict):
+            records.append(test["event"])
+        elif "event_json" in test:
+            records.append(json.loads(test["event_json"]))
 try:
     records += json.loads(read(p("corpus", "adversarial", "adversarial.json")))["Records"][:20]
 except (ValueError, KeyError):

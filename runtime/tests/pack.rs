@@ -1,54 +1,60 @@
-//! Every rule of the built-in pack fires on its must-fire fixtures and
-//! stays quiet on its must-not-fire fixtures (`compiler/rules/fixtures.json`).
+//! Every rule of the built-in pack passes the tests written next to it in
+//! `compiler/rules/default.toml` (its `[[rule.test]]` tables), through the
+//! code `tattletail test` runs ([`rule_test::run`]), with the dispatch
+//! index and without it; and every rule has at least one test on which it
+//! alerts and one on which it stays quiet.
 
 mod common;
 
-use serde_json::Value;
+use tattletail_compiler::config::{Expect, TestInput};
 use tattletail_runtime::matcher::Matcher;
+use tattletail_runtime::rule_test::{self, Events, Ran};
+use tattletail_runtime::Scanner;
 
 #[test]
-fn every_pack_rule_has_fixtures_that_pass() {
-    let fixtures: serde_json::Map<String, Value> = serde_json::from_str(
-        &std::fs::read_to_string(common::root().join("compiler/rules/fixtures.json")).unwrap(),
-    )
-    .unwrap();
+fn every_pack_rule_passes_its_tests() {
     let compiled = common::compile(tattletail_compiler::pack::DEFAULT_PACK);
+    assert!(
+        compiled.warnings.is_empty(),
+        "the pack has warnings: {:#?}",
+        compiled.warnings
+    );
     let plan = &compiled.plan;
     assert!(plan.rules.len() >= 20);
+    let mut tests = 0;
     for (r, rule) in plan.rules.iter().enumerate() {
         let name = rule.config.display_name();
-        let f = fixtures
-            .get(&name)
-            .unwrap_or_else(|| panic!("rule `{name}` has no fixtures"));
-        for (key, want) in [("fires", true), ("quiet", false)] {
-            let events = f[key]
-                .as_array()
-                .unwrap_or_else(|| panic!("`{name}` has no `{key}` list"));
+        for want in [Expect::Alert, Expect::NoAlert] {
             assert!(
-                !events.is_empty(),
-                "rule `{name}` needs at least one `{key}` event"
+                rule.config.tests.iter().any(|t| t.expect == want),
+                "rule `{name}` needs a test with expect = \"{}\"",
+                want.as_str()
             );
-            let raws: Vec<Vec<u8>> = events
-                .iter()
-                .map(|e| serde_json::to_vec(e).unwrap())
-                .collect();
-            for matcher in [Matcher::new(plan), Matcher::naive(plan)] {
-                let mut matcher = matcher;
-                let got = common::evaluate(&mut matcher, &raws, plan.rules.len());
-                for (i, row) in got.iter().enumerate() {
-                    assert_eq!(
-                        row[r].is_some(),
-                        want,
-                        "rule `{name}` {key}[{i}]: {}",
-                        events[i]
-                    );
-                }
+        }
+        for test in &rule.config.tests {
+            // The pack is built into the binary: its tests cannot name files.
+            let TestInput::Event(json) = &test.input else {
+                panic!("rule `{name}` test `{}` reads a file", test.name);
+            };
+            for naive in [false, true] {
+                let scanner = if naive {
+                    Scanner::with_matcher(Matcher::naive(plan))
+                } else {
+                    Scanner::new(plan)
+                };
+                let ran = rule_test::run(scanner, r, Events::Event(json.clone()));
+                assert!(
+                    ran.passed(test),
+                    "rule `{name}` test `{}` (index {}): expected {}, got {:?} {:?}",
+                    test.name,
+                    if naive { "off" } else { "on" },
+                    Ran::expected(test),
+                    ran.got(),
+                    ran.notes()
+                );
             }
+            tests += 1;
         }
     }
-    assert_eq!(
-        fixtures.len(),
-        plan.rules.len(),
-        "fixtures for rules that are not in the pack"
-    );
+    assert!(tests >= 2 * plan.rules.len());
 }

@@ -5,11 +5,14 @@
 //! diagnostic's span lies inside the file and renders; a plan that
 //! compiled evaluates without an evaluator panic, and its index and
 //! required literals never lose an alert that the naive matcher (every
-//! rule on every record) finds.
+//! rule on every record) finds; the same for its `[[rule.test]]` events,
+//! run as `tattletail test` runs them.
 
+use tattletail_compiler::config::TestInput;
 use tattletail_compiler::diag::{render_all, Diagnostic};
 use tattletail_runtime::eval::Limits;
-use tattletail_runtime::Matcher;
+use tattletail_runtime::rule_test::{self, Events};
+use tattletail_runtime::{Matcher, Scanner};
 
 use crate::pack::evaluate;
 
@@ -71,6 +74,30 @@ pub fn compile_config(data: &[u8]) {
                     "the index loses the alert of rule {} ({:?})",
                     m.rule,
                     m.annotation
+                );
+            }
+        }
+    }
+    for (r, rule) in plan.rules.iter().enumerate() {
+        for test in &rule.config.tests {
+            let TestInput::Event(json) = &test.input else {
+                continue;
+            };
+            let run = |m: Matcher<'_>| {
+                let ran = rule_test::run(
+                    Scanner::with_matcher(m.with_limits(limits)),
+                    r,
+                    Events::Event(json.clone()),
+                );
+                let _ = (ran.passed(test), ran.got(), ran.notes());
+                ran.alerts
+            };
+            let indexed = run(Matcher::new(plan));
+            for a in run(Matcher::naive(plan)) {
+                assert!(
+                    indexed.contains(&a),
+                    "the index loses the alert of rule {r} on test {:?}",
+                    test.name
                 );
             }
         }
