@@ -16,9 +16,9 @@ use crate::version;
     name = "tattletail",
     version = version::SHORT,
     long_version = version::LONG,
-    about = "CloudTrail alerting with jq rules: scan log files, check and explain rule files",
+    about = "CloudTrail alerting with jq rules: scan log files, check, test and explain rule files",
     after_help = "Run `tattletail scan corpus/samples` to scan with the built-in rule pack.\n\
-                  Exit status: 0 clean, 1 something could not be read or delivered, \
+                  Exit status: 0 clean, 1 something could not be read or delivered (or a test failed), \
                   2 invalid config or usage, 3 alerts fired (with --fail-on-alert)."
 )]
 pub struct Cli {
@@ -36,6 +36,8 @@ pub enum Command {
     Check(ConfigArg),
     /// Show how each rule is evaluated: its prefilter, why, and the dispatch index.
     Explain(ExplainArgs),
+    /// Run the tests inside a rule file ([[rule.test]] tables) with the scan engine, as `cargo test` does.
+    Test(TestArgs),
     /// Print the version, git commit, jq engine and features.
     Version,
     /// Print a shell completion script (e.g. `tattletail completions bash > /etc/bash_completion.d/tattletail`).
@@ -65,6 +67,20 @@ pub struct ExplainArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: ExplainFormat,
+}
+
+/// `tattletail test`.
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub config: ConfigArg,
+    /// Run only the tests whose rule name or test name contains TEXT (case-sensitive).
+    #[arg(long, value_name = "TEXT")]
+    pub filter: Option<String>,
+    /// Also write the results as JUnit XML to FILE (a testsuite per rule), for CI test reports.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 /// `explain`'s output format.

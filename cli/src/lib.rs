@@ -4,8 +4,10 @@
 //! ([`driver`]) runs it: inputs (files, directories, stdin, `s3://`) →
 //! the runtime's scanner → sinks (the [`print`]er, delivery through the
 //! Lambda's own code when `--send`, the [`summary`]), with a [`progress`]
-//! bar on a terminal. `check` and `explain` share config loading
-//! ([`config`]) with `scan` and with `tattletail-compile`.
+//! bar on a terminal. `check`, `explain` and `test` share config loading
+//! ([`config`]) with `scan` and with `tattletail-compile`; `test`
+//! ([`testing`]) runs the config's `[[rule.test]]` tables through the
+//! same scanner.
 //!
 //! The engine crates stay free of the AWS SDK; `s3://` and `--send` come
 //! with the `aws` feature (default), through `tattletail-lambda`.
@@ -24,4 +26,5 @@ mod remote;
 pub mod run;
 pub mod status;
 pub mod summary;
+pub mod testing;
 pub mod version;

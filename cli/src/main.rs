@@ -1,5 +1,5 @@
 //! `tattletail`: scan CloudTrail log files with a tattletail.toml (or the
-//! built-in rule pack), check and explain rule files. See the library
+//! built-in rule pack), check, test and explain rule files. See the library
 //! ([`tattletail_cli`]) for how a run is put together, and
 //! [`tattletail_cli::status`] for the exit statuses.
 
@@ -12,7 +12,7 @@ use tattletail_cli::console::note;
 use tattletail_cli::driver;
 use tattletail_cli::run::{ScanRun, Terminal};
 use tattletail_cli::status::Status;
-use tattletail_cli::version;
+use tattletail_cli::{testing, version};
 use tattletail_compiler::escape::escape;
 
 #[global_allocator]
@@ -23,8 +23,9 @@ fn main() -> ExitCode {
     run(cli).into()
 }
 
-/// Load the rule file, printing its diagnostics.
-fn load(path: Option<&std::path::Path>, scanning: bool) -> Result<Loaded, Status> {
+/// Load the rule file, printing its diagnostics; `nothing` (`scanned`,
+/// `tested`) says what an invalid file stopped.
+fn load(path: Option<&std::path::Path>, nothing: Option<&str>) -> Result<Loaded, Status> {
     match config::load(path) {
         Ok(l) => {
             to_stderr(&l.warnings);
@@ -33,9 +34,9 @@ fn load(path: Option<&std::path::Path>, scanning: bool) -> Result<Loaded, Status
         Err(e) => {
             if let LoadError::Invalid { rendered, name, .. } = &e {
                 to_stderr(rendered);
-                if scanning {
+                if let Some(what) = nothing {
                     note(format_args!(
-                        "{} is invalid; nothing was scanned",
+                        "{} is invalid; nothing was {what}",
                         escape(name)
                     ));
                     return Err(Status::Fatal);
@@ -63,7 +64,7 @@ fn stdout_or_fail(text: &str) -> Status {
 fn run(cli: Cli) -> Status {
     match cli.command {
         Command::Scan(args) => {
-            let loaded = match load(args.config.config.as_deref(), true) {
+            let loaded = match load(args.config.config.as_deref(), Some("scanned")) {
                 Ok(l) => l,
                 Err(s) => return s,
             };
@@ -75,15 +76,19 @@ fn run(cli: Cli) -> Status {
                 }
             }
         }
-        Command::Check(c) => match load(c.config.as_deref(), false) {
+        Command::Check(c) => match load(c.config.as_deref(), None) {
             Ok(l) => {
                 to_stderr(&format!("{}\n", l.check_line()));
                 Status::Clean
             }
             Err(s) => s,
         },
-        Command::Explain(e) => match load(e.config.config.as_deref(), false) {
+        Command::Explain(e) => match load(e.config.config.as_deref(), None) {
             Ok(l) => stdout_or_fail(&l.explain(e.format)),
+            Err(s) => s,
+        },
+        Command::Test(t) => match load(t.config.config.as_deref(), Some("tested")) {
+            Ok(l) => testing::run(&t, &l),
             Err(s) => s,
         },
         Command::Version => stdout_or_fail(&format!("tattletail {}\n", version::LONG)),

@@ -1,9 +1,9 @@
 //! Exit statuses of `tattletail`, one place for all of them.
 //!
 //! When several apply, the first in this order wins: [`Status::Fatal`],
-//! [`Status::Partial`], [`Status::Alerts`], [`Status::Clean`]: a run that
-//! could not read everything never looks clean, even with
-//! `--fail-on-alert`.
+//! [`Status::Partial`], [`Status::TestFailed`], [`Status::Alerts`],
+//! [`Status::Clean`]: a run that could not read everything never looks
+//! clean, even with `--fail-on-alert`.
 
 use std::process::ExitCode;
 
@@ -15,6 +15,8 @@ pub enum Status {
     Clean,
     /// `--fail-on-alert` and at least one alert fired.
     Alerts,
+    /// `tattletail test`: a test failed (the config itself is valid).
+    TestFailed,
     /// Some input or record could not be read, no input was a CloudTrail
     /// log, or an alert could not be delivered.
     Partial,
@@ -28,7 +30,7 @@ impl Status {
     pub fn code(self) -> u8 {
         match self {
             Status::Clean => 0,
-            Status::Partial => 1,
+            Status::Partial | Status::TestFailed => 1,
             Status::Fatal => 2,
             Status::Alerts => 3,
         }

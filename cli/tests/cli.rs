@@ -404,3 +404,264 @@ fn a_broken_record_costs_only_itself_and_a_cut_file_says_truncated() {
         "{stderr}"
     );
 }
+
+/// One element of a JUnit report, as [`parse_xml`] reads it.
+#[derive(Debug)]
+struct Element {
+    name: String,
+    attrs: Vec<(String, String)>,
+    children: Vec<Element>,
+    text: String,
+}
+
+impl Element {
+    fn attr(&self, key: &str) -> &str {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or_else(|| panic!("<{}> has no {key}", self.name), |(_, v)| v)
+    }
+
+    fn count(&self, key: &str) -> usize {
+        self.attr(key)
+            .parse()
+            .unwrap_or_else(|e| panic!("<{}> {key}: {e}", self.name))
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        let mut k: Vec<&str> = self.attrs.iter().map(|(k, _)| k.as_str()).collect();
+        k.sort_unstable();
+        k
+    }
+}
+
+/// Character data: the five predefined entities only, no raw markup.
+fn unescape_xml(s: &str) -> String {
+    assert!(!s.contains('<'), "raw < in {s:?}");
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let end = rest[at..]
+            .find(';')
+            .unwrap_or_else(|| panic!("unterminated entity in {s:?}"));
+        out.push(match &rest[at..at + end + 1] {
+            "&amp;" => '&',
+            "&lt;" => '<',
+            "&gt;" => '>',
+            "&quot;" => '"',
+            "&apos;" => '\'',
+            other => panic!("unknown entity {other}"),
+        });
+        rest = &rest[at + end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A minimal XML reader for the JUnit report: the prolog, then nested
+/// elements with double-quoted attributes and text; every tag closed by
+/// its own name.
+fn parse_xml(xml: &str) -> Element {
+    let body = xml
+        .strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
+        .expect("the XML declaration");
+    let mut stack: Vec<Element> = vec![Element {
+        name: "#document".into(),
+        attrs: Vec::new(),
+        children: Vec::new(),
+        text: String::new(),
+    }];
+    let mut rest = body;
+    while !rest.is_empty() {
+        let Some(lt) = rest.find('<') else {
+            assert!(rest.trim().is_empty(), "text after the root: {rest:?}");
+            break;
+        };
+        let text = unescape_xml(&rest[..lt]);
+        stack.last_mut().unwrap().text.push_str(&text);
+        let gt = rest[lt..].find('>').expect("an unterminated tag") + lt;
+        let tag = &rest[lt + 1..gt];
+        rest = &rest[gt + 1..];
+        if let Some(name) = tag.strip_prefix('/') {
+            let done = stack.pop().unwrap();
+            assert_eq!(done.name, name, "</{name}> closes <{}>", done.name);
+            stack.last_mut().unwrap().children.push(done);
+            continue;
+        }
+        let (tag, empty) = match tag.strip_suffix('/') {
+            Some(t) => (t, true),
+            None => (tag, false),
+        };
+        let name_end = tag.find(' ').unwrap_or(tag.len());
+        let mut element = Element {
+            name: tag[..name_end].to_string(),
+            attrs: Vec::new(),
+            children: Vec::new(),
+            text: String::new(),
+        };
+        let mut attrs = tag[name_end..].trim_start();
+        while !attrs.is_empty() {
+            let eq = attrs.find("=\"").expect("attr=\"value\"");
+            let key = attrs[..eq].to_string();
+            let end = attrs[eq + 2..].find('"').expect("a closing quote") + eq + 2;
+            assert!(!element.attrs.iter().any(|(k, _)| *k == key), "{key} twice");
+            element.attrs.push((key, unescape_xml(&attrs[eq + 2..end])));
+            attrs = attrs[end + 1..].trim_start();
+        }
+        if empty {
+            stack.last_mut().unwrap().children.push(element);
+        } else {
+            stack.push(element);
+        }
+    }
+    assert_eq!(stack.len(), 1, "unclosed elements");
+    let mut doc = stack.pop().unwrap();
+    assert_eq!(doc.children.len(), 1, "one root element");
+    doc.children.pop().unwrap()
+}
+
+/// The shape CI tools read (the common JUnit schema): `testsuites` >
+/// `testsuite` (name, tests, failures, errors, skipped, time) >
+/// `testcase` (name, classname, time) > at most one `failure` (message)
+/// or `skipped`; counts add up.
+fn check_junit(xml: &str) -> Element {
+    for c in xml.chars() {
+        assert!(
+            c == '\n' || !tattletail_compiler::escape::is_unsafe(c),
+            "a raw control character {c:?} in the report"
+        );
+    }
+    let root = parse_xml(xml);
+    let counts = ["errors", "failures", "name", "skipped", "tests", "time"];
+    assert_eq!(root.name, "testsuites");
+    assert_eq!(root.keys(), counts);
+    let (mut tests, mut failures, mut skipped) = (0, 0, 0);
+    for suite in &root.children {
+        assert_eq!(suite.name, "testsuite");
+        assert_eq!(suite.keys(), counts);
+        assert_eq!(suite.count("tests"), suite.children.len());
+        assert_eq!(suite.count("errors"), 0);
+        assert!(suite.attr("time").parse::<f64>().unwrap() >= 0.0);
+        let (mut f, mut s) = (0, 0);
+        for case in &suite.children {
+            assert_eq!(case.name, "testcase");
+            assert_eq!(case.keys(), ["classname", "name", "time"]);
+            assert_eq!(case.attr("classname"), suite.attr("name"));
+            assert!(case.attr("time").parse::<f64>().unwrap() >= 0.0);
+            assert!(case.children.len() <= 1, "{case:?}");
+            for outcome in &case.children {
+                assert_eq!(outcome.keys(), ["message"]);
+                assert!(!outcome.attr("message").is_empty());
+                match outcome.name.as_str() {
+                    "failure" => f += 1,
+                    "skipped" => s += 1,
+                    other => panic!("<{other}> in a testcase"),
+                }
+            }
+        }
+        assert_eq!((suite.count("failures"), suite.count("skipped")), (f, s));
+        tests += suite.children.len();
+        failures += f;
+        skipped += s;
+    }
+    assert_eq!(
+        (
+            root.count("tests"),
+            root.count("failures"),
+            root.count("skipped")
+        ),
+        (tests, failures, skipped)
+    );
+    root
+}
+
+/// `time="0.012"` → `time="<seconds>"`.
+fn without_times(xml: &str) -> String {
+    let mut out = String::new();
+    let mut rest = xml;
+    while let Some(at) = rest.find(" time=\"") {
+        let start = at + " time=\"".len();
+        out.push_str(&rest[..start]);
+        out.push_str("<seconds>");
+        let end = rest[start..].find('"').unwrap() + start;
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn test_writes_a_junit_report_in_the_shape_ci_tools_read() {
+    let dir = std::env::temp_dir().join(format!("tattletail-junit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let report = dir.join("report.xml");
+    let report_arg = report.to_str().unwrap();
+
+    // Failures (escaped markup and control characters in names and
+    // messages) and the golden file.
+    let out = tattletail(
+        &[
+            "test",
+            "--config",
+            "testdata/cli/inputs/tests-fail.toml",
+            "--junit",
+            report_arg,
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let xml = std::fs::read_to_string(&report).unwrap();
+    let tree = check_junit(&xml);
+    assert_eq!(
+        (tree.count("tests"), tree.count("failures")),
+        (10, 9),
+        "{xml}"
+    );
+    let suites: Vec<&str> = tree.children.iter().map(|s| s.attr("name")).collect();
+    assert_eq!(suites, ["Create User", "Lower-cased user", "Whole event"]);
+    let wrong = &tree.children[0].children[1];
+    assert_eq!(wrong.attr("name"), "wrong expect");
+    assert_eq!(
+        wrong.children[0].attr("message"),
+        "expected no alert, got an alert with annotation \"username: bob\""
+    );
+    assert!(wrong.children[0].text.contains("tests-fail.toml:16:1"));
+    let golden = root().join("testdata/cli/test-junit.xml");
+    let normal = without_times(&xml);
+    if std::env::var_os("UPDATE_EXPECT").is_some_and(|v| !v.is_empty() && v != "0") {
+        std::fs::write(&golden, &normal).unwrap();
+    } else {
+        assert_eq!(
+            std::fs::read_to_string(&golden).unwrap_or_default(),
+            normal,
+            "testdata/cli/test-junit.xml differs (UPDATE_EXPECT=1 rewrites it)"
+        );
+    }
+
+    // Skipped tests; --filter leaves the others out of the report.
+    let out = tattletail(
+        &[
+            "test",
+            "--config",
+            "testdata/cli/inputs/tests-pass.toml",
+            "--filter",
+            "Re",
+            "--junit",
+            report_arg,
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let tree = check_junit(&std::fs::read_to_string(&report).unwrap());
+    assert_eq!(
+        (
+            tree.count("tests"),
+            tree.count("failures"),
+            tree.count("skipped")
+        ),
+        (1, 0, 1)
+    );
+    assert_eq!(tree.children[0].children[0].children[0].name, "skipped");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -114,6 +114,7 @@ pub fn run(mut scanner: Scanner<'_>, rule: usize, events: Events) -> Ran {
                             (one_record_log(&bytes), true)
                         }
                         _ => {
+                            let why = why.strip_prefix("not a CloudTrail log: ").unwrap_or(&why);
                             ran.unreadable.push(format!(
                                 "the file is neither a CloudTrail log nor one event (a JSON object): {why}"
                             ));
@@ -248,6 +249,9 @@ impl Ran {
         let n = self.alerts.len() as u64;
         let mut lines = Vec::new();
         match (&self.alerts[..], self.one_event) {
+            ([], _) if self.records == 0 && !self.unreadable.is_empty() => {
+                lines.push("nothing: the events could not be read".to_string())
+            }
             ([], _) => lines.push("no alert".to_string()),
             ([a], true) => lines.push(format!("an alert {}", output(a))),
             (all, _) => {
@@ -268,7 +272,7 @@ impl Ran {
     pub fn notes(&self) -> Vec<String> {
         let mut lines = Vec::new();
         for u in &self.unreadable {
-            lines.push(format!("unreadable: {u}"));
+            lines.push(format!("the events could not be read: {u}"));
         }
         let (count, examples) = &self.errors;
         for e in examples {
