@@ -73,6 +73,10 @@ pub struct Report {
     pub filtered_out: usize,
     /// Rules without tests (those `--filter` keeps), as shown.
     pub untested: Vec<String>,
+    /// Exceptions (not expired) that suppressed no alert in the tests
+    /// run (all of them: not with `--filter`): untested, or no longer
+    /// needed.
+    pub unused_exceptions: Vec<String>,
     /// How long all of it took.
     pub time: Duration,
 }
@@ -119,6 +123,7 @@ pub fn run_tests(args: &TestArgs, loaded: &Loaded, base: &Path) -> Report {
             .is_none_or(|f| rule.contains(f) || test.contains(f))
     };
     let mut report = Report::default();
+    let mut used = std::collections::BTreeSet::new();
     for (r, rule) in plan.rules.iter().enumerate() {
         let rule_name = rule.config.display_name();
         if rule.config.tests.is_empty() && keep(&rule_name, "") {
@@ -131,7 +136,9 @@ pub fn run_tests(args: &TestArgs, loaded: &Loaded, base: &Path) -> Report {
             }
             let t0 = Instant::now();
             let verdict = if rule.config.meta.enabled {
-                run_one(loaded, r, test, base)
+                let (verdict, suppressed_by) = run_one(loaded, r, test, base);
+                used.extend(suppressed_by);
+                verdict
             } else {
                 Verdict::Ignored("the rule is disabled (enabled = false)")
             };
@@ -144,12 +151,25 @@ pub fn run_tests(args: &TestArgs, loaded: &Loaded, base: &Path) -> Report {
             });
         }
     }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    // With --filter, tests left out may be what uses an exception.
+    if !report.cases.is_empty() && args.filter.is_none() {
+        report.unused_exceptions = plan
+            .exceptions
+            .iter()
+            .filter(|e| !e.expired(now) && !used.contains(&e.config.name))
+            .map(|e| e.config.name.clone())
+            .collect();
+    }
     report.time = started.elapsed();
     report
 }
 
 /// One test, through a fresh scanner of the plan, as a scan makes one.
-fn run_one(loaded: &Loaded, rule: usize, test: &RuleTest, base: &Path) -> Verdict {
+/// Also says which exceptions suppressed alerts of the rule in the test.
+fn run_one(loaded: &Loaded, rule: usize, test: &RuleTest, base: &Path) -> (Verdict, Vec<String>) {
     let plan = &loaded.compiled.plan;
     let events = match &test.input {
         TestInput::Event(json) => Events::Event(json.clone()),
@@ -167,17 +187,19 @@ fn run_one(loaded: &Loaded, rule: usize, test: &RuleTest, base: &Path) -> Verdic
                     let diag = Diagnostic::error(message.clone(), span.clone())
                         .with_help("`file` is relative to the directory of the rule file");
                     let rendered = diag.render(&loaded.name, &loaded.source);
-                    return Verdict::Failed {
+                    let failed = Verdict::Failed {
                         message,
                         details: rendered.lines().map(str::to_string).collect(),
                     };
+                    return (failed, Vec::new());
                 }
             }
         }
     };
     let ran = rule_test::run(Scanner::new(plan), rule, events);
+    let suppressed_by = ran.suppressed_by.clone();
     if ran.passed(test) {
-        return Verdict::Passed;
+        return (Verdict::Passed, suppressed_by);
     }
     let (line, col) = line_col(&loaded.source, test.span.start);
     let expected = Ran::expected(test);
@@ -195,7 +217,7 @@ fn run_one(loaded: &Loaded, rule: usize, test: &RuleTest, base: &Path) -> Verdic
         details.push(format!("{head}{g}"));
     }
     details.extend(notes.into_iter().map(|n| format!("note: {n}")));
-    Verdict::Failed { message, details }
+    (Verdict::Failed { message, details }, suppressed_by)
 }
 
 /// The text report, as `cargo test` prints it.
@@ -250,6 +272,16 @@ pub fn render_text(report: &Report, config_name: &str) -> String {
         let _ = writeln!(out, "\nrules without tests ({}):", report.untested.len());
         for r in &report.untested {
             let _ = writeln!(out, "    {}", escape(r));
+        }
+    }
+    if !report.unused_exceptions.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nexceptions that suppressed nothing in these tests ({}): add a test that shows what each one is for, or remove it",
+            report.unused_exceptions.len()
+        );
+        for e in &report.unused_exceptions {
+            let _ = writeln!(out, "    {}", escape(e));
         }
     }
     out
