@@ -15,55 +15,10 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use harness::{gzip, put, setup, temp_dir, Moto, Slack};
+use harness::{config, gzip, parse_messages, put, setup, temp_dir, upstream_file, Moto, Slack};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tattletail");
-
-/// Upstream's test file: three records, the second a CreateUser of user1.
-fn upstream_file() -> Vec<u8> {
-    std::fs::read(harness::root().join("corpus/samples/cloudtrail-tattletail-1.json")).unwrap()
-}
-
-fn config(topic: &str, to: &str, slack: &str, description: &str) -> String {
-    format!(
-        r#"
-[[destination]]
-id = "sns"
-type = "sns"
-sns_arn = "{topic}"
-
-[[destination]]
-id = "mail"
-type = "ses"
-to_emails = ["{to}"]
-from_email = "tattletail@example.com"
-
-[[destination]]
-id = "slack"
-type = "slack_webhook"
-webhook_url = "{slack}"
-
-[[rule]]
-name = "Create User"
-jq_match = 'select(.eventName == "CreateUser") | "username: \(.requestParameters.userName)"'
-description = "{description}"
-destinations = ["sns", "mail", "slack"]
-
-[[rule]]
-name = "Env probe"
-jq_match = 'select(.eventName == "CreateUser") | [env, $ENV] | tostring'
-destinations = ["sns"]
-"#
-    )
-}
-
-fn parse_messages(msgs: &[(String, Value)], rule: &str) -> Vec<(Value, Value)> {
-    msgs.iter()
-        .map(|(m, a)| (serde_json::from_str::<Value>(m).unwrap(), a.clone()))
-        .filter(|(m, _)| m["name"] == rule)
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cli_scans_an_s3_prefix_and_sends_like_the_lambda() {

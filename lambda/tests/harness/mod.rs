@@ -585,3 +585,53 @@ pub fn temp_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+// Shared by the Lambda's end-to-end tests and the CLI's `--send` tests.
+
+/// Upstream's test file: three records, the second a CreateUser of user1.
+pub fn upstream_file() -> Vec<u8> {
+    std::fs::read(root().join("corpus/samples/cloudtrail-tattletail-1.json")).unwrap()
+}
+
+/// A config with an SNS, an SES and a Slack destination and two
+/// CreateUser rules (one of them probing the environment).
+pub fn config(topic: &str, to: &str, slack: &str, description: &str) -> String {
+    format!(
+        r#"
+[[destination]]
+id = "sns"
+type = "sns"
+sns_arn = "{topic}"
+
+[[destination]]
+id = "mail"
+type = "ses"
+to_emails = ["{to}"]
+from_email = "tattletail@example.com"
+
+[[destination]]
+id = "slack"
+type = "slack_webhook"
+webhook_url = "{slack}"
+
+[[rule]]
+name = "Create User"
+jq_match = 'select(.eventName == "CreateUser") | "username: \(.requestParameters.userName)"'
+description = "{description}"
+destinations = ["sns", "mail", "slack"]
+
+[[rule]]
+name = "Env probe"
+jq_match = 'select(.eventName == "CreateUser") | [env, $ENV] | tostring'
+destinations = ["sns"]
+"#
+    )
+}
+
+/// The SNS messages of `rule`, parsed, with their attributes.
+pub fn parse_messages(msgs: &[(String, Value)], rule: &str) -> Vec<(Value, Value)> {
+    msgs.iter()
+        .map(|(m, a)| (serde_json::from_str::<Value>(m).unwrap(), a.clone()))
+        .filter(|(m, _)| m["name"] == rule)
+        .collect()
+}
