@@ -176,6 +176,12 @@ fn note_position(
         .map(|s| line_col(source, r.config.jq_offsets.map(s.start)))
 }
 
+/// The `eventName` and `eventSource` lines of a prefilter.
+fn keys_text(out: &mut String, event_name: &FieldCond, event_source: &FieldCond) {
+    let _ = writeln!(out, "  eventName:   {}", escape(&field_text(event_name)));
+    let _ = writeln!(out, "  eventSource: {}", escape(&field_text(event_source)));
+}
+
 /// The metadata lines of a rule, only those that say something.
 fn meta_text(out: &mut String, m: &crate::config::RuleMeta) {
     let mut parts = Vec::new();
@@ -224,8 +230,7 @@ pub fn text(plan: &Plan, file: &str, source: &str) -> String {
                 event_name,
                 event_source,
             } => {
-                let _ = writeln!(out, "  eventName:   {}", escape(&field_text(event_name)));
-                let _ = writeln!(out, "  eventSource: {}", escape(&field_text(event_source)));
+                keys_text(&mut out, event_name, event_source);
                 let _ = writeln!(
                     out,
                     "  exact:       {}",
@@ -302,10 +307,7 @@ pub fn text(plan: &Plan, file: &str, source: &str) -> String {
             Prefilter::Keys {
                 event_name,
                 event_source,
-            } => {
-                let _ = writeln!(out, "  eventName:   {}", escape(&field_text(event_name)));
-                let _ = writeln!(out, "  eventSource: {}", escape(&field_text(event_source)));
-            }
+            } => keys_text(&mut out, event_name, event_source),
         }
         out.push('\n');
     }
