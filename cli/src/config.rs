@@ -84,9 +84,7 @@ pub fn load(path: Option<&Path>) -> Result<Loaded, LoadError> {
     match compile(&source) {
         Ok(compiled) => {
             let mut diags = compiled.warnings.clone();
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
+            let now = tattletail_compiler::date::now();
             diags.extend(
                 compiled
                     .plan

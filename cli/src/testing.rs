@@ -151,9 +151,7 @@ pub fn run_tests(args: &TestArgs, loaded: &Loaded, base: &Path) -> Report {
             });
         }
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = tattletail_compiler::date::now();
     // With --filter, tests left out may be what uses an exception.
     if !report.cases.is_empty() && args.filter.is_none() {
         report.unused_exceptions = plan

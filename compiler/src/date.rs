@@ -2,7 +2,14 @@
 //! it too) and the dates of `expires`: an RFC 3339 date (`2026-12-31`,
 //! meaning the end of that day, UTC) or date-time (`2026-12-31T18:00:00Z`,
 //! an offset, or no offset for UTC), as seconds since the Unix epoch. Pure
-//! arithmetic, no clock: callers pass "now".
+//! arithmetic; [`now`] is the one place expiries read the clock.
+
+/// Seconds since the Unix epoch, now (what an `expires` is compared with).
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
 /// `days_from_civil`).

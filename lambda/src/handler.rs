@@ -295,9 +295,7 @@ impl App {
         let compiled = compiled.inspect_err(|e| {
             error!(message = "config_invalid", error = e.to_string().as_str());
         })?;
-        let now = SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now = tattletail_compiler::date::now();
         for e in compiled.plan.exceptions.iter().filter(|e| e.expired(now)) {
             warn!(
                 message = "exception_expired",

@@ -182,13 +182,6 @@ pub struct Matcher<'p> {
     exception_index: Option<DispatchIndex>,
 }
 
-/// Seconds since the epoch, now.
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 impl<'p> Matcher<'p> {
     /// A matcher that uses the dispatch index and required literals.
     pub fn new(plan: &'p Plan) -> Self {
@@ -269,7 +262,7 @@ impl<'p> Matcher<'p> {
                 .map(|e| Prepared::new(&e.program))
                 .collect(),
             active: {
-                let now = now();
+                let now = tattletail_compiler::date::now();
                 plan.exceptions.iter().map(|e| !e.expired(now)).collect()
             },
             exception_index: None,
