@@ -150,23 +150,15 @@ impl Totals {
         self.records += stats.records;
         self.bad_records += stats.bad_records;
         self.bytes += stats.bytes_read;
-        let (mut live, mut dry) = (stats.alerts.clone(), stats.alerts.clone());
-        for (i, rule) in plan.rules.iter().enumerate() {
-            let is_dry = rule.config.meta.mode == Mode::DryRun;
-            let zero = if is_dry {
-                live.get_mut(i)
-            } else {
-                dry.get_mut(i)
-            };
-            if let Some(n) = zero {
-                *n = 0;
+        // Live and dry-run rules' alerts are counted apart.
+        for (rule, &n) in plan.rules.iter().zip(&stats.alerts) {
+            if n > 0 {
+                let counts = match rule.config.meta.mode {
+                    Mode::Live => &mut self.alerts,
+                    Mode::DryRun => &mut self.dry_run_alerts,
+                };
+                *counts.entry(rule.config.display_name()).or_default() += n;
             }
-        }
-        for (name, n) in by_rule(&live, plan) {
-            *self.alerts.entry(name).or_default() += n;
-        }
-        for (name, n) in by_rule(&dry, plan) {
-            *self.dry_run_alerts.entry(name).or_default() += n;
         }
         for (i, &n) in stats.suppressed.iter().enumerate() {
             if n > 0 {
