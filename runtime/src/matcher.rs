@@ -448,18 +448,13 @@ impl<'p> Matcher<'p> {
             }
             self.evaluated[r] += 1;
             self.unreported[r] += 1;
-            // A panic would be a bug of the evaluator: it costs this rule
-            // on this record, never the scan.
-            let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                eval::first_output(
-                    &rule.program,
-                    &self.prepared[r],
-                    root.clone(),
-                    self.limits,
-                    Some(&fields),
-                )
-            }))
-            .unwrap_or_else(|panic| First::Error(internal_error(panic.as_ref())));
+            let first = guarded_first(
+                &rule.program,
+                &self.prepared[r],
+                &root,
+                self.limits,
+                &fields,
+            );
             match first {
                 First::Value(v) if v.truthy() => {
                     let annotation = annotation(&v, &root, &fields, self.limits);
@@ -565,16 +560,13 @@ impl Matcher<'_> {
                     continue;
                 }
                 let hit = *holds[e].get_or_insert_with(|| {
-                    let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        eval::first_output(
-                            &exception.program,
-                            &self.exceptions[e],
-                            root.clone(),
-                            self.limits,
-                            Some(fields),
-                        )
-                    }))
-                    .unwrap_or_else(|panic| First::Error(internal_error(panic.as_ref())));
+                    let first = guarded_first(
+                        &exception.program,
+                        &self.exceptions[e],
+                        root,
+                        self.limits,
+                        fields,
+                    );
                     match first {
                         First::Value(v) => v.truthy(),
                         First::Empty => false,
@@ -596,6 +588,22 @@ impl Matcher<'_> {
             true
         });
     }
+}
+
+/// A program's first output on the record. A panic would be a bug of the
+/// evaluator: it costs this program on this record (an error), never the
+/// scan.
+fn guarded_first<'p, 't>(
+    program: &'p tattletail_compiler::ir::Program,
+    prepared: &'p Prepared,
+    root: &Value<'t>,
+    limits: Limits,
+    fields: &'p RootIndex<'t>,
+) -> First<'t> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        eval::first_output(program, prepared, root.clone(), limits, Some(fields))
+    }))
+    .unwrap_or_else(|panic| First::Error(internal_error(panic.as_ref())))
 }
 
 /// The message of a rule error that was a panic in the evaluator.
