@@ -50,12 +50,15 @@ pub enum Command {
     Man,
 }
 
-/// `--config`.
-#[derive(Args, Debug, Clone)]
+/// `--config` and `--sigma`.
+#[derive(Args, Debug, Clone, Default)]
 pub struct ConfigArg {
     /// The rule file, a tattletail.toml (default: the built-in rule pack).
     #[arg(long, short, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Sigma rules: a .yml/.yaml file or a directory of them (searched recursively); repeatable. Added to --config's rules; without --config they are the only rules (instead of the built-in pack).
+    #[arg(long, value_name = "PATH")]
+    pub sigma: Vec<PathBuf>,
 }
 
 /// `tattletail explain`.

@@ -7,11 +7,13 @@ use std::fmt;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use tattletail_compiler::config::SigmaInput;
 use tattletail_compiler::diag::render_all;
 use tattletail_compiler::escape::{escape, escape_json};
+use tattletail_compiler::explain;
 use tattletail_compiler::pack::{DEFAULT_PACK, DEFAULT_PACK_NAME};
-use tattletail_compiler::plan::Compiled;
-use tattletail_compiler::{compile, explain};
+use tattletail_compiler::plan::{compile_with, Compiled};
+use tattletail_compiler::sigma::SigmaFile;
 
 use crate::args::ExplainFormat;
 
@@ -69,8 +71,10 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
-/// Load `path`, or the built-in rule pack.
-pub fn load(path: Option<&Path>) -> Result<Loaded, LoadError> {
+/// Load `path` (or the built-in rule pack) with the Sigma rules its
+/// `[[sigma]]` tables name and those at `sigma`. With `sigma` and no
+/// `path`, the Sigma rules are the only rules.
+pub fn load(path: Option<&Path>, sigma: &[PathBuf]) -> Result<Loaded, LoadError> {
     let (name, source) = match path {
         Some(p) => (
             p.display().to_string(),
@@ -79,9 +83,26 @@ pub fn load(path: Option<&Path>) -> Result<Loaded, LoadError> {
                 error,
             })?,
         ),
+        None if !sigma.is_empty() => ("(--sigma rules)".to_string(), String::new()),
         None => (DEFAULT_PACK_NAME.to_string(), DEFAULT_PACK.to_string()),
     };
-    match compile(&source) {
+    let mut extra = Vec::new();
+    for p in sigma {
+        extra.extend(sigma_files(p).map_err(|error| LoadError::Read {
+            path: p.clone(),
+            error,
+        })?);
+    }
+    let base = path
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let mut resolve = |rel: &str| sigma_files(&base.join(rel)).map_err(|e| e.to_string());
+    let mut input = SigmaInput {
+        resolve: &mut resolve,
+        extra,
+    };
+    match compile_with(&source, &mut input) {
         Ok(compiled) => {
             let mut diags = compiled.warnings.clone();
             let now = tattletail_compiler::date::now();
@@ -122,8 +143,14 @@ impl Loaded {
             0 => String::new(),
             n => format!(" and {n} route{}", s(n)),
         };
+        let sigma = p.rules.iter().filter(|r| r.config.sigma.is_some()).count();
+        let from_sigma = match (sigma, p.correlations.len()) {
+            (0, 0) => String::new(),
+            (n, 0) => format!(" ({n} from Sigma)"),
+            (n, c) => format!(" ({n} from Sigma, and {c} correlation{})", s(c)),
+        };
         format!(
-            "{}: ok, {} rule{}{} {} destination{}{routes}",
+            "{}: ok, {} rule{}{from_sigma}{} {} destination{}{routes}",
             escape(&self.name),
             p.rules.len(),
             s(p.rules.len()),
@@ -142,6 +169,34 @@ impl Loaded {
             }
         }
     }
+}
+
+/// The Sigma rule files at `path`: the file itself, or every `.yml` and
+/// `.yaml` file under the directory (recursively, sorted by path).
+pub fn sigma_files(path: &Path) -> io::Result<Vec<SigmaFile>> {
+    let read = |p: &Path| -> io::Result<SigmaFile> {
+        Ok(SigmaFile {
+            name: p.display().to_string(),
+            text: std::fs::read_to_string(p)?,
+        })
+    };
+    if !std::fs::metadata(path)?.is_dir() {
+        return Ok(vec![read(path)?]);
+    }
+    let mut found = Vec::new();
+    let mut dirs = vec![path.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let p = entry?.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+                found.push(p);
+            }
+        }
+    }
+    found.sort();
+    found.iter().map(|p| read(p)).collect()
 }
 
 /// Write `text` to stdout; a reader that went away (`| head`) is not an

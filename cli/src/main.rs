@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use tattletail_cli::args::{Cli, Command};
+use tattletail_cli::args::{Cli, Command, ConfigArg};
 use tattletail_cli::config::{self, to_stderr, to_stdout, LoadError, Loaded};
 use tattletail_cli::console::note;
 use tattletail_cli::driver;
@@ -25,8 +25,8 @@ fn main() -> ExitCode {
 
 /// Load the rule file, printing its diagnostics; `nothing` (`scanned`,
 /// `tested`) says what an invalid file stopped.
-fn load(path: Option<&std::path::Path>, nothing: Option<&str>) -> Result<Loaded, Status> {
-    match config::load(path) {
+fn load(args: &ConfigArg, nothing: Option<&str>) -> Result<Loaded, Status> {
+    match config::load(args.config.as_deref(), &args.sigma) {
         Ok(l) => {
             to_stderr(&l.warnings);
             Ok(l)
@@ -64,7 +64,7 @@ fn stdout_or_fail(text: &str) -> Status {
 fn run(cli: Cli) -> Status {
     match cli.command {
         Command::Scan(args) => {
-            let loaded = match load(args.config.config.as_deref(), Some("scanned")) {
+            let loaded = match load(&args.config, Some("scanned")) {
                 Ok(l) => l,
                 Err(s) => return s,
             };
@@ -76,18 +76,18 @@ fn run(cli: Cli) -> Status {
                 }
             }
         }
-        Command::Check(c) => match load(c.config.as_deref(), None) {
+        Command::Check(c) => match load(&c, None) {
             Ok(l) => {
                 to_stderr(&format!("{}\n", l.check_line()));
                 Status::Clean
             }
             Err(s) => s,
         },
-        Command::Explain(e) => match load(e.config.config.as_deref(), None) {
+        Command::Explain(e) => match load(&e.config, None) {
             Ok(l) => stdout_or_fail(&l.explain(e.format)),
             Err(s) => s,
         },
-        Command::Test(t) => match load(t.config.config.as_deref(), Some("tested")) {
+        Command::Test(t) => match load(&t.config, Some("tested")) {
             Ok(l) => testing::run(&t, &l),
             Err(s) => s,
         },

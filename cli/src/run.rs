@@ -129,7 +129,7 @@ mod tests {
         let Command::Scan(scan) = cli.command else {
             panic!("not a scan")
         };
-        let loaded = crate::config::load(None).unwrap();
+        let loaded = crate::config::load(None, &[]).unwrap();
         ScanRun::resolve(&scan, loaded, terminal).unwrap()
     }
 

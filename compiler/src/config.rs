@@ -21,7 +21,9 @@ use crate::diag::Diagnostic;
 use crate::toml_str::OffsetMap;
 
 mod rule_tests;
+mod sigma;
 pub use rule_tests::{Expect, RuleTest, TestInput};
+pub use sigma::{cannot_read, CorrelationConfig, SigmaInput, SigmaOrigin};
 
 /// A parsed, validated config (the jq in it is checked later, by
 /// [`crate::compile`]).
@@ -37,6 +39,8 @@ pub struct Config {
     pub accounts: BTreeMap<String, String>,
     /// `[[exception]]` tables in file order.
     pub exceptions: Vec<ExceptionConfig>,
+    /// Sigma correlation rules, over the rules they name.
+    pub correlations: Vec<CorrelationConfig>,
 }
 
 /// One `[[exception]]`: alerts of `rules` (every rule when empty) on
@@ -146,6 +150,11 @@ pub struct RuleMeta {
     pub enabled: bool,
     /// `mode` (default live).
     pub mode: Mode,
+    /// References (a Sigma rule's `references`), carried into alerts.
+    pub references: Vec<String>,
+    /// The rule's matches only feed correlation rules (a Sigma rule a
+    /// correlation names without `generate: true`): they are not alerts.
+    pub correlation_only: bool,
 }
 
 impl Default for RuleMeta {
@@ -156,6 +165,8 @@ impl Default for RuleMeta {
             runbook: None,
             enabled: true,
             mode: Mode::Live,
+            references: Vec::new(),
+            correlation_only: false,
         }
     }
 }
@@ -181,11 +192,22 @@ pub struct RuleConfig {
     pub meta: RuleMeta,
     /// Its `[[rule.test]]` tables, in file order.
     pub tests: Vec<RuleTest>,
-    /// Where the `[[rule]]` header is.
+    /// Where the `[[rule]]` header is (for a Sigma rule: its `title` in
+    /// [`SigmaOrigin::file`]).
     pub span: Range<usize>,
+    /// Set for a rule read from a Sigma file: its spans are in that file.
+    pub sigma: Option<SigmaOrigin>,
 }
 
 impl RuleConfig {
+    /// A diagnostic about this rule at `span` (of its own file).
+    pub fn diag(&self, d: Diagnostic) -> Diagnostic {
+        match &self.sigma {
+            Some(s) => d.in_file(&s.file),
+            None => d,
+        }
+    }
+
     /// The name shown to users: `name`, or `rule #N` (1-based) without one.
     pub fn display_name(&self) -> String {
         match &self.name {
@@ -314,6 +336,13 @@ const DEST_TYPES: &[&str] = &["sns", "ses", "slack_webhook"];
 /// error; the partial config lets later stages (jq) report their problems
 /// in the same run.
 pub fn parse(source: &str) -> (Config, Vec<Diagnostic>) {
+    let mut resolve = cannot_read;
+    parse_with(source, &mut SigmaInput::none(&mut resolve))
+}
+
+/// Parse config text, reading the Sigma rules its `[[sigma]]` tables name
+/// (and any others) through `sigma`.
+pub fn parse_with(source: &str, sigma: &mut SigmaInput<'_>) -> (Config, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let (root, errors) = DeTable::parse_recoverable(source);
     for e in &errors {
@@ -332,6 +361,7 @@ pub fn parse(source: &str) -> (Config, Vec<Diagnostic>) {
                 destinations: Vec::new(),
                 accounts: BTreeMap::new(),
                 exceptions: Vec::new(),
+                correlations: Vec::new(),
             },
             diags,
         );
@@ -345,6 +375,7 @@ pub fn parse(source: &str) -> (Config, Vec<Diagnostic>) {
     let mut destinations = Vec::new();
     let mut dest_spans: Vec<(String, Range<usize>)> = Vec::new();
     let mut raw_routes: Vec<RawRoute> = Vec::new();
+    let mut sigma_tables = Vec::new();
     for (key, value) in root.iter() {
         let lower = key.get_ref().to_ascii_lowercase();
         match lower.as_str() {
@@ -389,6 +420,13 @@ pub fn parse(source: &str) -> (Config, Vec<Diagnostic>) {
                     }
                 }
             }
+            "sigma" => {
+                note_case(&mut diags, key, &lower);
+                let Some(items) = array_of_tables(value, &lower, &mut diags) else { continue };
+                for (table, span) in items {
+                    sigma_tables.extend(sigma::table(table, span, &mut diags));
+                }
+            }
             "route" => {
                 note_case(&mut diags, key, &lower);
                 let Some(items) = array_of_tables(value, &lower, &mut diags) else { continue };
@@ -398,10 +436,16 @@ pub fn parse(source: &str) -> (Config, Vec<Diagnostic>) {
             }
             _ => diags.push(
                 Diagnostic::warning(format!("unknown key `{}` is ignored", key.get_ref()), key.span())
-                    .with_help("tattletail reads [[rule]], [[destination]], [[exception]] and [[route]] tables and an [accounts] table; other keys are ignored, as upstream does"),
+                    .with_help("tattletail reads [[rule]], [[destination]], [[exception]], [[route]] and [[sigma]] tables and an [accounts] table; other keys are ignored, as upstream does"),
             ),
         }
     }
+
+    // Sigma rules come after the jq rules, in input order.
+    let loaded = sigma::load(sigma_tables, sigma, rule_count, &dest_spans, &mut diags);
+    let sigma_count = loaded.rules.len();
+    rules.extend(loaded.rules);
+    let correlations = sigma::resolve(loaded.correlations, &mut rules, &mut diags);
 
     // Cross-references: every rule destination must exist.
     for r in root
@@ -450,7 +494,7 @@ pub fn parse(source: &str) -> (Config, Vec<Diagnostic>) {
     );
     unreachable_rule_destinations(&root, &rules, &destinations, &mut diags);
 
-    if rule_count == 0 && !diags.iter().any(Diagnostic::is_error) {
+    if rule_count == 0 && sigma_count == 0 && !diags.iter().any(Diagnostic::is_error) {
         diags.push(
             Diagnostic::warning(
                 "the config has no [[rule]] tables: nothing will alert",
@@ -491,6 +535,7 @@ pub fn parse(source: &str) -> (Config, Vec<Diagnostic>) {
             destinations,
             accounts,
             exceptions,
+            correlations,
         },
         diags,
     )
@@ -875,6 +920,7 @@ fn rule(
         meta,
         tests,
         span,
+        sigma: None,
     })
 }
 

@@ -9,6 +9,7 @@
 
 use std::fmt::Write as _;
 use std::ops::Range;
+use std::sync::Arc;
 
 use crate::escape::escape;
 
@@ -22,7 +23,18 @@ pub enum Severity {
     Warning,
 }
 
-/// One problem, located by a byte range of the config source.
+/// A source file other than the config that diagnostics can point into
+/// (a Sigma rule file), with its text for rendering.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Its name in messages (the path as given).
+    pub name: String,
+    /// Its text.
+    pub text: String,
+}
+
+/// One problem, located by a byte range of the config source (or of
+/// [`Diagnostic::file`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
     /// Error or warning.
@@ -33,6 +45,8 @@ pub struct Diagnostic {
     pub span: Range<usize>,
     /// How to fix it, when we can say.
     pub help: Option<String>,
+    /// The file the span is in, when it is not the config.
+    pub file: Option<Arc<SourceFile>>,
 }
 
 impl Diagnostic {
@@ -43,6 +57,7 @@ impl Diagnostic {
             message: message.into(),
             span,
             help: None,
+            file: None,
         }
     }
 
@@ -53,12 +68,19 @@ impl Diagnostic {
             message: message.into(),
             span,
             help: None,
+            file: None,
         }
     }
 
     /// Attach a hint on how to fix the problem.
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
+        self
+    }
+
+    /// Say that the span is in `file`, not in the config.
+    pub fn in_file(mut self, file: &Arc<SourceFile>) -> Self {
+        self.file = Some(file.clone());
         self
     }
 
@@ -78,6 +100,10 @@ impl Diagnostic {
     ///    = help: define a [[destination]] with id = "pager", or remove it
     /// ```
     pub fn render(&self, file: &str, source: &str) -> String {
+        let (file, source) = match &self.file {
+            Some(f) => (f.name.as_str(), f.text.as_str()),
+            None => (file, source),
+        };
         let (line, col) = line_col(source, self.span.start);
         let kind = match self.severity {
             Severity::Error => "error",
@@ -119,6 +145,10 @@ impl Diagnostic {
 
     /// `file:line:col` of the start of the span.
     pub fn location(&self, file: &str, source: &str) -> String {
+        let (file, source) = match &self.file {
+            Some(f) => (f.name.as_str(), f.text.as_str()),
+            None => (file, source),
+        };
         let (line, col) = line_col(source, self.span.start);
         format!("{file}:{line}:{col}")
     }
@@ -141,10 +171,14 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     i
 }
 
-/// Render a list of diagnostics, errors and warnings in source order.
+/// Render a list of diagnostics, errors and warnings in source order (the
+/// config's first, then each other file's).
 pub fn render_all(diags: &[Diagnostic], file: &str, source: &str) -> String {
     let mut sorted: Vec<&Diagnostic> = diags.iter().collect();
-    sorted.sort_by_key(|d| (d.span.start, d.severity));
+    sorted.sort_by(|a, b| {
+        let f = |d: &Diagnostic| d.file.as_ref().map(|f| f.name.clone());
+        (f(a), a.span.start, a.severity).cmp(&(f(b), b.span.start, b.severity))
+    });
     let mut out = String::new();
     for d in sorted {
         out.push_str(&d.render(file, source));

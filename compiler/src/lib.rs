@@ -22,8 +22,9 @@ pub mod pack;
 pub mod plan;
 pub mod regex;
 pub mod routing;
+pub mod sigma;
 pub mod stack;
 pub mod syntax;
 mod toml_str;
 
-pub use plan::{compile, Compiled};
+pub use plan::{compile, compile_with, Compiled};

@@ -74,6 +74,8 @@ pub struct Plan {
     pub accounts: std::collections::BTreeMap<String, String>,
     /// Exceptions in config order.
     pub exceptions: Vec<PlannedException>,
+    /// Sigma correlation rules, over positions in [`Plan::rules`].
+    pub correlations: Vec<crate::config::CorrelationConfig>,
 }
 
 /// One exception, ready to run.
@@ -152,7 +154,17 @@ pub fn compile_program(code: &str) -> Result<Program, Vec<ir::LowerError>> {
 
 /// Compile config source text into a plan, or every error found.
 pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
-    let (cfg, mut diags) = config::parse(source);
+    let mut resolve = config::cannot_read;
+    compile_with(source, &mut config::SigmaInput::none(&mut resolve))
+}
+
+/// Compile config source text and the Sigma rules it names (and any
+/// others in `sigma`) into one plan, or every error found.
+pub fn compile_with(
+    source: &str,
+    sigma: &mut config::SigmaInput<'_>,
+) -> Result<Compiled, Vec<Diagnostic>> {
+    let (cfg, mut diags) = config::parse_with(source, sigma);
     // Positions in `cfg.rules` are those in the plan whenever it compiles.
     let routes: Vec<Route> = cfg
         .routes
@@ -173,7 +185,7 @@ pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
                     if let Some(h) = e.help {
                         d = d.with_help(h);
                     }
-                    diags.push(d);
+                    diags.push(rule.diag(d));
                 }
                 continue;
             }
@@ -186,10 +198,10 @@ pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
             _ => Eval::Native,
         };
         if eval == Eval::Never {
-            diags.push(
+            diags.push(rule.diag(
                 Diagnostic::warning(format!("rule `{}` can never fire", rule.display_name()), rule.jq_span.clone())
                     .with_help("no event can give it a first output other than null or false (contradicting conditions on eventName/eventSource, or `empty`/`error` on every path)"),
-            );
+            ));
         }
         rules.push(PlannedRule {
             config: rule,
@@ -245,6 +257,7 @@ pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
             destinations: cfg.destinations,
             accounts: cfg.accounts,
             exceptions,
+            correlations: cfg.correlations,
         },
         warnings: diags,
     })

@@ -30,6 +30,15 @@ impl OffsetMap {
         }
     }
 
+    /// A map sending every offset to the start of `span` (for generated
+    /// text, such as a Sigma rule's jq, which has no place in the file).
+    pub fn constant(span: std::ops::Range<usize>) -> Self {
+        OffsetMap {
+            offsets: Vec::new(),
+            fallback: span.start,
+        }
+    }
+
     /// File offset of decoded byte `i` (clamped to the end of the string).
     pub fn map(&self, i: usize) -> usize {
         if self.offsets.is_empty() {

@@ -44,7 +44,7 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let loaded = match config::load(args.config.as_deref()) {
+    let loaded = match config::load(args.config.as_deref(), &[]) {
         Ok(l) => l,
         Err(e) => {
             if let LoadError::Invalid { rendered, .. } = &e {
