@@ -93,6 +93,8 @@ pub enum ExplainFormat {
     Text,
     /// One JSON document (the same facts, for scripts).
     Json,
+    /// Each Sigma rule as a [[rule]] table with the exact jq it compiles to (paste into a tattletail.toml).
+    Jq,
 }
 
 /// Alert output on stdout.

@@ -167,6 +167,7 @@ impl Loaded {
             ExplainFormat::Json => {
                 escape_json(&explain::json(&self.compiled.plan, &self.source)).into_owned()
             }
+            ExplainFormat::Jq => tattletail_compiler::sigma::view::toml(&self.compiled.plan),
         }
     }
 }

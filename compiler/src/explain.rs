@@ -172,8 +172,80 @@ fn note_position(
     source: &str,
     span: &Option<std::ops::Range<usize>>,
 ) -> Option<(usize, usize)> {
+    if r.config.sigma.is_some() {
+        return None; // generated jq: `--format jq` shows it
+    }
     span.as_ref()
         .map(|s| line_col(source, r.config.jq_offsets.map(s.start)))
+}
+
+/// The file a rule is written in and its line there.
+fn rule_place<'a>(r: &'a PlannedRule, file: &'a str, source: &str) -> (&'a str, usize) {
+    match &r.config.sigma {
+        Some(o) => (&o.file.name, line_col(&o.file.text, r.config.span.start).0),
+        None => (file, line_col(source, r.config.span.start).0),
+    }
+}
+
+/// The lines saying where a Sigma rule comes from.
+fn sigma_text(out: &mut String, r: &PlannedRule) {
+    let Some(o) = &r.config.sigma else { return };
+    let mut parts = vec!["Sigma rule".to_string()];
+    if let Some(id) = &o.id {
+        parts.push(format!("id {id}"));
+    }
+    if let Some(l) = &o.level {
+        parts.push(format!("level {l}"));
+    }
+    let _ = writeln!(out, "  sigma:       {}", escape(&parts.join(", ")));
+    for reference in &r.config.meta.references {
+        let _ = writeln!(out, "  reference:   {}", escape(reference));
+    }
+}
+
+/// The text of the plan's correlation rules.
+fn correlations_text(out: &mut String, plan: &Plan) {
+    for (i, c) in plan.correlations.iter().enumerate() {
+        let k = &c.correlation;
+        let line = line_col(&c.file.text, k.span.start).0;
+        let _ = writeln!(
+            out,
+            "correlation {}: {} ({}:{line})",
+            i + 1,
+            escape(&k.title),
+            escape(&c.file.name)
+        );
+        meta_text(out, &c.meta);
+        let rules: Vec<String> = c
+            .rules
+            .iter()
+            .map(|&p| format!("`{}`", plan.rules[p].config.display_name()))
+            .collect();
+        let by = if k.group_by.is_empty() {
+            String::new()
+        } else {
+            format!(" by {}", k.group_by.join(", "))
+        };
+        let what = match (&k.condition.field, k.kind) {
+            (Some(f), crate::sigma::CorrelationKind::ValueCount) => {
+                format!("distinct {f} {}", k.condition.describe())
+            }
+            _ => format!("count {}", k.condition.describe()),
+        };
+        let _ = writeln!(
+            out,
+            "  kind:        {} over {}{by} within {}s, when {what}",
+            k.kind.as_str(),
+            escape(&rules.join(", ")),
+            k.timespan
+        );
+        let _ = writeln!(
+            out,
+            "  evaluation:  by `tattletail scan`, within one run, windows by eventTime (the Lambda does not evaluate correlations yet){}",
+            if k.generate { "" } else { "; its rules alert only through it" }
+        );
+        out.push('\n');
+    }
 }
 
 /// The `eventName` and `eventSource` lines of a prefilter.
@@ -204,21 +276,28 @@ fn meta_text(out: &mut String, m: &crate::config::RuleMeta) {
     if let Some(r) = &m.runbook {
         let _ = writeln!(out, "  runbook:     {}", escape(r));
     }
+    if m.correlation_only {
+        let _ = writeln!(
+            out,
+            "  alerts:      none of its own: its matches feed correlation rules (Sigma `generate: false`)"
+        );
+    }
 }
 
 /// The text form.
 pub fn text(plan: &Plan, file: &str, source: &str) -> String {
     let mut out = String::new();
     for r in &plan.rules {
-        let (line, _) = line_col(source, r.config.span.start);
+        let (rule_file, line) = rule_place(r, file, source);
         let _ = writeln!(
             out,
             "rule {}: {} ({}:{line})",
             r.config.index + 1,
             escape(&r.config.display_name()),
-            escape(file)
+            escape(rule_file)
         );
         meta_text(&mut out, &r.config.meta);
+        sigma_text(&mut out, r);
         match r.prefilter() {
             Prefilter::Any => {
                 let _ = writeln!(out, "  prefilter:   every event");
@@ -311,6 +390,7 @@ pub fn text(plan: &Plan, file: &str, source: &str) -> String {
         }
         out.push('\n');
     }
+    correlations_text(&mut out, plan);
     let _ = writeln!(out, "index: {} rules", plan.rules.len());
     for b in BUCKETS {
         let n = plan
@@ -396,7 +476,16 @@ struct ReasonJson<'a> {
 struct RuleJson<'a> {
     index: usize,
     name: Option<&'a str>,
+    /// The file the rule is in, when not the config (a Sigma rule).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<&'a str>,
     line: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sigma_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    references: &'a [String],
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    correlation_only: bool,
     severity: Option<&'static str>,
     tags: &'a [String],
     runbook: Option<&'a str>,
@@ -428,7 +517,25 @@ struct IndexJson {
 struct ExplainJson<'a> {
     rules: Vec<RuleJson<'a>>,
     exceptions: Vec<ExceptionJson<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    correlations: Vec<CorrelationJson<'a>>,
     index: IndexJson,
+}
+
+#[derive(Serialize)]
+struct CorrelationJson<'a> {
+    title: &'a str,
+    file: &'a str,
+    line: usize,
+    id: Option<&'a str>,
+    kind: &'static str,
+    rules: Vec<String>,
+    group_by: &'a [String],
+    timespan_seconds: u64,
+    condition: String,
+    field: Option<&'a str>,
+    generate: bool,
+    severity: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -487,7 +594,11 @@ pub fn json(plan: &Plan, source: &str) -> String {
             RuleJson {
                 index: r.config.index,
                 name: r.config.name.as_deref(),
-                line: line_col(source, r.config.span.start).0,
+                file: r.config.sigma.as_ref().map(|o| o.file.name.as_str()),
+                line: rule_place(r, "", source).1,
+                sigma_id: r.config.sigma.as_ref().and_then(|o| o.id.as_deref()),
+                references: &r.config.meta.references,
+                correlation_only: r.config.meta.correlation_only,
                 severity: r.config.meta.severity.map(|s| s.as_str()),
                 tags: &r.config.meta.tags,
                 runbook: r.config.meta.runbook.as_deref(),
@@ -547,9 +658,35 @@ pub fn json(plan: &Plan, source: &str) -> String {
             }
         })
         .collect();
+    let correlations = plan
+        .correlations
+        .iter()
+        .map(|c| {
+            let k = &c.correlation;
+            CorrelationJson {
+                title: &k.title,
+                file: &c.file.name,
+                line: line_col(&c.file.text, k.span.start).0,
+                id: k.id.as_deref(),
+                kind: k.kind.as_str(),
+                rules: c
+                    .rules
+                    .iter()
+                    .map(|&p| plan.rules[p].config.display_name())
+                    .collect(),
+                group_by: &k.group_by,
+                timespan_seconds: k.timespan,
+                condition: k.condition.describe(),
+                field: k.condition.field.as_deref(),
+                generate: k.generate,
+                severity: c.meta.severity.map(|s| s.as_str()),
+            }
+        })
+        .collect();
     let doc = ExplainJson {
         rules,
         exceptions,
+        correlations,
         index,
     };
     serde_json::to_string_pretty(&doc).expect("explain JSON serialises") + "\n"

@@ -71,6 +71,7 @@ fn rule_files() -> Vec<(&'static str, String)> {
         ("constructs", read("testdata/rules/constructs.toml")),
         ("realistic", read("benches/rules/realistic.toml")),
         ("regressions", read("testdata/rules/regressions.toml")),
+        ("sigmahq jq view", read("testdata/sigma/sigmahq.jq.toml")),
     ]
 }
 

@@ -16,6 +16,7 @@ pub mod correlation;
 pub mod jq;
 pub mod rule;
 pub mod values;
+pub mod view;
 pub mod yaml;
 
 use std::ops::Range;
@@ -24,7 +25,7 @@ pub use correlation::{Correlation, CorrelationKind};
 pub use rule::{Issue, Rule};
 
 /// A Sigma file's text and the name to show for it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SigmaFile {
     /// Its path, as shown in messages.
     pub name: String,
