@@ -114,15 +114,16 @@ pub fn plain(pieces: &[Piece]) -> Option<String> {
     }
 }
 
-/// A regex (no anchors) for pieces; `*` and `?` match any character but
-/// a newline (as rsigma-eval and pySigma's backends do).
+/// A regex (no anchors) for pieces; `*` and `?` match any character,
+/// newlines included (deliberately: rsigma-eval's do not, which lets a
+/// newline in a user-controlled field such as `userAgent` evade a rule).
 pub fn regex_of(pieces: &[Piece]) -> String {
     let mut re = String::new();
     for p in pieces {
         match p {
             Piece::Lit(s) => re.push_str(&regex_syntax::escape(s)),
-            Piece::Star => re.push_str(".*"),
-            Piece::One => re.push('.'),
+            Piece::Star => re.push_str("(?s:.*)"),
+            Piece::One => re.push_str("(?s:.)"),
         }
     }
     re
@@ -195,7 +196,7 @@ mod tests {
         );
         assert_eq!(pieces(r"a\*b\\c\d"), [Piece::Lit(r"a*b\c\d".into())]);
         assert_eq!(plain(&pieces("x")), Some("x".into()));
-        assert_eq!(regex_of(&pieces("a.*")), r"a\..*");
+        assert_eq!(regex_of(&pieces("a.*")), r"a\.(?s:.*)");
     }
 
     #[test]
