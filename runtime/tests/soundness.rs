@@ -81,13 +81,13 @@ fn every_fired_rule_is_admitted_by_its_prefilter() {
 /// failure mode the contract exists for, made executable.
 #[test]
 fn a_wrong_prefilter_would_be_caught() {
-    use tattletail_compiler::analysis::{FieldCond, KeySet, Prefilter};
+    use tattletail_compiler::analysis::{FieldCond, KeyConds, KeySet, Prefilter};
     let src = "[[rule]]\nname = \"r\"\njq_match = 'select(.eventName == \"ConsoleLogin\")'\n";
     let mut compiled = common::compile(src);
-    compiled.plan.rules[0].analysis.prefilter = Prefilter::Keys {
+    compiled.plan.rules[0].analysis.prefilter = Prefilter::Keys(KeyConds {
         event_name: FieldCond::In(KeySet::names(["StopLogging"])),
-        event_source: FieldCond::any(),
-    };
+        ..KeyConds::any()
+    });
     let rec = br#"{"eventName":"ConsoleLogin"}"#.to_vec();
     let with = common::evaluate(
         &mut Matcher::new(&compiled.plan),
