@@ -293,6 +293,14 @@ impl FieldCond {
             FieldCond::NotIn(s) => (s, true),
         };
         let set = if folded { set.lowercase_only() } else { set };
+        let c = if negated {
+            FieldCond::NotIn(set.clone())
+        } else {
+            FieldCond::In(set.clone())
+        };
+        if let Some(ty) = c.type_only() {
+            return ty.cond(false);
+        }
         match (set.is_all(), negated) {
             (true, false) => FieldCond::any(),
             (true, true) => FieldCond::never(),
@@ -329,6 +337,18 @@ impl FieldCond {
     /// Intersection; the flag says whether it is exact.
     pub fn and(&self, other: &FieldCond) -> (FieldCond, bool) {
         use FieldCond::*;
+        // "A string" meets an exclusion exactly as "not missing or a
+        // non-string" (no name needs cutting out of the prefix "").
+        let string = Some(Ty::String);
+        match (self, other) {
+            (NotIn(_), In(_)) if other.type_only() == string => {
+                return self.and(&Ty::String.cond(true))
+            }
+            (In(_), NotIn(_)) if self.type_only() == string => {
+                return Ty::String.cond(true).and(other)
+            }
+            _ => {}
+        }
         match (self, other) {
             (In(a), In(b)) => (In(a.intersect(b)), true),
             (NotIn(a), NotIn(b)) => (NotIn(a.union(b)), true),
@@ -590,11 +610,10 @@ impl Cond {
                 self.move_type(folded, plain);
             }
         }
+        // A sound condition that admits nothing is exact: the property
+        // holds nowhere.
         if self.is_never() {
-            Cond {
-                exact: self.exact,
-                ..Cond::never()
-            }
+            Cond::never()
         } else {
             self
         }
@@ -606,8 +625,11 @@ impl Cond {
         let Some(ty) = self.keys.get(from).type_only() else {
             return;
         };
+        // In the target's polarity (`In` when it is "any"), the
+        // intersection is exact.
         let target = self.keys.get(to);
-        let (moved, exact) = target.and(&ty.cond(matches!(target, FieldCond::NotIn(_))));
+        let negated = matches!(target, FieldCond::NotIn(s) if !s.is_empty());
+        let (moved, exact) = target.and(&ty.cond(negated));
         debug_assert!(exact, "a type condition intersects exactly");
         *self.keys.get_mut(to) = moved.canonical(to.folded);
         *self.keys.get_mut(from) = FieldCond::any();
@@ -628,6 +650,41 @@ impl Cond {
         c
     }
 
+    /// A superset: every `In` condition on a field said on its folded
+    /// value instead (lowercased: a value in the set folds into the
+    /// lowercased set), and every `NotIn` one dropped where the folded
+    /// value is constrained, so that it can meet a case-insensitive
+    /// condition.
+    fn lifted(&self) -> Cond {
+        let mut c = self.clone();
+        for f in [Field::EventName, Field::EventSource] {
+            let (plain, folded) = (Dim::plain(f), Dim::folded(f));
+            if matches!(c.keys.get(plain), FieldCond::NotIn(s) if !s.is_empty())
+                && !c.keys.get(folded).is_any()
+            {
+                *c.keys.get_mut(plain) = FieldCond::any();
+                c.exact = false;
+            }
+            if let FieldCond::In(set) = c.keys.get(plain) {
+                let lower = KeySet {
+                    names: set.names.iter().map(|n| n.to_ascii_lowercase()).collect(),
+                    prefixes: set
+                        .prefixes
+                        .iter()
+                        .map(|p| p.to_ascii_lowercase())
+                        .collect(),
+                    other: set.other,
+                }
+                .normalized();
+                let (moved, _) = c.keys.get(folded).and(&FieldCond::In(lower));
+                *c.keys.get_mut(folded) = moved;
+                *c.keys.get_mut(plain) = FieldCond::any();
+                c.exact = false;
+            }
+        }
+        c.normalized()
+    }
+
     /// Does the condition admit a record with these field values?
     pub fn admits(&self, name: Option<&str>, source: Option<&str>) -> bool {
         self.keys.admits(name, source)
@@ -636,11 +693,7 @@ impl Cond {
     /// Both hold.
     pub fn and(&self, other: &Cond) -> Cond {
         if self.is_never() || other.is_never() {
-            let exact = (self.is_never() && self.exact) || (other.is_never() && other.exact);
-            return Cond {
-                exact,
-                ..Cond::never()
-            };
+            return Cond::never();
         }
         let mut keys = KeyConds::any();
         let mut exact = self.exact && other.exact;
@@ -665,7 +718,7 @@ impl Cond {
         }
         let (a, b) = aligned(self, other);
         let mut keys = KeyConds::any();
-        let mut exact = self.exact && other.exact && a.keys.differences(&b.keys) <= 1;
+        let mut exact = a.exact && b.exact && a.keys.differences(&b.keys) <= 1;
         for d in Dim::ALL {
             let (c, e) = a.keys.get(d).or(b.keys.get(d));
             *keys.get_mut(d) = c;
@@ -702,13 +755,14 @@ impl Cond {
 }
 
 /// The forms of two conditions (type conditions as they are, all in
-/// folded dimensions, or all in plain ones) that differ in the fewest
-/// dimensions: only their union's hull is taken, so that is the tightest.
+/// folded dimensions, or all in plain ones; last, the inexact lifted
+/// form) that differ in the fewest dimensions, the first such: only
+/// their union's hull is taken, so that is the tightest.
 fn aligned(a: &Cond, b: &Cond) -> (Cond, Cond) {
     if a.keys.differences(&b.keys) <= 1 {
         return (a.clone(), b.clone());
     }
-    let forms = |c: &Cond| [c.clone(), c.types_in(true), c.types_in(false)];
+    let forms = |c: &Cond| [c.clone(), c.types_in(true), c.types_in(false), c.lifted()];
     let (fa, fb) = (forms(a), forms(b));
     let mut best = (fa[0].clone(), fb[0].clone());
     let mut fewest = usize::MAX;
@@ -800,5 +854,110 @@ mod tests {
         assert!(!u.exact, "{u:?}");
         assert!(u.admits(Some("A"), Some("s3.amazonaws.com")));
         assert!(u.admits(Some("B"), None));
+    }
+
+    fn on(d: Dim, c: FieldCond) -> Cond {
+        Cond::field(d, c, true)
+    }
+    const NAME: Dim = Dim::plain(Field::EventName);
+    const FOLDED: Dim = Dim::folded(Field::EventName);
+    const SOURCE: Dim = Dim::plain(Field::EventSource);
+    fn strings() -> FieldCond {
+        FieldCond::In(KeySet::prefixes([""]))
+    }
+    fn others() -> FieldCond {
+        FieldCond::In(KeySet::other())
+    }
+
+    #[test]
+    fn folded_values_are_looked_up_lowercased() {
+        let c = on(FOLDED, names(&["deletetrail"]));
+        assert!(c.admits(Some("DeleteTrail"), None));
+        assert!(c.admits(Some("deletetrail"), None));
+        assert!(c.admits(Some("DELETETRAIL"), None));
+        assert!(!c.admits(Some("DeleteTrails"), None));
+        assert!(!c.admits(None, None));
+        assert_eq!(
+            Dim::folded(Field::EventSource).value(None, Some("S3.Amazonaws.com")),
+            Some(Cow::Owned("s3.amazonaws.com".into()))
+        );
+        // No folded value has an upper-case letter.
+        assert!(on(FOLDED, names(&["DeleteTrail"])).is_never());
+        assert!(on(FOLDED, prefix("Get")).is_never());
+        assert!(on(FOLDED, not(names(&["DeleteTrail"]))).is_all());
+    }
+
+    #[test]
+    fn folded_dimension_laws() {
+        let x = on(FOLDED, names(&["x"]));
+        let y = on(FOLDED, names(&["y"]));
+        assert_eq!(x.or(&y), on(FOLDED, names(&["x", "y"])));
+        assert!(x.and(&y).is_never() && x.and(&y).exact);
+        assert_eq!(x.complement(), on(FOLDED, not(names(&["x"]))));
+        assert!(x.and(&Cond::all()) == x && x.or(&Cond::never()) == x);
+        assert!(x.or(&Cond::all()).is_all() && x.and(&Cond::never()).is_never());
+        // A box over a field and the folded value of another: exact
+        // intersections, inexact unions across two dimensions.
+        let s = on(SOURCE, names(&["s"]));
+        let both = x.and(&s);
+        assert!(both.exact && both.admits(Some("X"), Some("s")));
+        assert!(!both.admits(Some("X"), Some("t")));
+        let u = both.or(&y);
+        assert!(!u.exact);
+        assert!(u.admits(Some("X"), Some("s")) && u.admits(Some("Y"), None));
+        // The complement of a box over two dimensions is not a box.
+        let c = both.complement();
+        assert!(!c.exact && c.admits(Some("X"), Some("t")) && c.admits(Some("z"), Some("s")));
+    }
+
+    #[test]
+    fn type_conditions_move_between_a_field_and_its_folded_value() {
+        // "A string" and "folded ≠ x": one condition on the folded value.
+        let c = on(NAME, strings()).and(&on(FOLDED, not(names(&["x"]))));
+        let mut want = KeySet::names(["x"]);
+        want.other = true;
+        assert_eq!(c, on(FOLDED, FieldCond::NotIn(want)));
+        assert_eq!(
+            c.complement(),
+            on(FOLDED, FieldCond::In(want_other(&["x"])))
+        );
+        // "Not a string" or "folded = x": one box, exact.
+        let u = on(NAME, others()).or(&on(FOLDED, names(&["x"])));
+        assert!(u.exact);
+        assert_eq!(u, on(FOLDED, FieldCond::In(want_other(&["x"]))));
+        // "A string" and "not a string": nothing, in either dimension.
+        assert!(on(NAME, strings()).and(&on(FOLDED, others())).is_never());
+        // Both forms of "a string" are the same condition.
+        assert_eq!(
+            on(NAME, strings()),
+            on(NAME, not(FieldCond::In(KeySet::other())))
+        );
+        // A type condition stays on the field next to names.
+        let n = on(NAME, names(&["A"])).or(&on(NAME, others()));
+        assert!(n.exact);
+        assert_eq!(n, on(NAME, FieldCond::In(want_other(&["A"]))));
+    }
+
+    fn want_other(n: &[&str]) -> KeySet {
+        let mut s = KeySet::names(n.iter().copied());
+        s.other = true;
+        s
+    }
+
+    #[test]
+    fn a_case_sensitive_condition_meets_a_folded_one_on_the_folded_value() {
+        let u = on(NAME, names(&["DeleteTrail"])).or(&on(FOLDED, names(&["stoplogging"])));
+        assert!(!u.exact);
+        assert_eq!(
+            u.keys.event_name_folded,
+            names(&["deletetrail", "stoplogging"])
+        );
+        assert!(u.keys.event_name.is_any());
+        assert!(u.admits(Some("DeleteTrail"), None) && u.admits(Some("STOPLOGGING"), None));
+        // Exclusions are dropped, not lifted: still a superset.
+        let v = on(NAME, not(names(&["A"])))
+            .and(&on(FOLDED, names(&["b"])))
+            .or(&on(FOLDED, names(&["c"])));
+        assert!(v.admits(Some("B"), None) && v.admits(Some("c"), None));
     }
 }

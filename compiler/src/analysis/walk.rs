@@ -9,6 +9,11 @@
 //! exactness rule: the falsy condition of `.eventName == "X"` is
 //! "eventName ≠ X", so `(.eventName == "X") | not` is exactly that.
 //!
+//! Case-insensitive tests follow a field through `ascii_downcase` to its
+//! *folded* value, a prefilter dimension of its own ([`Dim`]); `type` of a
+//! field compared with `"string"` is exactly "a string"; `any(.field; P)`
+//! is `P` on the one value.
+//!
 //! Names are already resolved in the IR: a rule that defines its own
 //! `select` or `IN` simply has different nodes there, so nothing here
 //! needs to know which names a rule may have shadowed. Variables bound in
@@ -371,6 +376,14 @@ impl<'p> Walker<'p> {
                     }
                     (Kind::TypeName(f), Kind::Lits(lits))
                     | (Kind::Lits(lits), Kind::TypeName(f)) => Some(type_eq(*f, lits)),
+                    // Two known strings (`type` of a folded value).
+                    (Kind::Lits(x), Kind::Lits(y)) => match (x.as_slice(), y.as_slice()) {
+                        ([Lit::Str(x)], [Lit::Str(y)]) if x == y => {
+                            Some((Cond::all(), Cond::never()))
+                        }
+                        ([Lit::Str(_)], [Lit::Str(_)]) => Some((Cond::never(), Cond::all())),
+                        _ => None,
+                    },
                     _ => None,
                 };
                 match eq {
@@ -519,7 +532,11 @@ impl<'p> Walker<'p> {
         } else {
             (cond.truthy.inexact(), falsy.inexact())
         };
-        Abs::boolean(truthy, falsy, true)
+        let mut out = Abs::boolean(truthy, falsy, true);
+        if !self.can_error[c.index()] {
+            out.some = Cond::all(); // one boolean wherever it runs
+        }
+        out
     }
 
     fn test(&mut self, id: Id, idx: u32, input: &Abs) -> Abs {
