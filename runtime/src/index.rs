@@ -295,4 +295,47 @@ mod tests {
         assert_eq!(ix.candidates(Some("E150"), None).to_vec(), [150]);
         assert!(ix.candidates(Some("nope"), None).is_empty());
     }
+
+    #[test]
+    fn folded_conditions_are_looked_up_lowercased() {
+        let folded = |c: FieldCond| {
+            Prefilter::Keys(KeyConds {
+                event_name_folded: c,
+                ..KeyConds::any()
+            })
+        };
+        let mut no_x = KeySet::names(["deletetrail"]);
+        no_x.other = true;
+        let rules = [
+            folded(names(&["deletetrail"])),
+            keys(names(&["DeleteTrail"]), FieldCond::any()),
+            folded(FieldCond::In(KeySet::prefixes(["delete"]))),
+            folded(FieldCond::NotIn(no_x)),
+            folded(FieldCond::In(KeySet::other())),
+            Prefilter::Keys(KeyConds {
+                event_source: names(&["s3"]),
+                event_name_folded: names(&["deletetrail"]),
+                ..KeyConds::any()
+            }),
+        ];
+        let mut ix = DispatchIndex::new(&rules);
+        let c =
+            |ix: &mut DispatchIndex, n: Option<&str>, s: Option<&str>| ix.candidates(n, s).to_vec();
+        assert_eq!(c(&mut ix, Some("DeleteTrail"), None), [0, 1, 2]);
+        assert_eq!(c(&mut ix, Some("deletetrail"), None), [0, 2]);
+        assert_eq!(c(&mut ix, Some("DELETETRAIL"), Some("s3")), [0, 2, 5]);
+        assert_eq!(c(&mut ix, Some("DeleteBucket"), None), [2, 3]);
+        assert_eq!(c(&mut ix, Some("StopLogging"), None), [3]);
+        assert_eq!(c(&mut ix, None, Some("s3")), [4]);
+        // Memoised per exact pair: another case is another entry.
+        assert_eq!(c(&mut ix, Some("DeleteTrail"), None), [0, 1, 2]);
+        assert_eq!(c(&mut ix, Some("deleteTRAIL"), None), [0, 2]);
+        for name in [Some("DeleteTrail"), Some("x"), None] {
+            let got = c(&mut ix, name, Some("s3"));
+            let want: Vec<u32> = (0..rules.len() as u32)
+                .filter(|&i| rules[i as usize].admits(name, Some("s3")))
+                .collect();
+            assert_eq!(got, want, "{name:?}");
+        }
+    }
 }
