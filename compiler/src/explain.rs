@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::analysis::{FieldCond, IndexOnly, KeySet, Prefilter};
+use crate::analysis::{Dim, Field, FieldCond, IndexOnly, KeyConds, KeySet, Prefilter};
 use crate::diag::line_col;
 use crate::escape::escape;
 use crate::plan::{Eval, Plan, PlannedRule};
@@ -20,10 +20,14 @@ pub enum Bucket {
     EventName,
     /// eventName prefixes.
     EventNamePrefix,
+    /// eventName values or prefixes in any case (ASCII).
+    EventNameAnyCase,
     /// Exact eventSource values (any eventName).
     EventSource,
     /// eventSource prefixes (any eventName).
     EventSourcePrefix,
+    /// eventSource values or prefixes in any case (any eventName).
+    EventSourceAnyCase,
     /// Every event except some values.
     Except,
     /// Every event.
@@ -45,30 +49,54 @@ impl Bucket {
         }
     }
 
-    /// The bucket of a prefilter: the most selective field decides.
+    /// The bucket of a prefilter: the most selective field decides
+    /// (eventName before eventSource, exact case before any case).
     pub fn of(p: &Prefilter) -> Bucket {
         match p {
             Prefilter::Any => Bucket::Always,
             Prefilter::Never => Bucket::Never,
-            Prefilter::Keys {
-                event_name,
-                event_source,
-            } => match (event_name, event_source) {
-                (FieldCond::In(s), _) if s.prefixes.is_empty() => Bucket::EventName,
-                (FieldCond::In(_), _) => Bucket::EventNamePrefix,
-                (_, FieldCond::In(s)) if s.prefixes.is_empty() => Bucket::EventSource,
-                (_, FieldCond::In(_)) => Bucket::EventSourcePrefix,
-                _ => Bucket::Except,
-            },
+            Prefilter::Keys(k) => Bucket::of_keys(k),
         }
+    }
+
+    fn of_keys(k: &KeyConds) -> Bucket {
+        let in_set = |c: &FieldCond| match c {
+            FieldCond::In(s) => Some(s.prefixes.is_empty()),
+            FieldCond::NotIn(_) => None,
+        };
+        let name = Field::EventName;
+        let source = Field::EventSource;
+        if let Some(no_prefix) = in_set(k.get(Dim::plain(name))) {
+            return if no_prefix {
+                Bucket::EventName
+            } else {
+                Bucket::EventNamePrefix
+            };
+        }
+        if in_set(k.get(Dim::folded(name))).is_some() {
+            return Bucket::EventNameAnyCase;
+        }
+        if let Some(no_prefix) = in_set(k.get(Dim::plain(source))) {
+            return if no_prefix {
+                Bucket::EventSource
+            } else {
+                Bucket::EventSourcePrefix
+            };
+        }
+        if in_set(k.get(Dim::folded(source))).is_some() {
+            return Bucket::EventSourceAnyCase;
+        }
+        Bucket::Except
     }
 
     fn label(self) -> &'static str {
         match self {
             Bucket::EventName => "by eventName",
             Bucket::EventNamePrefix => "by eventName prefix",
+            Bucket::EventNameAnyCase => "by eventName in any case",
             Bucket::EventSource => "by eventSource",
             Bucket::EventSourcePrefix => "by eventSource prefix",
+            Bucket::EventSourceAnyCase => "by eventSource in any case",
             Bucket::Except => "every event except listed values",
             Bucket::Always => "every event",
             Bucket::Never => "never fires",
@@ -80,21 +108,31 @@ impl Bucket {
         match self {
             Bucket::EventName => "event_name",
             Bucket::EventNamePrefix => "event_name_prefix",
+            Bucket::EventNameAnyCase => "event_name_any_case",
             Bucket::EventSource => "event_source",
             Bucket::EventSourcePrefix => "event_source_prefix",
+            Bucket::EventSourceAnyCase => "event_source_any_case",
             Bucket::Except => "except",
             Bucket::Always => "always",
             Bucket::Never => "never",
             Bucket::Disabled => "disabled",
         }
     }
+
+    /// Shown only when some rule is in it (configs without
+    /// case-insensitive conditions explain as before).
+    fn only_when_used(self) -> bool {
+        matches!(self, Bucket::EventNameAnyCase | Bucket::EventSourceAnyCase)
+    }
 }
 
-const BUCKETS: [Bucket; 8] = [
+const BUCKETS: [Bucket; 10] = [
     Bucket::EventName,
     Bucket::EventNamePrefix,
+    Bucket::EventNameAnyCase,
     Bucket::EventSource,
     Bucket::EventSourcePrefix,
+    Bucket::EventSourceAnyCase,
     Bucket::Except,
     Bucket::Always,
     Bucket::Never,
@@ -248,10 +286,27 @@ fn correlations_text(out: &mut String, plan: &Plan) {
     }
 }
 
-/// The `eventName` and `eventSource` lines of a prefilter.
-fn keys_text(out: &mut String, event_name: &FieldCond, event_source: &FieldCond) {
-    let _ = writeln!(out, "  eventName:   {}", escape(&field_text(event_name)));
-    let _ = writeln!(out, "  eventSource: {}", escape(&field_text(event_source)));
+/// The `eventName` and `eventSource` lines of a prefilter, and those of
+/// their any-case (ASCII-lowercased) values when they are constrained.
+fn keys_text(out: &mut String, keys: &KeyConds) {
+    let _ = writeln!(
+        out,
+        "  eventName:   {}",
+        escape(&field_text(&keys.event_name))
+    );
+    let _ = writeln!(
+        out,
+        "  eventSource: {}",
+        escape(&field_text(&keys.event_source))
+    );
+    for (label, c) in [
+        ("eventName (any case)", &keys.event_name_folded),
+        ("eventSource (any case)", &keys.event_source_folded),
+    ] {
+        if !c.is_any() {
+            let _ = writeln!(out, "  {label}: {}", escape(&field_text(c)));
+        }
+    }
 }
 
 /// The metadata lines of a rule, only those that say something.
@@ -305,11 +360,8 @@ pub fn text(plan: &Plan, file: &str, source: &str) -> String {
             Prefilter::Never => {
                 let _ = writeln!(out, "  prefilter:   never fires (no event can give it a first output other than null or false)");
             }
-            Prefilter::Keys {
-                event_name,
-                event_source,
-            } => {
-                keys_text(&mut out, event_name, event_source);
+            Prefilter::Keys(keys) => {
+                keys_text(&mut out, keys);
                 let _ = writeln!(
                     out,
                     "  exact:       {}",
@@ -383,10 +435,7 @@ pub fn text(plan: &Plan, file: &str, source: &str) -> String {
             Prefilter::Never => {
                 let _ = writeln!(out, "  evaluated:   never (it can never hold)");
             }
-            Prefilter::Keys {
-                event_name,
-                event_source,
-            } => keys_text(&mut out, event_name, event_source),
+            Prefilter::Keys(keys) => keys_text(&mut out, keys),
         }
         out.push('\n');
     }
@@ -462,6 +511,11 @@ enum PrefilterJson<'a> {
         event_name: Option<FieldJson<'a>>,
         #[serde(rename = "eventSource")]
         event_source: Option<FieldJson<'a>>,
+        /// Only when constrained, like the any-case buckets.
+        #[serde(rename = "eventNameAnyCase", skip_serializing_if = "Option::is_none")]
+        event_name_folded: Option<FieldJson<'a>>,
+        #[serde(rename = "eventSourceAnyCase", skip_serializing_if = "Option::is_none")]
+        event_source_folded: Option<FieldJson<'a>>,
     },
 }
 
@@ -555,12 +609,11 @@ fn prefilter_json(p: &Prefilter) -> Option<PrefilterJson<'_>> {
     match p {
         Prefilter::Any => None,
         Prefilter::Never => Some(PrefilterJson::Never { never: true }),
-        Prefilter::Keys {
-            event_name,
-            event_source,
-        } => Some(PrefilterJson::Keys {
-            event_name: field_json(event_name),
-            event_source: field_json(event_source),
+        Prefilter::Keys(k) => Some(PrefilterJson::Keys {
+            event_name: field_json(&k.event_name),
+            event_source: field_json(&k.event_source),
+            event_name_folded: field_json(&k.event_name_folded),
+            event_source_folded: field_json(&k.event_source_folded),
         }),
     }
 }
@@ -624,13 +677,15 @@ pub fn json(plan: &Plan, source: &str) -> String {
         .iter()
         .map(|b| {
             (
-                b.key(),
+                *b,
                 plan.rules
                     .iter()
                     .filter(|r| Bucket::of_rule(r) == *b)
                     .count(),
             )
         })
+        .filter(|(b, n)| *n > 0 || !b.only_when_used())
+        .map(|(b, n)| (b.key(), n))
         .collect();
     let index = IndexJson {
         rules: plan.rules.len(),

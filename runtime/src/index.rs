@@ -1,10 +1,12 @@
 //! The shared dispatch index: from a record's (`eventName`, `eventSource`)
 //! to the rules that must look at it, in config order.
 //!
-//! Each field has an index of rule bitsets: by exact value (hash map), by
-//! prefix, for "missing or not a string", and exclusions for "anything but"
-//! conditions. The candidates of a record are the rules admitted by both
-//! fields. That computation is memoised per distinct (name, source) pair,
+//! Each prefilter dimension (each field, and each field's ASCII lowercase
+//! for case-insensitive conditions, looked up with the lowercased value)
+//! has an index of rule bitsets: by exact value (hash map), by prefix, for
+//! "missing or not a string", and exclusions for "anything but"
+//! conditions. The candidates of a record are the rules admitted in every
+//! dimension. That computation is memoised per distinct (name, source) pair,
 //! so a record costs one hash lookup (two, one per field level) however
 //! many rules are indexed; CloudTrail has a few hundred distinct pairs per
 //! file. The memo is bounded and starts over when full.
@@ -16,7 +18,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tattletail_compiler::analysis::{FieldCond, KeySet, Prefilter};
+use tattletail_compiler::analysis::{Dim, FieldCond, KeyConds, KeySet, Prefilter};
 
 /// Rule ids in config order.
 pub type Candidates = Arc<[u32]>;
@@ -111,7 +113,7 @@ impl Lookup {
     }
 }
 
-/// The index for one field.
+/// The index for one dimension.
 struct FieldIndex {
     /// Rules admitted whatever the value (Any, and NotIn before exclusions).
     base: Bits,
@@ -157,8 +159,8 @@ struct BySource {
 /// The dispatch index over all rules of a plan.
 pub struct DispatchIndex {
     n: usize,
-    name: FieldIndex,
-    source: FieldIndex,
+    /// One per dimension, in the order of [`Dim::ALL`].
+    dims: Vec<FieldIndex>,
     every: Candidates,
     memo_some: HashMap<String, BySource>,
     memo_none: BySource,
@@ -170,28 +172,21 @@ impl DispatchIndex {
     pub fn new<'a>(prefilters: impl IntoIterator<Item = &'a Prefilter>) -> DispatchIndex {
         let prefilters: Vec<&Prefilter> = prefilters.into_iter().collect();
         let n = prefilters.len();
-        let mut name = FieldIndex::new(n);
-        let mut source = FieldIndex::new(n);
+        let mut dims: Vec<FieldIndex> = Dim::ALL.iter().map(|_| FieldIndex::new(n)).collect();
+        let any = KeyConds::any();
         for (i, p) in prefilters.iter().enumerate() {
-            match p {
-                Prefilter::Never => {}
-                Prefilter::Any => {
-                    name.add(n, &FieldCond::any(), i);
-                    source.add(n, &FieldCond::any(), i);
-                }
-                Prefilter::Keys {
-                    event_name,
-                    event_source,
-                } => {
-                    name.add(n, event_name, i);
-                    source.add(n, event_source, i);
-                }
+            let keys = match p {
+                Prefilter::Never => continue,
+                Prefilter::Any => &any,
+                Prefilter::Keys(keys) => keys,
+            };
+            for (ix, (_, cond)) in dims.iter_mut().zip(keys.iter()) {
+                ix.add(n, cond, i);
             }
         }
         DispatchIndex {
             n,
-            name,
-            source,
+            dims,
             every: (0..n as u32).collect(),
             memo_some: HashMap::new(),
             memo_none: BySource::default(),
@@ -205,8 +200,13 @@ impl DispatchIndex {
     }
 
     fn compute(&self, name: Option<&str>, source: Option<&str>) -> Candidates {
-        let mut bits = self.name.admitted(self.n, name);
-        bits.and(&self.source.admitted(self.n, source));
+        let mut admitted = self
+            .dims
+            .iter()
+            .zip(Dim::ALL)
+            .map(|(ix, d)| ix.admitted(self.n, d.value(name, source).as_deref()));
+        let mut bits = admitted.next().expect("a prefilter has dimensions");
+        admitted.for_each(|b| bits.and(&b));
         bits.ids().into()
     }
 
@@ -255,31 +255,24 @@ mod tests {
         FieldCond::In(KeySet::names(n.iter().copied()))
     }
 
+    fn keys(event_name: FieldCond, event_source: FieldCond) -> Prefilter {
+        Prefilter::Keys(KeyConds {
+            event_name,
+            event_source,
+            ..KeyConds::any()
+        })
+    }
+
     #[test]
     fn dispatches_by_name_prefix_source_and_exclusion() {
         let rules = [
-            Prefilter::Keys {
-                event_name: names(&["A"]),
-                event_source: FieldCond::any(),
-            },
+            keys(names(&["A"]), FieldCond::any()),
             Prefilter::Any,
-            Prefilter::Keys {
-                event_name: FieldCond::In(KeySet::prefixes(["Get"])),
-                event_source: FieldCond::any(),
-            },
-            Prefilter::Keys {
-                event_name: FieldCond::any(),
-                event_source: names(&["s3"]),
-            },
-            Prefilter::Keys {
-                event_name: names(&["A"]).not(),
-                event_source: FieldCond::any(),
-            },
+            keys(FieldCond::In(KeySet::prefixes(["Get"])), FieldCond::any()),
+            keys(FieldCond::any(), names(&["s3"])),
+            keys(names(&["A"]).not(), FieldCond::any()),
             Prefilter::Never,
-            Prefilter::Keys {
-                event_name: names(&["A"]),
-                event_source: names(&["iam"]),
-            },
+            keys(names(&["A"]), names(&["iam"])),
         ];
         let mut ix = DispatchIndex::new(&rules);
         let c =
@@ -296,13 +289,53 @@ mod tests {
     #[test]
     fn many_rules_spill_over_one_word() {
         let rules: Vec<Prefilter> = (0..200)
-            .map(|i| Prefilter::Keys {
-                event_name: names(&[&format!("E{i}")]),
-                event_source: FieldCond::any(),
-            })
+            .map(|i| keys(names(&[&format!("E{i}")]), FieldCond::any()))
             .collect();
         let mut ix = DispatchIndex::new(&rules);
         assert_eq!(ix.candidates(Some("E150"), None).to_vec(), [150]);
         assert!(ix.candidates(Some("nope"), None).is_empty());
+    }
+
+    #[test]
+    fn folded_conditions_are_looked_up_lowercased() {
+        let folded = |c: FieldCond| {
+            Prefilter::Keys(KeyConds {
+                event_name_folded: c,
+                ..KeyConds::any()
+            })
+        };
+        let mut no_x = KeySet::names(["deletetrail"]);
+        no_x.other = true;
+        let rules = [
+            folded(names(&["deletetrail"])),
+            keys(names(&["DeleteTrail"]), FieldCond::any()),
+            folded(FieldCond::In(KeySet::prefixes(["delete"]))),
+            folded(FieldCond::NotIn(no_x)),
+            folded(FieldCond::In(KeySet::other())),
+            Prefilter::Keys(KeyConds {
+                event_source: names(&["s3"]),
+                event_name_folded: names(&["deletetrail"]),
+                ..KeyConds::any()
+            }),
+        ];
+        let mut ix = DispatchIndex::new(&rules);
+        let c =
+            |ix: &mut DispatchIndex, n: Option<&str>, s: Option<&str>| ix.candidates(n, s).to_vec();
+        assert_eq!(c(&mut ix, Some("DeleteTrail"), None), [0, 1, 2]);
+        assert_eq!(c(&mut ix, Some("deletetrail"), None), [0, 2]);
+        assert_eq!(c(&mut ix, Some("DELETETRAIL"), Some("s3")), [0, 2, 5]);
+        assert_eq!(c(&mut ix, Some("DeleteBucket"), None), [2, 3]);
+        assert_eq!(c(&mut ix, Some("StopLogging"), None), [3]);
+        assert_eq!(c(&mut ix, None, Some("s3")), [4]);
+        // Memoised per exact pair: another case is another entry.
+        assert_eq!(c(&mut ix, Some("DeleteTrail"), None), [0, 1, 2]);
+        assert_eq!(c(&mut ix, Some("deleteTRAIL"), None), [0, 2]);
+        for name in [Some("DeleteTrail"), Some("x"), None] {
+            let got = c(&mut ix, name, Some("s3"));
+            let want: Vec<u32> = (0..rules.len() as u32)
+                .filter(|&i| rules[i as usize].admits(name, Some("s3")))
+                .collect();
+            assert_eq!(got, want, "{name:?}");
+        }
     }
 }

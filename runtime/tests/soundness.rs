@@ -9,9 +9,16 @@ use proptest::prelude::*;
 use tattletail_runtime::matcher::Matcher;
 use tattletail_runtime::record::RecordParser;
 
+/// Every record set, and the case-mangled records.
+fn record_sets() -> Vec<(String, Vec<Vec<u8>>)> {
+    let mut sets = common::record_sets();
+    sets.push(("case-mangled".into(), common::case_mangled_records()));
+    sets
+}
+
 #[test]
 fn index_on_equals_index_off() {
-    let sets = common::record_sets();
+    let sets = record_sets();
     let total: usize = sets.iter().map(|s| s.1.len()).sum();
     assert!(total > 3000, "record sets too small: {total}");
     for (name, src) in common::configs() {
@@ -49,7 +56,7 @@ fn index_on_equals_index_off() {
 
 #[test]
 fn every_fired_rule_is_admitted_by_its_prefilter() {
-    let sets = common::record_sets();
+    let sets = record_sets();
     for (name, src) in common::configs() {
         let compiled = common::compile(&src);
         let plan = &compiled.plan;
@@ -81,13 +88,13 @@ fn every_fired_rule_is_admitted_by_its_prefilter() {
 /// failure mode the contract exists for, made executable.
 #[test]
 fn a_wrong_prefilter_would_be_caught() {
-    use tattletail_compiler::analysis::{FieldCond, KeySet, Prefilter};
+    use tattletail_compiler::analysis::{FieldCond, KeyConds, KeySet, Prefilter};
     let src = "[[rule]]\nname = \"r\"\njq_match = 'select(.eventName == \"ConsoleLogin\")'\n";
     let mut compiled = common::compile(src);
-    compiled.plan.rules[0].analysis.prefilter = Prefilter::Keys {
+    compiled.plan.rules[0].analysis.prefilter = Prefilter::Keys(KeyConds {
         event_name: FieldCond::In(KeySet::names(["StopLogging"])),
-        event_source: FieldCond::any(),
-    };
+        ..KeyConds::any()
+    });
     let rec = br#"{"eventName":"ConsoleLogin"}"#.to_vec();
     let with = common::evaluate(
         &mut Matcher::new(&compiled.plan),
@@ -101,6 +108,13 @@ fn a_wrong_prefilter_would_be_caught() {
 // ---- property: random rules over random records --------------------------
 
 const NAMES: &[&str] = &["A", "AB", "B", "Get", "GetX", ""];
+/// Lowercase names, for case-insensitive comparisons (and some that no
+/// folded value equals).
+const FOLDED: &[&str] = &["a", "ab", "b", "get", "getx", "", "A", "Get"];
+/// Record values: the names in other cases too.
+const RECORD_NAMES: &[&str] = &[
+    "A", "AB", "B", "Get", "GetX", "", "a", "ab", "GET", "getx", "gEtX",
+];
 const SOURCES: &[&str] = &["s", "t", "s.x"];
 
 fn lit(xs: &'static [&'static str]) -> impl Strategy<Value = String> {
@@ -131,6 +145,38 @@ fn leaf() -> impl Strategy<Value = String> {
         Just("(.errorCode | tostring | contains(\"ul\"))".to_string()),
         lit(NAMES).prop_map(|n| format!("((.eventName // \"\") | contains({n}))")),
         lit(NAMES).prop_map(|n| format!("(.eventName | ascii_downcase | startswith({n}))")),
+        folded_leaf(),
+    ]
+}
+
+/// Case-insensitive shapes: the folded value compared, type tests, `any`
+/// over one value, a `def` with a `$v` parameter.
+fn folded_leaf() -> impl Strategy<Value = String> {
+    prop_oneof![
+        lit(FOLDED).prop_map(|n| format!("((.eventName | ascii_downcase) == {n})")),
+        lit(FOLDED).prop_map(|n| format!("({n} != (.eventName | ascii_downcase))")),
+        lit(SOURCES).prop_map(|s| format!("((.eventSource | ascii_downcase) == {s})")),
+        prop::sample::select(FOLDED)
+            .prop_map(|n| format!("(.eventName | ascii_downcase | test(\"^{n}\"))")),
+        prop::sample::select(FOLDED)
+            .prop_map(|n| format!("(.eventName | ascii_downcase | test(\"^({n}|b)$\"))")),
+        (lit(FOLDED), lit(FOLDED))
+            .prop_map(|(a, b)| format!("(.eventName | ascii_downcase | IN({a}, {b}))")),
+        (lit(FOLDED), lit(FOLDED))
+            .prop_map(|(a, b)| format!("(.eventName | ascii_downcase | . == {a} or . == {b})")),
+        Just("(.eventName | type == \"string\")".to_string()),
+        Just("(.eventName | type != \"string\")".to_string()),
+        Just("(.eventSource | type == \"array\")".to_string()),
+        lit(FOLDED).prop_map(|n| format!(
+            "(.eventName | if type == \"string\" then ascii_downcase == {n} \
+             elif type == \"array\" then any(.[]; type == \"string\" and ascii_downcase == {n}) \
+             else false end)"
+        )),
+        lit(FOLDED).prop_map(|n| format!("any(.eventName; ascii_downcase == {n})")),
+        lit(NAMES).prop_map(|n| format!("any(.eventName; select(. == {n}))")),
+        lit(NAMES).prop_map(|n| format!(
+            "(def ci($v): (.eventName | ascii_downcase) == ($v | ascii_downcase); ci({n}))"
+        )),
     ]
 }
 
@@ -155,16 +201,22 @@ fn term() -> impl Strategy<Value = String> {
 
 fn field() -> impl Strategy<Value = String> {
     prop_oneof![
-        4 => lit(NAMES),
+        4 => lit(RECORD_NAMES),
         1 => Just("null".to_string()),
         1 => Just("5".to_string()),
+        1 => lit(RECORD_NAMES).prop_map(|n| format!("[{n}, 5]")),
     ]
 }
 
 fn record() -> impl Strategy<Value = String> {
     (
         prop::option::of(field()),
-        prop::option::of(prop_oneof![lit(SOURCES), Just("null".to_string())]),
+        prop::option::of(prop_oneof![
+            lit(SOURCES),
+            Just("\"S.x\"".to_string()),
+            Just("null".to_string()),
+            Just("[\"s\"]".to_string()),
+        ]),
         any::<bool>(),
     )
         .prop_map(|(n, s, err)| {

@@ -2,7 +2,9 @@
 //!
 //! - the **prefilter** ([`walk`] over the algebra in [`cond`]): a sound
 //!   necessary condition on the record's top-level `eventName` and
-//!   `eventSource`, from which the runtime builds its dispatch index;
+//!   `eventSource`, each as it is and ASCII-lowercased (for
+//!   case-insensitive tests), from which the runtime builds its dispatch
+//!   index;
 //! - the **required literals** ([`literal`]): strings one of which must
 //!   occur in the raw record for the rule to fire.
 //!
@@ -16,7 +18,7 @@ pub mod literal;
 pub mod regex_lit;
 pub mod walk;
 
-pub use cond::{Cond, Field, FieldCond, KeySet};
+pub use cond::{Cond, Dim, Field, FieldCond, KeyConds, KeySet};
 pub use literal::Literal;
 pub use walk::Note;
 
@@ -30,18 +32,14 @@ pub const MAX_KEYS: usize = 4096;
 /// first output is neither `null` nor `false`), the prefilter admits the
 /// record. The converse need not hold.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[allow(clippy::large_enum_variant)] // one per rule, built once: size does not matter
 pub enum Prefilter {
     /// No usable condition: the rule runs on every record.
     Any,
     /// The rule can never fire.
     Never,
-    /// Both field conditions must hold; at least one of them is not "any".
-    Keys {
-        /// Condition on `eventName`.
-        event_name: FieldCond,
-        /// Condition on `eventSource`.
-        event_source: FieldCond,
-    },
+    /// Every condition must hold; at least one of them is not "any".
+    Keys(KeyConds),
 }
 
 impl Prefilter {
@@ -60,27 +58,25 @@ impl Prefilter {
                 f.clone()
             }
         };
-        let (event_name, event_source) = (capped(&c.name), capped(&c.source));
-        if event_name.is_any() && event_source.is_any() {
+        let mut keys = KeyConds::any();
+        for (d, f) in c.keys.iter() {
+            *keys.get_mut(d) = capped(f);
+        }
+        if keys.is_any() {
             Prefilter::Any
         } else {
-            Prefilter::Keys {
-                event_name,
-                event_source,
-            }
+            Prefilter::Keys(keys)
         }
     }
 
     /// Does the prefilter admit a record with these top-level values
-    /// (`None`: missing or not a string)?
+    /// (`None`: missing or not a string)? The folded dimensions are
+    /// looked up lowercased.
     pub fn admits(&self, name: Option<&str>, source: Option<&str>) -> bool {
         match self {
             Prefilter::Any => true,
             Prefilter::Never => false,
-            Prefilter::Keys {
-                event_name,
-                event_source,
-            } => event_name.admits(name) && event_source.admits(source),
+            Prefilter::Keys(keys) => keys.admits(name, source),
         }
     }
 }
@@ -141,10 +137,7 @@ fn prefilter_is_cond(p: &Prefilter, c: &Cond) -> bool {
     match p {
         Prefilter::Any => c.is_all(),
         Prefilter::Never => c.is_never(),
-        Prefilter::Keys {
-            event_name,
-            event_source,
-        } => *event_name == c.name && *event_source == c.source,
+        Prefilter::Keys(keys) => *keys == c.keys,
     }
 }
 

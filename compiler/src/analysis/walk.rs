@@ -9,6 +9,11 @@
 //! exactness rule: the falsy condition of `.eventName == "X"` is
 //! "eventName ≠ X", so `(.eventName == "X") | not` is exactly that.
 //!
+//! Case-insensitive tests follow a field through `ascii_downcase` to its
+//! *folded* value, a prefilter dimension of its own ([`Dim`]); `type` of a
+//! field compared with `"string"` is exactly "a string"; `any(.field; P)`
+//! is `P` on the one value.
+//!
 //! Names are already resolved in the IR: a rule that defines its own
 //! `select` or `IN` simply has different nodes there, so nothing here
 //! needs to know which names a rule may have shadowed. Variables bound in
@@ -23,7 +28,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use super::cond::{Cond, Field, FieldCond, KeySet};
+use super::cond::{Cond, Dim, Field, FieldCond, KeySet};
 use super::regex_lit;
 use crate::ir::{Builtin, Const, Id, Node, Pattern, Program, Step};
 use crate::syntax::ast::BinOp;
@@ -54,8 +59,11 @@ pub enum Lit {
 pub enum Kind {
     /// The input record itself.
     Root,
-    /// The value of a top-level prefilter field of the record.
-    Field(Field),
+    /// A prefilter dimension of the record: a top-level field's value, or
+    /// (after `ascii_downcase`) its folded value, a string.
+    Key(Dim),
+    /// The `type` of a top-level prefilter field's value.
+    TypeName(Field),
     /// One of these literals.
     Lits(Vec<Lit>),
     /// A boolean.
@@ -211,6 +219,8 @@ pub struct Walker<'p> {
     vars: HashMap<u16, Abs>,
     /// Per node: can it raise an error (on a record that is an object)?
     can_error: Vec<bool>,
+    /// Per node: can it give no output without an error?
+    may_be_empty: Vec<bool>,
 }
 
 impl<'p> Walker<'p> {
@@ -222,6 +232,7 @@ impl<'p> Walker<'p> {
             depth: 0,
             vars: HashMap::new(),
             can_error: can_error(prog),
+            may_be_empty: may_be_empty(prog),
         }
     }
 
@@ -360,9 +371,19 @@ impl<'p> Walker<'p> {
                 let one = a.at_most_one && b.at_most_one;
                 let within = a.some.and(&b.some);
                 let eq = match (&a.kind, &b.kind) {
-                    (Kind::Field(f), Kind::Lits(lits)) | (Kind::Lits(lits), Kind::Field(f)) => {
-                        Some(field_eq(*f, lits))
+                    (Kind::Key(d), Kind::Lits(lits)) | (Kind::Lits(lits), Kind::Key(d)) => {
+                        Some(field_eq(*d, lits))
                     }
+                    (Kind::TypeName(f), Kind::Lits(lits))
+                    | (Kind::Lits(lits), Kind::TypeName(f)) => Some(type_eq(*f, lits)),
+                    // Two known strings (`type` of a folded value).
+                    (Kind::Lits(x), Kind::Lits(y)) => match (x.as_slice(), y.as_slice()) {
+                        ([Lit::Str(x)], [Lit::Str(y)]) if x == y => {
+                            Some((Cond::all(), Cond::never()))
+                        }
+                        ([Lit::Str(_)], [Lit::Str(_)]) => Some((Cond::never(), Cond::all())),
+                        _ => None,
+                    },
                     _ => None,
                 };
                 match eq {
@@ -446,9 +467,13 @@ impl<'p> Walker<'p> {
                         Some(f) => Abs {
                             // A missing field is null: truthiness is unknown.
                             truthy: some.clone().inexact(),
-                            falsy: some.and(&Cond::field(f, FieldCond::In(KeySet::other()), false)),
+                            falsy: some.and(&Cond::field(
+                                Dim::plain(f),
+                                FieldCond::In(KeySet::other()),
+                                false,
+                            )),
                             some,
-                            kind: Kind::Field(f),
+                            kind: Kind::Key(Dim::plain(f)),
                             at_most_one: h.at_most_one,
                         },
                         None => Abs {
@@ -474,6 +499,46 @@ impl<'p> Walker<'p> {
         }
     }
 
+    /// Does `g` give exactly one output, and no error, on this input
+    /// (`.` anywhere, `.name` on the record)?
+    fn total(&self, g: Id, input: &Abs) -> bool {
+        match self.prog.node(g) {
+            Node::Identity => true,
+            Node::Path(t, steps) => {
+                input.kind == Kind::Root
+                    && matches!(self.prog.node(*t), Node::Identity)
+                    && matches!(steps.as_slice(), [(Step::Field(_), _)])
+            }
+            _ => false,
+        }
+    }
+
+    /// `any(g; c)` where `g` has exactly one output: true where `c` has a
+    /// truthy output, false where its output is falsy or where it has none
+    /// (without an error), an error where `c` fails. `cond` is `c` on that
+    /// output; the caller restricts the result to where `g` runs.
+    fn any_of_one(&self, c: Id, cond: Abs) -> Abs {
+        let mut falsy = cond.falsy.clone();
+        if self.may_be_empty[c.index()] {
+            // "No output" is the complement of `some` only where `c`
+            // cannot fail.
+            falsy = falsy.or(&cond.some.complement());
+            if self.can_error[c.index()] {
+                falsy = falsy.inexact();
+            }
+        }
+        let (truthy, falsy) = if cond.at_most_one {
+            (cond.truthy, falsy)
+        } else {
+            (cond.truthy.inexact(), falsy.inexact())
+        };
+        let mut out = Abs::boolean(truthy, falsy, true);
+        if !self.can_error[c.index()] {
+            out.some = Cond::all(); // one boolean wherever it runs
+        }
+        out
+    }
+
     fn test(&mut self, id: Id, idx: u32, input: &Abs) -> Abs {
         let unknown = |input: &Abs| {
             Abs::boolean(
@@ -482,7 +547,7 @@ impl<'p> Walker<'p> {
                 input.at_most_one,
             )
         };
-        let Kind::Field(f) = input.kind else {
+        let Kind::Key(d) = input.kind else {
             return unknown(input);
         };
         let re = &self.prog.regexes[idx as usize];
@@ -495,9 +560,11 @@ impl<'p> Walker<'p> {
         }
         match regex_lit::extract(&re.pattern) {
             Some((set, exact)) => {
-                let t = Cond::field(f, FieldCond::In(set.clone()), exact).and(&input.some);
+                let t = Cond::field(d, FieldCond::In(set.clone()), exact).and(&input.some);
+                // On a field, non-strings make `test` fail: the falsy side
+                // is a superset; a folded value is always a string.
                 let fl = if exact {
-                    Cond::field(f, FieldCond::NotIn(set), false).and(&input.some)
+                    Cond::field(d, FieldCond::NotIn(set), d.folded).and(&input.some)
                 } else {
                     input.some.clone().inexact()
                 };
@@ -544,6 +611,12 @@ impl<'p> Walker<'p> {
                     at_most_one: input.at_most_one,
                 }
             }
+            (Builtin::AsciiDowncase, []) => {
+                downcase(input).unwrap_or_else(|| Abs::opaque(input, true, self.prog.is_single(id)))
+            }
+            (Builtin::Type, []) => {
+                type_of(input).unwrap_or_else(|| Abs::opaque(input, true, self.prog.is_single(id)))
+            }
             (Builtin::Error0 | Builtin::Error1, _) => {
                 for a in args {
                     self.node(*a, input);
@@ -552,12 +625,13 @@ impl<'p> Walker<'p> {
             }
             (Builtin::StartsWith, [arg]) => {
                 let a = self.node(*arg, input);
-                if let (Kind::Field(f), Kind::Lits(lits)) = (&input.kind, &a.kind) {
+                if let (Kind::Key(d), Kind::Lits(lits)) = (&input.kind, &a.kind) {
                     if let (true, [Lit::Str(p)]) = (a.at_most_one, lits.as_slice()) {
                         let set = KeySet::prefixes([p.clone()]);
-                        // Non-strings make startswith fail: the falsy side is a superset.
-                        let t = Cond::field(*f, FieldCond::In(set.clone()), true).and(&input.some);
-                        let fl = Cond::field(*f, FieldCond::NotIn(set), false).and(&input.some);
+                        // Non-strings make startswith fail: on a field the
+                        // falsy side is a superset; a folded value is a string.
+                        let t = Cond::field(*d, FieldCond::In(set.clone()), true).and(&input.some);
+                        let fl = Cond::field(*d, FieldCond::NotIn(set), d.folded).and(&input.some);
                         return Abs::boolean(t, fl, input.at_most_one);
                     }
                 }
@@ -574,15 +648,15 @@ impl<'p> Walker<'p> {
                 {
                     let (l, r) = (self.node(*l, input), self.node(*r, input));
                     let within = l.some.and(&r.some);
-                    if let (Kind::Field(f), Kind::Lits(lits)) | (Kind::Lits(lits), Kind::Field(f)) =
+                    if let (Kind::Key(d), Kind::Lits(lits)) | (Kind::Lits(lits), Kind::Key(d)) =
                         (&l.kind, &r.kind)
                     {
                         let one = l.at_most_one || r.at_most_one;
                         let (set, all_strings) = lit_set(lits);
                         let t =
-                            Cond::field(*f, FieldCond::In(set.clone()), all_strings).and(&within);
+                            Cond::field(*d, FieldCond::In(set.clone()), all_strings).and(&within);
                         let fl = if all_strings && one {
-                            Cond::field(*f, FieldCond::NotIn(set), true).and(&within)
+                            Cond::field(*d, FieldCond::NotIn(set), true).and(&within)
                         } else {
                             within.clone().inexact()
                         };
@@ -591,6 +665,9 @@ impl<'p> Walker<'p> {
                 }
                 let a = self.node(*g, input);
                 let cond = self.node(*c, &a).within(&a.some);
+                if self.total(*g, input) {
+                    return self.any_of_one(*c, cond).within(&a.some);
+                }
                 Abs::boolean(
                     cond.truthy.clone().inexact(),
                     input.some.clone().inexact(),
@@ -628,6 +705,92 @@ impl<'p> Walker<'p> {
     }
 }
 
+/// `ascii_downcase` of a prefilter field (its folded value, where it is a
+/// string; it fails elsewhere), of a folded value (the same) or of string
+/// literals (lowercased); `None` for anything else.
+fn downcase(input: &Abs) -> Option<Abs> {
+    match &input.kind {
+        Kind::Key(d) if !d.folded => {
+            let strings = Cond::field(*d, FieldCond::In(KeySet::prefixes([""])), true);
+            let some = input.some.and(&strings);
+            Some(Abs {
+                truthy: some.clone(),
+                falsy: Cond::never(),
+                some,
+                kind: Kind::Key(Dim::folded(d.field)),
+                at_most_one: input.at_most_one,
+            })
+        }
+        Kind::Key(_) => Some(input.clone()),
+        Kind::Lits(lits) => {
+            let lower: Option<Vec<Lit>> = lits
+                .iter()
+                .map(|l| match l {
+                    Lit::Str(s) => Some(Lit::Str(s.to_ascii_lowercase())),
+                    Lit::NonStr => None,
+                })
+                .collect();
+            Some(Abs {
+                kind: Kind::Lits(lower?),
+                ..input.clone()
+            })
+        }
+        _ => None,
+    }
+}
+
+/// `type` of a prefilter field (compared by [`type_eq`]) or of a folded
+/// value (`"string"`); `None` for anything else. `type` never fails.
+fn type_of(input: &Abs) -> Option<Abs> {
+    let kind = match input.kind {
+        Kind::Key(d) if !d.folded => Kind::TypeName(d.field),
+        Kind::Key(_) => Kind::Lits(vec![Lit::Str("string".into())]),
+        _ => return None,
+    };
+    Some(Abs {
+        truthy: input.some.clone(),
+        falsy: Cond::never(),
+        some: input.some.clone(),
+        kind,
+        at_most_one: input.at_most_one,
+    })
+}
+
+/// Truthy and falsy conditions of `(field | type) == one of lits`:
+/// `"string"` is exactly "a string", every other type name is inside "not
+/// a string" (inexact), and anything else never matches.
+fn type_eq(f: Field, lits: &[Lit]) -> (Cond, Cond) {
+    let one = |l: &Lit| -> (Cond, Cond) {
+        let d = Dim::plain(f);
+        match l {
+            Lit::Str(s) if s == "string" => (
+                Cond::field(d, FieldCond::In(KeySet::prefixes([""])), true),
+                Cond::field(d, FieldCond::In(KeySet::other()), true),
+            ),
+            Lit::Str(s)
+                if ["null", "boolean", "number", "array", "object"].contains(&s.as_str()) =>
+            {
+                (
+                    Cond::field(d, FieldCond::In(KeySet::other()), false),
+                    Cond::unknown(),
+                )
+            }
+            _ => (Cond::never(), Cond::all()),
+        }
+    };
+    match lits {
+        [l] => one(l),
+        _ => {
+            let truthy = lits
+                .iter()
+                .map(|l| one(l).0)
+                .reduce(|a, b| a.or(&b))
+                .unwrap_or_else(Cond::never);
+            (truthy, Cond::unknown())
+        }
+    }
+}
+
 /// The values a field can have to equal one of `lits`, and whether all
 /// of them are strings. A non-string literal can only equal a non-string
 /// (or missing) value, so it adds "missing or not a string".
@@ -645,8 +808,8 @@ fn lit_set(lits: &[Lit]) -> (KeySet, bool) {
     (set, all_strings)
 }
 
-/// Truthy and falsy conditions of `field == one of lits`.
-fn field_eq(f: Field, lits: &[Lit]) -> (Cond, Cond) {
+/// Truthy and falsy conditions of `key == one of lits`.
+fn field_eq(f: Dim, lits: &[Lit]) -> (Cond, Cond) {
     let (set, all_strings) = lit_set(lits);
     let truthy = Cond::field(f, FieldCond::In(set.clone()), all_strings);
     // With one string literal, "not equal" is exactly the complement; with
@@ -691,6 +854,42 @@ fn can_error(prog: &Program) -> Vec<bool> {
             Node::Array(None) => false,
             Node::Builtin(Builtin::Not, _) => false,
             Node::Builtin(Builtin::Any2 | Builtin::All2, args) => any(args),
+            _ => true,
+        };
+    }
+    out
+}
+
+/// Per node, whether it can give no output without raising an error
+/// (conservative: unknown is "yes"). Children come before parents.
+fn may_be_empty(prog: &Program) -> Vec<bool> {
+    let mut out = vec![true; prog.nodes.len()];
+    for (i, node) in prog.nodes.iter().enumerate() {
+        let any = |ids: &[Id]| ids.iter().any(|x| out[x.index()]);
+        out[i] = match node {
+            Node::Identity | Node::Const(_) | Node::Var(_) | Node::Format(_) => false,
+            Node::Array(_) => false,
+            Node::Path(t, steps) => {
+                out[t.index()]
+                    || steps.iter().any(|(step, opt)| {
+                        *opt || !matches!(step, Step::Field(_)) // `.[]` of [], `.a?`, …
+                    })
+            }
+            Node::Pipe(xs) | Node::And(xs) | Node::Or(xs) => any(xs),
+            Node::Binary(_, a, b) => any(&[*a, *b]),
+            Node::If(c, a, b) => any(&[*c, *a, *b]),
+            Node::Regex(Builtin::Test, _, args) => any(args),
+            Node::Builtin(Builtin::Any2 | Builtin::All2, _) => false,
+            Node::Builtin(
+                Builtin::Not
+                | Builtin::AsciiDowncase
+                | Builtin::AsciiUpcase
+                | Builtin::Type
+                | Builtin::Length
+                | Builtin::ToString
+                | Builtin::StartsWith,
+                args,
+            ) => any(args),
             _ => true,
         };
     }

@@ -36,7 +36,81 @@ pub fn configs() -> Vec<(&'static str, String)> {
         ),
         ("README example", read("testdata/rules/readme.toml")),
         ("adversarial rules", read("testdata/rules/adversarial.toml")),
+        ("case-folded rules", read("testdata/rules/case_folded.toml")),
     ]
+}
+
+/// Records whose eventName and eventSource come in many cases and types:
+/// every name in every case variant against every source, and the other
+/// way round (strings, `null`, numbers, arrays, objects, missing).
+pub fn case_mangled_records() -> Vec<Vec<u8>> {
+    const NAMES: &[&str] = &[
+        "DeleteTrail",
+        "StopLogging",
+        "ConsoleLogin",
+        "GetObject",
+        "CreateUser",
+        "PutBucketPolicy",
+        "ListBuckets",
+        "X",
+        "",
+    ];
+    const SOURCES: &[&str] = &[
+        "cloudtrail.amazonaws.com",
+        "signin.amazonaws.com",
+        "s3.amazonaws.com",
+        "iam.amazonaws.com",
+    ];
+    let cases = |s: &str| -> Vec<String> {
+        let alternating: String = s
+            .chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if i % 2 == 0 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
+            .collect();
+        vec![
+            s.to_string(),
+            s.to_ascii_lowercase(),
+            s.to_ascii_uppercase(),
+            alternating,
+        ]
+    };
+    let quoted = |s: &str| format!("{s:?}");
+    let values = |xs: &[&str]| -> Vec<String> {
+        let mut out: Vec<String> = xs
+            .iter()
+            .flat_map(|x| cases(x))
+            .map(|x| quoted(&x))
+            .collect();
+        out.push(format!("[{}, 5]", quoted(&xs[0].to_ascii_lowercase())));
+        out.push(format!("[{}]", quoted(xs[1])));
+        out.extend(["null", "5", "[]", "{}"].map(String::from));
+        out.push(String::new()); // missing
+        out
+    };
+    let record = |name: &str, source: &str| {
+        let mut parts = vec![r#""eventVersion":"1.08""#.to_string()];
+        if !name.is_empty() {
+            parts.push(format!(r#""eventName":{name}"#));
+        }
+        if !source.is_empty() {
+            parts.push(format!(r#""eventSource":{source}"#));
+        }
+        format!("{{{}}}", parts.join(",")).into_bytes()
+    };
+    let (names, sources) = (values(NAMES), values(SOURCES));
+    let mut out = Vec::new();
+    for n in &names {
+        for s in &sources {
+            out.push(record(n, s));
+        }
+    }
+    out
 }
 
 /// Raw records of one file.
