@@ -13,7 +13,7 @@ use tattletail_compiler::escape::{escape, escape_json};
 use tattletail_compiler::explain;
 use tattletail_compiler::pack::{DEFAULT_PACK, DEFAULT_PACK_NAME};
 use tattletail_compiler::plan::{compile_with, Compiled};
-use tattletail_compiler::sigma::SigmaFile;
+use tattletail_compiler::sigma::{SigmaFile, SigmaTests};
 
 use crate::args::ExplainFormat;
 
@@ -83,7 +83,7 @@ pub fn load(path: Option<&Path>, sigma: &[PathBuf]) -> Result<Loaded, LoadError>
                 error,
             })?,
         ),
-        None if !sigma.is_empty() => ("(--sigma rules)".to_string(), String::new()),
+        None if !sigma.is_empty() => (sigma_name(sigma), String::new()),
         None => (DEFAULT_PACK_NAME.to_string(), DEFAULT_PACK.to_string()),
     };
     let mut extra = Vec::new();
@@ -172,13 +172,23 @@ impl Loaded {
     }
 }
 
+/// The name of a run whose only rules are the Sigma rules at `paths`:
+/// the paths (`running 2 tests from sigma/aws`, `sigma/aws: ok, …`).
+fn sigma_name(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(", ")
+}
+
 /// The Sigma rule files at `path`: the file itself, or every `.yml` and
-/// `.yaml` file under the directory (recursively, sorted by path).
+/// `.yaml` file under the directory (recursively, sorted by path), each
+/// with its tests file (`<stem>_tests.json` next to it) when there is one.
 pub fn sigma_files(path: &Path) -> io::Result<Vec<SigmaFile>> {
     let read = |p: &Path| -> io::Result<SigmaFile> {
+        let name = p.display().to_string();
         Ok(SigmaFile {
-            name: p.display().to_string(),
+            tests: sigma_tests(&name)?,
             text: std::fs::read_to_string(p)?,
+            name,
         })
     };
     if !std::fs::metadata(path)?.is_dir() {
@@ -198,6 +208,23 @@ pub fn sigma_files(path: &Path) -> io::Result<Vec<SigmaFile>> {
     }
     found.sort();
     found.iter().map(|p| read(p)).collect()
+}
+
+/// The tests file of the Sigma rule file `name`, if it has one (a
+/// regular file; one that cannot be read is an error).
+fn sigma_tests(name: &str) -> io::Result<Option<SigmaTests>> {
+    let Some(tests) = SigmaTests::name_for(name) else {
+        return Ok(None);
+    };
+    match std::fs::metadata(&tests) {
+        Ok(m) if m.is_file() => Ok(Some(SigmaTests {
+            text: std::fs::read_to_string(&tests)?,
+            name: tests,
+        })),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Write `text` to stdout; a reader that went away (`| head`) is not an

@@ -1,10 +1,13 @@
-//! `tattletail test`: every `[[rule.test]]` of the rule file, run with the
-//! engine exactly as `scan` runs it (the runtime's [`Scanner`] with the
-//! plan's dispatch index, native evaluation and exceptions; see
+//! `tattletail test`: every test of the rule file, run with the engine
+//! exactly as `scan` runs it (the runtime's [`Scanner`] with the plan's
+//! dispatch index, native evaluation and exceptions; see
 //! [`tattletail_runtime::rule_test`]), reported as `cargo test` reports:
 //! one line per test, then what failed and why, then the counts, then the
-//! rules that have no test. `file`s are read here, relative to the rule
-//! file's directory (the compiler does no I/O); a file that cannot be
+//! rules that have no test. The tests are the `[[rule.test]]` tables, and
+//! for Sigma rules the events of their `_tests.json` files and the
+//! `[[sigma.test]]` tables; a failure points at the test's table, or at
+//! its event in the tests file. `file`s are read here, relative to the
+//! rule file's directory (the compiler does no I/O); a file that cannot be
 //! read fails its test with a diagnostic at the `file` value.
 //!
 //! `--junit FILE` writes the same results as JUnit XML: `testsuites` >
@@ -199,7 +202,6 @@ fn run_one(loaded: &Loaded, rule: usize, test: &RuleTest, base: &Path) -> (Verdi
     if ran.passed(test) {
         return (Verdict::Passed, suppressed_by);
     }
-    let (line, col) = line_col(&loaded.source, test.span.start);
     let expected = Ran::expected(test);
     let got = ran.got();
     let notes = ran.notes();
@@ -208,7 +210,7 @@ fn run_one(loaded: &Loaded, rule: usize, test: &RuleTest, base: &Path) -> (Verdi
     } else {
         format!("expected {expected}, got {}", got[0])
     };
-    let mut details = vec![format!("  --> {}:{line}:{col}", loaded.name)];
+    let mut details = vec![format!("  --> {}", test_location(loaded, test))];
     details.push(format!("expected: {expected}"));
     for (i, g) in got.iter().enumerate() {
         let head = if i == 0 { "got:      " } else { "          " };
@@ -216,6 +218,17 @@ fn run_one(loaded: &Loaded, rule: usize, test: &RuleTest, base: &Path) -> (Verdi
     }
     details.extend(notes.into_iter().map(|n| format!("note: {n}")));
     (Verdict::Failed { message, details }, suppressed_by)
+}
+
+/// `file:line:col` of a test: its table in the rule file, or its event in
+/// a Sigma rule's tests file.
+fn test_location(loaded: &Loaded, test: &RuleTest) -> String {
+    let (name, source) = match &test.file {
+        Some(f) => (f.name.as_str(), f.text.as_str()),
+        None => (loaded.name.as_str(), loaded.source.as_str()),
+    };
+    let (line, col) = line_col(source, test.span.start);
+    format!("{name}:{line}:{col}")
 }
 
 /// The text report, as `cargo test` prints it.

@@ -22,6 +22,7 @@ use crate::toml_str::OffsetMap;
 
 mod rule_tests;
 mod sigma;
+mod sigma_tests;
 pub use rule_tests::{Expect, RuleTest, TestInput};
 pub use sigma::{cannot_read, CorrelationConfig, SigmaInput, SigmaOrigin};
 
@@ -424,7 +425,7 @@ pub fn parse_with(source: &str, sigma: &mut SigmaInput<'_>) -> (Config, Vec<Diag
                 note_case(&mut diags, key, &lower);
                 let Some(items) = array_of_tables(value, &lower, &mut diags) else { continue };
                 for (table, span) in items {
-                    sigma_tables.extend(sigma::table(table, span, &mut diags));
+                    sigma_tables.extend(sigma::table(source, table, span, &mut diags));
                 }
             }
             "route" => {

@@ -29,12 +29,13 @@
 
 use std::fmt::Write as _;
 use std::ops::Range;
+use std::sync::Arc;
 
 use toml::de::DeValue;
 use toml::Spanned;
 
 use super::{array_of_tables, check_keys, lookup, string, Table};
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, SourceFile};
 use crate::toml_str::OffsetMap;
 
 /// One `[[rule.test]]`.
@@ -51,8 +52,12 @@ pub struct RuleTest {
     /// `annotation` / `annotation_json`: the output every alert of the rule
     /// must have, as compact JSON text (keys in the order written).
     pub annotation: Option<String>,
-    /// Where the `[[rule.test]]` header (or inline table) is.
+    /// Where the `[[rule.test]]` header (or inline table) is; for a test
+    /// from a Sigma rule's tests file, where its event is in that file.
     pub span: Range<usize>,
+    /// The file `span` is in, when it is not the config (a Sigma rule's
+    /// `_tests.json`).
+    pub file: Option<Arc<SourceFile>>,
 }
 
 /// Where a test's events come from.
@@ -90,7 +95,8 @@ impl Expect {
     }
 }
 
-const TEST_KEYS: &[&str] = &[
+/// The keys of a `[[rule.test]]` (a `[[sigma.test]]` adds `rule`).
+pub(super) const TEST_KEYS: &[&str] = &[
     "name",
     "event",
     "event_json",
@@ -124,24 +130,41 @@ pub(super) fn rule_tests(
     };
     let mut tests: Vec<RuleTest> = Vec::new();
     for (i, (t, span)) in items.into_iter().enumerate() {
+        check_keys(t, TEST_KEYS, "[[rule.test]]", diags);
         let Some(test) = rule_test(source, t, span, label, i, diags) else {
             continue;
         };
-        if tests.iter().any(|other| other.name == test.name) {
-            diags.push(
-                Diagnostic::warning(
-                    format!("{label} has two tests named `{}`", test.name),
-                    test.span.clone(),
-                )
-                .with_help("give every test of a rule its own name: --filter and reports tell them apart by name"),
-            );
-        }
-        tests.push(test);
+        push_test(&mut tests, test, label, diags);
     }
     tests
 }
 
-fn rule_test(
+/// Add `test` to a rule's `tests` (`label`: `rule `X``), warning when one
+/// of them has its name.
+pub(super) fn push_test(
+    tests: &mut Vec<RuleTest>,
+    test: RuleTest,
+    label: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if tests.iter().any(|other| other.name == test.name) {
+        let mut d = Diagnostic::warning(
+            format!("{label} has two tests named `{}`", test.name),
+            test.span.clone(),
+        )
+        .with_help(
+            "give every test of a rule its own name: --filter and reports tell them apart by name",
+        );
+        d.file = test.file.clone();
+        diags.push(d);
+    }
+    tests.push(test);
+}
+
+/// One test table (its keys are checked by the caller): `rule` labels
+/// the rule in messages, `index` is the table's position among the rule's
+/// tests. Every problem is a diagnostic; `None` when there was an error.
+pub(super) fn rule_test(
     source: &str,
     table: &Table<'_>,
     span: Range<usize>,
@@ -149,7 +172,6 @@ fn rule_test(
     index: usize,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<RuleTest> {
-    check_keys(table, TEST_KEYS, "[[rule.test]]", diags);
     let errors_before = diags.iter().filter(|d| d.is_error()).count();
     let name = string(table, "name", diags);
     if name.is_none() && lookup(table, "name").is_none() {
@@ -373,6 +395,7 @@ fn rule_test(
         alerts: alerts.map(|(n, _)| n),
         annotation: annotation.map(|(t, _)| t),
         span,
+        file: None,
     })
 }
 
@@ -469,7 +492,7 @@ fn json_text(
 
 /// The byte offset of serde_json's 1-based (line, column); column 0 is
 /// the end of the previous line.
-fn byte_offset(text: &str, line: usize, column: usize) -> usize {
+pub(super) fn byte_offset(text: &str, line: usize, column: usize) -> usize {
     let mut start = 0;
     for _ in 1..line {
         match text[start..].find('\n') {

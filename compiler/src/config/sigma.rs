@@ -2,12 +2,15 @@
 //! them (through the caller's [`SigmaInput`], since the compiler does no
 //! IO) and turning each Sigma rule into a [`RuleConfig`] whose `jq_match`
 //! is the rule lowered to jq, and each correlation into a
-//! [`CorrelationConfig`] over the rules it names.
+//! [`CorrelationConfig`] over the rules it names. A rule file's tests file
+//! and `[[sigma.test]]` tables become the rules' tests
+//! ([`super::sigma_tests`]).
 
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 
+use super::sigma_tests::{self, SigmaTest};
 use super::{
     check_keys, lookup, string, string_list, unknown_destination, Diagnostic, Mode, RuleConfig,
     RuleMeta, Severity, Table,
@@ -83,12 +86,21 @@ struct Table_ {
     severity_map: BTreeMap<String, Severity>,
     enabled: bool,
     mode: Mode,
+    tests: Vec<SigmaTest>,
 }
 
-const SIGMA_KEYS: &[&str] = &["path", "destinations", "severity_map", "enabled", "mode"];
+const SIGMA_KEYS: &[&str] = &[
+    "path",
+    "destinations",
+    "severity_map",
+    "enabled",
+    "mode",
+    "test",
+];
 
-/// Read a `[[sigma]]` table.
+/// Read a `[[sigma]]` table (`source`: the config's text).
 pub(super) fn table(
+    source: &str,
     table: &Table<'_>,
     span: Range<usize>,
     diags: &mut Vec<Diagnostic>,
@@ -128,6 +140,7 @@ pub(super) fn table(
         }
     }
     let meta = super::rule_meta(table, diags);
+    let tests = sigma_tests::table_tests(source, table, diags);
     let Some(path) = path else {
         diags.push(
             Diagnostic::error(
@@ -145,6 +158,7 @@ pub(super) fn table(
         severity_map,
         enabled: meta.enabled,
         mode: meta.mode,
+        tests,
     }))
 }
 
@@ -195,19 +209,32 @@ pub(super) fn load(
     }
     batches.push((std::mem::take(&mut input.extra), None));
     for (files, table) in batches {
+        let first = out.rules.len();
         for f in files {
             let file = Arc::new(SourceFile {
                 name: f.name,
                 text: f.text,
             });
-            load_file(&file, table, first_index, &mut out, diags);
+            let tests = f.tests.map(|t| {
+                Arc::new(SourceFile {
+                    name: t.name,
+                    text: t.text,
+                })
+            });
+            load_file(&file, tests.as_ref(), table, first_index, &mut out, diags);
+        }
+        if let Some(t) = table {
+            sigma_tests::attach(&t.tests, &mut out.rules[first..], &t.path.0, diags);
         }
     }
     out
 }
 
+/// The rules and correlations of one Sigma file; the events of its tests
+/// file (`tests`) become tests of its first detection rule.
 fn load_file(
     file: &Arc<SourceFile>,
+    tests: Option<&Arc<SourceFile>>,
     table: Option<&Table_>,
     first_index: usize,
     out: &mut Loaded,
@@ -247,6 +274,7 @@ fn load_file(
         references: Vec::new(),
         correlation_only: false,
     };
+    let first_rule = out.rules.len();
     for doc in read.documents {
         match doc {
             Document::Rule(r) => {
@@ -294,6 +322,38 @@ fn load_file(
                     .push((c, file.clone(), destinations.clone(), meta));
             }
         }
+    }
+    if let Some(tests) = tests {
+        attach_file_tests(tests, out.rules.get_mut(first_rule), diags);
+    }
+}
+
+/// The tests of a tests file, for the first detection rule of its Sigma
+/// file (`None`: the file has none that loaded, so they cannot run).
+fn attach_file_tests(
+    tests: &Arc<SourceFile>,
+    rule: Option<&mut RuleConfig>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let parsed = sigma_tests::json_tests(tests, diags);
+    let Some(rule) = rule else {
+        if !parsed.is_empty() {
+            diags.push(
+                Diagnostic::warning(
+                    "these tests are not run: their Sigma file has no detection rule that loaded",
+                    0..tests.text.len().min(1),
+                )
+                .in_file(tests)
+                .with_help(
+                    "a tests file tests the first detection rule of the .yml file of the same name",
+                ),
+            );
+        }
+        return;
+    };
+    let label = format!("Sigma rule `{}`", rule.display_name());
+    for t in parsed {
+        super::rule_tests::push_test(&mut rule.tests, t, &label, diags);
     }
 }
 

@@ -9,7 +9,10 @@
 //! and rules using what we do not support, are reported with the file,
 //! line and column and skipped whole.
 //!
-//! No IO here: callers hand in the files' text ([`SigmaFile`]).
+//! No IO here: callers hand in the files' text ([`SigmaFile`]), with the
+//! text of a rule file's TrailAlerts-style tests file (`<rule>_tests.json`
+//! next to `<rule>.yml`) when there is one ([`SigmaTests`]); the config
+//! loader turns its events into tests of the file's first detection rule.
 
 pub mod condition;
 pub mod correlation;
@@ -31,6 +34,31 @@ pub struct SigmaFile {
     pub name: String,
     /// Its contents.
     pub text: String,
+    /// Its tests file (`<stem>_tests.json` next to it), when there is one.
+    pub tests: Option<SigmaTests>,
+}
+
+/// A TrailAlerts-style tests file: `{"should_match": [events…],
+/// "should_not_match": [events…]}`, the tests of the first detection rule
+/// of the Sigma file it sits next to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SigmaTests {
+    /// Its path, as shown in messages.
+    pub name: String,
+    /// Its contents.
+    pub text: String,
+}
+
+impl SigmaTests {
+    /// The tests file's name for a Sigma rule file's name: the same stem,
+    /// with `_tests.json` (`a/x.yml` → `a/x_tests.json`); `None` for a
+    /// name without a `.yml` or `.yaml` extension.
+    pub fn name_for(rule_file: &str) -> Option<String> {
+        let stem = rule_file
+            .strip_suffix(".yml")
+            .or_else(|| rule_file.strip_suffix(".yaml"))?;
+        Some(format!("{stem}_tests.json"))
+    }
 }
 
 /// One document of a Sigma file, read.
