@@ -97,7 +97,8 @@ pub fn load(path: Option<&Path>, sigma: &[PathBuf]) -> Result<Loaded, LoadError>
         .and_then(Path::parent)
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let mut resolve = |rel: &str| sigma_files(&base.join(rel)).map_err(|e| e.to_string());
+    let mut resolve =
+        |rel: &str| sigma_files(&lexically_normal(&base.join(rel))).map_err(|e| e.to_string());
     let mut input = SigmaInput {
         resolve: &mut resolve,
         extra,
@@ -177,6 +178,25 @@ impl Loaded {
 fn sigma_name(paths: &[PathBuf]) -> String {
     let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     shown.join(", ")
+}
+
+/// `a/b/../c` → `a/c` (without touching the file system, so messages
+/// show the path as the user would write it).
+fn lexically_normal(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The Sigma rule files at `path`: the file itself, or every `.yml` and

@@ -96,9 +96,41 @@ pub fn emit(rule: &Rule) -> Emitted {
         }
     }
     out.push_str(&searches);
-    out.push_str(&cond);
-    out.push('\n');
+    // `select`: the alert's output is the record itself (no annotation).
+    let _ = writeln!(out, "select({})", strip_parens(&cond));
     Emitted { jq: out }
+}
+
+/// `(x)` → `x` when the parentheses enclose the whole text.
+fn strip_parens(s: &str) -> &str {
+    let Some(inner) = s.strip_prefix('(').and_then(|r| r.strip_suffix(')')) else {
+        return s;
+    };
+    // The opening parenthesis must close at the very end (strings may
+    // hold parentheses, so track them).
+    let (mut depth, mut in_str, mut esc) = (0i32, false, false);
+    for c in inner.chars() {
+        match (in_str, esc, c) {
+            (true, true, _) => esc = false,
+            (true, false, '\\') => esc = true,
+            (true, false, '"') => in_str = false,
+            (true, false, _) => {}
+            (false, _, '"') => in_str = true,
+            (false, _, '(') => depth += 1,
+            (false, _, ')') => {
+                depth -= 1;
+                if depth < 0 {
+                    return s;
+                }
+            }
+            _ => {}
+        }
+    }
+    if depth == 0 {
+        inner
+    } else {
+        s
+    }
 }
 
 /// A search's name as a jq identifier, unique within the rule.
