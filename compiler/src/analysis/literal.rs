@@ -56,8 +56,10 @@ enum Src {
     Const(Vec<String>),
     /// An array of such constants (`["a", "b"] as $list`).
     ConstArray(Vec<String>),
-    /// The JSON text of a part (`tostring`, `tojson`).
+    /// The JSON text of a part (`tostring`, `tojson`), or a part.
     Json,
+    /// The ASCII lowercase of such a text.
+    LowerJson,
     /// The ASCII lowercase of a part, or one of these (lowercased)
     /// constants.
     Lower(Vec<String>),
@@ -85,6 +87,9 @@ impl Src {
             }
             (Src::Const(a), Src::Const(b)) => Src::Const(merged(a, b)),
             (Src::Lower(a), Src::Lower(b)) => Src::Lower(merged(a, b)),
+            // A part's strings occur in the record as they do in its JSON
+            // text, so a test valid on JSON text is valid on both.
+            (Src::Part(c), Src::Json) | (Src::Json, Src::Part(c)) if c.is_empty() => Src::Json,
             (a, b) if a == b => a,
             _ => Src::Other,
         }
@@ -96,6 +101,7 @@ impl Src {
             Src::Part(c) => Src::Lower(c.iter().map(|x| x.to_ascii_lowercase()).collect()),
             Src::Const(c) => Src::Const(c.iter().map(|x| x.to_ascii_lowercase()).collect()),
             Src::Lower(c) => Src::Lower(c),
+            Src::Json | Src::LowerJson => Src::LowerJson,
             _ => Src::Other,
         }
     }
@@ -173,7 +179,7 @@ fn test(s: &str, src: &Src, holds: &dyn Fn(&str) -> bool) -> Need {
             }
             lit(true)
         }
-        Src::Json => {
+        Src::Json | Src::LowerJson => {
             // Inside one token of the JSON text: no structure, not what a
             // number could print as, not part of a `null` from a missing
             // value.
@@ -182,7 +188,11 @@ fn test(s: &str, src: &Src, holds: &dyn Fn(&str) -> bool) -> Need {
             if structural || numeric || "null".contains(s) {
                 return None;
             }
-            lit(false)
+            let lower = matches!(src, Src::LowerJson);
+            if lower && s.bytes().any(|b| b.is_ascii_uppercase()) {
+                return None;
+            }
+            lit(lower)
         }
         // A test on constants alone needs nothing from the record.
         Src::Const(_) | Src::ConstArray(_) | Src::Other => None,

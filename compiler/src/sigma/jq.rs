@@ -42,7 +42,7 @@ const HELPERS: &[(&str, &str)] = &[
     (
         "sigma_text",
         "# a value as Sigma compares it with a string: numbers and booleans as text, objects as JSON\n\
-         def sigma_text: if type == \"string\" then . elif type == \"object\" then tojson elif type == \"null\" then empty else tostring end;",
+         def sigma_text: select(. != null) | if type == \"string\" then . elif type == \"object\" then tojson else tostring end;",
     ),
     (
         "sigma_str",
