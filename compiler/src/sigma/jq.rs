@@ -245,10 +245,9 @@ impl Emitter {
             .filter(|v| matches!(v, Value::Str(_) | Value::AnyOf(_)))
         {
             // Numbers, booleans and null never match a keyword (rsigma-eval).
-            // A plain keyword is a substring, one with wildcards a whole string.
-            let wild = matches!(v, Value::Str(s) if values::plain(&values::pieces(s)).is_none());
-            let op = if wild { Op::Eq } else { Op::Contains };
-            let (fold, t) = self.string_tests(v, &op, item.cased);
+            // A keyword is a substring, with or without wildcards (`a*b`
+            // matches "xxaybxx", as rsigma-eval and full-text search do).
+            let (fold, t) = self.string_tests(v, &Op::Contains, item.cased);
             let body = join(t.into_iter(), " or ");
             tests.push(if fold {
                 format!("(ascii_downcase | {body})")
@@ -287,10 +286,14 @@ impl Emitter {
                         };
                         let (s, vals) = self.field_source(other);
                         let theirs = collected(s, other, &vals);
+                        // Two strings, numbers or booleans compare as
+                        // text (`1` = "1", as rsigma-eval); anything else
+                        // structurally.
+                        self.use_helper("sigma_text");
                         let cmp = if item.cased {
-                            "$a == $b"
+                            "if [$a, $b | type] - [\"string\", \"number\", \"boolean\"] == [] then ($a | sigma_text) == ($b | sigma_text) else $a == $b end"
                         } else {
-                            "if ($a | type) == \"string\" and ($b | type) == \"string\" then ($a | ascii_downcase) == ($b | ascii_downcase) else $a == $b end"
+                            "if [$a, $b | type] - [\"string\", \"number\", \"boolean\"] == [] then ($a | sigma_text | ascii_downcase) == ($b | sigma_text | ascii_downcase) else $a == $b end"
                         };
                         format!("any({mine} as $a | {theirs} as $b | {cmp}; .)")
                     })

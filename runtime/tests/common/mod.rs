@@ -7,7 +7,9 @@ pub mod json_text;
 
 use std::path::{Path, PathBuf};
 
+use tattletail_compiler::config::SigmaInput;
 use tattletail_compiler::plan::Compiled;
+use tattletail_compiler::sigma::SigmaFile;
 use tattletail_corpus::{write_file, Generator, Layout};
 use tattletail_runtime::matcher::{Matcher, Outcome};
 use tattletail_runtime::reader;
@@ -110,6 +112,49 @@ pub fn case_mangled_records() -> Vec<Vec<u8>> {
             out.push(record(n, s));
         }
     }
+    out
+}
+
+/// The SigmaHQ AWS CloudTrail rules we carry
+/// (testdata/sigma/sigmahq/rules), as `--sigma` reads them.
+pub fn sigmahq_files() -> Vec<SigmaFile> {
+    let dir = root().join("testdata/sigma/sigmahq/rules");
+    let mut files: Vec<SigmaFile> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yml"))
+        .map(|p| SigmaFile {
+            name: p.file_name().unwrap().to_string_lossy().into_owned(),
+            text: std::fs::read_to_string(&p).unwrap(),
+            ..Default::default()
+        })
+        .collect();
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    files
+}
+
+/// Compile a config and Sigma files (given as `--sigma` gives them) or
+/// fail the test with the diagnostics.
+pub fn compile_sigma(src: &str, files: Vec<SigmaFile>) -> Compiled {
+    let mut cannot = tattletail_compiler::config::cannot_read;
+    tattletail_compiler::compile_with(
+        src,
+        &mut SigmaInput {
+            resolve: &mut cannot,
+            extra: files,
+        },
+    )
+    .unwrap_or_else(|d| panic!("config does not compile: {d:#?}"))
+}
+
+/// [`configs`] compiled, and the SigmaHQ rules (lowered to jq by the
+/// Sigma front end): the configs of the index-on/index-off tests.
+pub fn compiled_configs() -> Vec<(&'static str, Compiled)> {
+    let mut out: Vec<(&'static str, Compiled)> = configs()
+        .into_iter()
+        .map(|(name, src)| (name, compile(&src)))
+        .collect();
+    out.push(("SigmaHQ rules", compile_sigma("", sigmahq_files())));
     out
 }
 
