@@ -207,7 +207,11 @@ impl Emitter {
     /// A keyword: any string anywhere in the record.
     fn keyword(&mut self, item: &Item) -> String {
         let mut tests = Vec::new();
-        for v in item.values.iter().filter(|v| matches!(v, Value::Str(_) | Value::AnyOf(_))) {
+        for v in item
+            .values
+            .iter()
+            .filter(|v| matches!(v, Value::Str(_) | Value::AnyOf(_)))
+        {
             // Numbers, booleans and null never match a keyword (rsigma-eval).
             // A plain keyword is a substring, one with wildcards a whole string.
             let wild = matches!(v, Value::Str(s) if values::plain(&values::pieces(s)).is_none());
@@ -285,7 +289,9 @@ impl Emitter {
                     let missing_too = item.values.len() == 1;
                     parts.push(match (single, missing_too) {
                         (true, true) => format!("(.{} == null)", path_key(field)),
-                        (true, false) => format!("(has({}) and .{} == null)", lit(field), path_key(field)),
+                        (true, false) => {
+                            format!("(has({}) and .{} == null)", lit(field), path_key(field))
+                        }
                         (false, true) => format!("([{values}] | length == 0 or . == [null])"),
                         (false, false) => format!("([{values}] == [null])"),
                     });

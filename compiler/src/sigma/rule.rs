@@ -563,21 +563,19 @@ fn field_item(key: &str, span: Range<usize>, v: &Yaml, issues: &mut Vec<Issue>) 
                 }
             }
         }
-        Op::Exists => {
-            if !matches!(values.as_slice(), [Value::Bool(_)]) {
-                issues.push(Issue::new(
-                    "`exists` takes one value, `true` or `false`",
-                    span.clone(),
-                ));
-            }
+        Op::Exists if !matches!(values.as_slice(), [Value::Bool(_)]) => {
+            issues.push(Issue::new(
+                "`exists` takes one value, `true` or `false`",
+                span.clone(),
+            ));
         }
-        Op::Lt | Op::Lte | Op::Gt | Op::Gte => {
-            if values.iter().any(|v| !matches!(v, Value::Num(..))) {
-                issues.push(Issue::new(
-                    "`lt`, `lte`, `gt` and `gte` take numbers",
-                    span.clone(),
-                ));
-            }
+        Op::Lt | Op::Lte | Op::Gt | Op::Gte
+            if values.iter().any(|v| !matches!(v, Value::Num(..))) =>
+        {
+            issues.push(Issue::new(
+                "`lt`, `lte`, `gt` and `gte` take numbers",
+                span.clone(),
+            ));
         }
         Op::FieldRef => strings_only("fieldref", issues, &values),
         _ => {}

@@ -142,13 +142,13 @@ pub struct YamlError {
 /// Parse every document of a YAML stream.
 pub fn parse(text: &str) -> Result<Vec<Yaml>, YamlError> {
     let offsets = CharOffsets::new(text);
-    let mut events = Parser::new_from_str(text).peekable();
+    let events = Parser::new_from_str(text);
     let mut docs = Vec::new();
     let mut builder = Builder {
         offsets: &offsets,
         stack: Vec::new(),
     };
-    while let Some(ev) = events.next() {
+    for ev in events {
         let (ev, span) = ev.map_err(|e| YamlError {
             message: format!("YAML syntax: {}", e.info()),
             span: offsets.byte(e.marker().index())..offsets.byte(e.marker().index() + 1),
