@@ -174,29 +174,7 @@ impl Loaded {
 /// The Sigma rule files at `path`: the file itself, or every `.yml` and
 /// `.yaml` file under the directory (recursively, sorted by path).
 pub fn sigma_files(path: &Path) -> io::Result<Vec<SigmaFile>> {
-    let read = |p: &Path| -> io::Result<SigmaFile> {
-        Ok(SigmaFile {
-            name: p.display().to_string(),
-            text: std::fs::read_to_string(p)?,
-        })
-    };
-    if !std::fs::metadata(path)?.is_dir() {
-        return Ok(vec![read(path)?]);
-    }
-    let mut found = Vec::new();
-    let mut dirs = vec![path.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for entry in std::fs::read_dir(&d)? {
-            let p = entry?.path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|e| e == "yml" || e == "yaml") {
-                found.push(p);
-            }
-        }
-    }
-    found.sort();
-    found.iter().map(|p| read(p)).collect()
+    tattletail_runtime::sigma_files::read(path)
 }
 
 /// Write `text` to stdout; a reader that went away (`| head`) is not an
