@@ -13,7 +13,7 @@ use tattletail_compiler::escape::{escape, escape_json};
 use tattletail_compiler::explain;
 use tattletail_compiler::pack::{DEFAULT_PACK, DEFAULT_PACK_NAME};
 use tattletail_compiler::plan::{compile_with, Compiled};
-use tattletail_compiler::sigma::{SigmaFile, SigmaTests};
+use tattletail_compiler::sigma::SigmaFile;
 
 use crate::args::ExplainFormat;
 
@@ -203,48 +203,7 @@ fn lexically_normal(path: &Path) -> PathBuf {
 /// `.yaml` file under the directory (recursively, sorted by path), each
 /// with its tests file (`<stem>_tests.json` next to it) when there is one.
 pub fn sigma_files(path: &Path) -> io::Result<Vec<SigmaFile>> {
-    let read = |p: &Path| -> io::Result<SigmaFile> {
-        let name = p.display().to_string();
-        Ok(SigmaFile {
-            tests: sigma_tests(&name)?,
-            text: std::fs::read_to_string(p)?,
-            name,
-        })
-    };
-    if !std::fs::metadata(path)?.is_dir() {
-        return Ok(vec![read(path)?]);
-    }
-    let mut found = Vec::new();
-    let mut dirs = vec![path.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for entry in std::fs::read_dir(&d)? {
-            let p = entry?.path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|e| e == "yml" || e == "yaml") {
-                found.push(p);
-            }
-        }
-    }
-    found.sort();
-    found.iter().map(|p| read(p)).collect()
-}
-
-/// The tests file of the Sigma rule file `name`, if it has one (a
-/// regular file; one that cannot be read is an error).
-fn sigma_tests(name: &str) -> io::Result<Option<SigmaTests>> {
-    let Some(tests) = SigmaTests::name_for(name) else {
-        return Ok(None);
-    };
-    match std::fs::metadata(&tests) {
-        Ok(m) if m.is_file() => Ok(Some(SigmaTests {
-            text: std::fs::read_to_string(&tests)?,
-            name: tests,
-        })),
-        Ok(_) => Ok(None),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
+    tattletail_runtime::sigma_files::read(path)
 }
 
 /// Write `text` to stdout; a reader that went away (`| head`) is not an

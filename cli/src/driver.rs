@@ -12,8 +12,10 @@ use std::io::{self, BufWriter, Read, Write};
 use std::sync::{Arc, Mutex};
 
 use tattletail_compiler::escape::escape;
+use tattletail_compiler::plan::Plan;
+use tattletail_runtime::correlate::CorrelationStats;
 use tattletail_runtime::scan::{AlertSink, InputOutcome, Source};
-use tattletail_runtime::{Alert, Matcher, Scanner, Stats};
+use tattletail_runtime::{Alert, Correlating, CorrelationAlert, Matcher, Scanner, Stats};
 
 use crate::args::SummaryFormat;
 use crate::config::to_stderr;
@@ -36,6 +38,14 @@ impl AlertSink for Tee<'_> {
         self.print.alert(a)?;
         if let Some(d) = self.deliver.as_mut() {
             d.alert(a)?;
+        }
+        Ok(())
+    }
+
+    fn correlation(&mut self, plan: &Plan, c: &CorrelationAlert) -> io::Result<()> {
+        self.print.correlation(plan, c)?;
+        if let Some(d) = self.deliver.as_mut() {
+            d.correlation(plan, c)?;
         }
         Ok(())
     }
@@ -176,10 +186,15 @@ pub fn run(run: ScanRun) -> Status {
     let deliver = deliver_sink.as_mut().map(|s| s as &mut dyn AlertSink);
     #[cfg(not(feature = "aws"))]
     let deliver = None;
-    let mut sink = Tee {
-        print: &mut printer,
-        deliver,
-    };
+    // Correlations see every alert in scan order (a parallel scan puts
+    // them back in order), ahead of the printer and delivery.
+    let mut sink = Correlating::new(
+        plan,
+        Tee {
+            print: &mut printer,
+            deliver,
+        },
+    );
 
     let scanner = if run.no_index {
         Scanner::with_matcher(Matcher::naive(plan))
@@ -233,6 +248,7 @@ pub fn run(run: ScanRun) -> Status {
         // An error shows again at the next write or the final flush.
         let _ = flusher.flush();
     });
+    let correlated = sink.engine.stats().clone();
     #[cfg(feature = "aws")]
     let sent = {
         drop(deliver_sink);
@@ -253,8 +269,12 @@ pub fn run(run: ScanRun) -> Status {
     let written = scanned.and_then(|()| out.flush());
     let scanned_stats = scanner.take_stats();
     stats.absorb(scanned_stats);
+    // Matches of rules that only feed correlations are not alerts.
+    for (n, w) in stats.alerts.iter_mut().zip(&correlated.withheld) {
+        *n -= (*w).min(*n);
+    }
     count_walk(&mut stats, expanded);
-    finish(&run, written, &state, &stats, sent)
+    finish(&run, written, &state, &stats, &correlated, sent)
 }
 
 /// An input's outcome on stderr (skipped inputs only without `--quiet`).
@@ -351,6 +371,7 @@ fn finish(
     written: io::Result<()>,
     state: &OutState,
     stats: &Stats,
+    correlated: &CorrelationStats,
     sent: Option<Sent>,
 ) -> Status {
     let plan = &run.compiled.plan;
@@ -371,8 +392,16 @@ fn finish(
         return Status::Fatal;
     }
     match run.summary {
-        SummaryFormat::Text => to_stderr(&summary::render_text(stats, plan, sent, !run.quiet)),
-        SummaryFormat::Json => to_stderr(&summary::render_json(stats, plan, sent)),
+        SummaryFormat::Text => to_stderr(&summary::render_text(
+            stats,
+            Some(correlated),
+            plan,
+            sent,
+            !run.quiet,
+        )),
+        SummaryFormat::Json => {
+            to_stderr(&summary::render_json(stats, Some(correlated), plan, sent))
+        }
         // Without a summary, records that could not be read (exit status
         // 1) would be reported nowhere.
         SummaryFormat::None => note_bad_records(stats),
@@ -394,7 +423,7 @@ fn finish(
     if stats.had_read_errors() || undelivered {
         status = status.and(Status::Partial);
     }
-    if run.fail_on_alert && stats.total_alerts() > 0 {
+    if run.fail_on_alert && stats.total_alerts() + correlated.total_alerts() > 0 {
         status = status.and(Status::Alerts);
     }
     status

@@ -14,6 +14,7 @@ use tattletail_compiler::config::{Mode, Severity};
 use tattletail_compiler::escape::{escape, escape_json};
 use tattletail_compiler::plan::{Compiled, Plan};
 use tattletail_runtime::scan::{Alert, AlertSink, RecordRef};
+use tattletail_runtime::CorrelationAlert;
 
 use crate::args::Format;
 
@@ -125,12 +126,13 @@ pub fn alert_json(a: &Alert<'_>, plan: Option<&Plan>) -> Value {
             .map(String::as_str)
             .collect(),
     };
-    json!({
-        "rule": a.rule.config.display_name(),
-        "severity": a.rule.config.meta.severity.map(|s| s.as_str()),
-        "mode": a.rule.config.meta.mode.as_str(),
-        "tags": a.rule.config.meta.tags,
-        "runbook": a.rule.config.meta.runbook,
+    let config = &a.rule.config;
+    let mut v = json!({
+        "rule": config.display_name(),
+        "severity": config.meta.severity.map(|s| s.as_str()),
+        "mode": config.meta.mode.as_str(),
+        "tags": config.meta.tags,
+        "runbook": config.meta.runbook,
         "eventTime": f.event_time,
         "eventSource": f.event_source,
         "eventName": f.event_name,
@@ -144,7 +146,126 @@ pub fn alert_json(a: &Alert<'_>, plan: Option<&Plan>) -> Value {
         "destinations": destinations,
         "file": a.source,
         "index": a.position.index,
-    })
+    });
+    sigma_meta(
+        &mut v,
+        &config.meta.references,
+        config.sigma.as_ref().and_then(|s| s.id.as_deref()),
+        config.description.as_deref(),
+    );
+    v
+}
+
+/// Add `references` (when there are some), `sigma_id` and `description`
+/// (when set) to an alert's JSON object.
+fn sigma_meta(v: &mut Value, references: &[String], id: Option<&str>, description: Option<&str>) {
+    let Value::Object(m) = v else { return };
+    if !references.is_empty() {
+        m.insert("references".into(), json!(references));
+    }
+    if let Some(id) = id {
+        m.insert("sigma_id".into(), json!(id));
+    }
+    if let Some(d) = description {
+        m.insert("description".into(), json!(d));
+    }
+}
+
+/// The JSON object printed for a correlation alert: `rule` is the
+/// correlation's title, `correlation` what fired ([`CorrelationAlert::to_json`]),
+/// and the fields of the window's last record as for a rule's alert (no
+/// `event`).
+pub fn correlation_json(c: &CorrelationAlert, plan: &Plan) -> Value {
+    let config = &plan.correlations[c.correlation];
+    let f = &c.last.fields;
+    let destinations: Vec<&str> = plan
+        .correlation_targets(c.correlation, f.account.as_deref(), f.region.as_deref())
+        .into_iter()
+        .map(|d| d.id.as_str())
+        .collect();
+    let mut v = json!({
+        "rule": config.display_name(),
+        "severity": config.meta.severity.map(|s| s.as_str()),
+        "mode": config.meta.mode.as_str(),
+        "tags": config.meta.tags,
+        "correlation": c.to_json(plan),
+        "eventTime": f.event_time,
+        "eventSource": f.event_source,
+        "eventName": f.event_name,
+        "eventID": f.event_id,
+        "actor": f.actor(),
+        "sourceIPAddress": f.source_ip,
+        "account": f.account,
+        "account_name": plan.account_name(f.account.as_deref()),
+        "region": f.region,
+        "destinations": destinations,
+        "file": &*c.last.source,
+        "index": c.last.index,
+    });
+    sigma_meta(
+        &mut v,
+        &config.meta.references,
+        config.correlation.id.as_deref(),
+        config.correlation.description.as_deref(),
+    );
+    v
+}
+
+/// The readable line for a correlation alert (with its newline):
+/// `TIME  TITLE [SEVERITY]  [correlation KIND: DETAIL]  ACTOR  from IP  in ACCOUNT (NAME) REGION  (FILE#INDEX eventID=ID)`,
+/// the fields being those of the window's last record.
+pub fn correlation_text(c: &CorrelationAlert, color: bool, plan: &Plan) -> String {
+    let config = &plan.correlations[c.correlation];
+    let f = &c.last.fields;
+    let style = Style { on: color };
+    let shown = |v: Option<&str>| escape(v.unwrap_or("-")).into_owned();
+    let mut line = String::with_capacity(256);
+    style.paint("2", &shown(f.event_time.as_deref()), &mut line);
+    line.push_str("  ");
+    style.paint("1;31", &escape(&config.display_name()), &mut line);
+    badges(&config.meta, &style, &mut line);
+    line.push_str("  ");
+    style.paint(
+        "35",
+        &format!("[correlation {}]", escape(&c.detail(plan))),
+        &mut line,
+    );
+    line.push_str("  ");
+    style.paint("36", &shown(f.actor().as_deref()), &mut line);
+    line.push_str("  from ");
+    style.paint("33", &shown(f.source_ip.as_deref()), &mut line);
+    let _ = write!(line, "  in {}", shown(f.account.as_deref()));
+    if let Some(name) = plan.account_name(f.account.as_deref()) {
+        let _ = write!(line, " ({})", escape(name));
+    }
+    let _ = write!(line, " {}", shown(f.region.as_deref()));
+    line.push_str("  ");
+    let place = format!(
+        "({}#{} eventID={})",
+        escape(&c.last.source),
+        c.last.index,
+        shown(f.event_id.as_deref())
+    );
+    style.paint("2", &place, &mut line);
+    line.push('\n');
+    line
+}
+
+/// ` [SEVERITY] [dry run]` after an alert's name.
+fn badges(meta: &tattletail_compiler::config::RuleMeta, style: &Style, line: &mut String) {
+    if let Some(sev) = meta.severity {
+        line.push(' ');
+        let code = match sev {
+            Severity::Critical | Severity::High => "1;31",
+            Severity::Medium => "33",
+            Severity::Low | Severity::Info => "2",
+        };
+        style.paint(code, &format!("[{}]", sev.as_str()), line);
+    }
+    if meta.mode == Mode::DryRun {
+        line.push(' ');
+        style.paint("2", "[dry run]", line);
+    }
 }
 
 /// The JSON Lines line for an alert (with its newline): [`alert_json`]
@@ -185,20 +306,7 @@ pub fn text_line(a: &Alert<'_>, color: bool, plan: Option<&Plan>) -> String {
     style.paint("2", &shown(f.event_time.as_deref()), &mut line);
     line.push_str("  ");
     style.paint("1;31", &escape(&a.rule.config.display_name()), &mut line);
-    let meta = &a.rule.config.meta;
-    if let Some(sev) = meta.severity {
-        line.push(' ');
-        let code = match sev {
-            Severity::Critical | Severity::High => "1;31",
-            Severity::Medium => "33",
-            Severity::Low | Severity::Info => "2",
-        };
-        style.paint(code, &format!("[{}]", sev.as_str()), &mut line);
-    }
-    if meta.mode == Mode::DryRun {
-        line.push(' ');
-        style.paint("2", "[dry run]", &mut line);
-    }
+    badges(&a.rule.config.meta, &style, &mut line);
     line.push_str("  ");
     style.paint("36", &shown(f.actor().as_deref()), &mut line);
     line.push_str("  ");
@@ -269,6 +377,18 @@ impl<W: Write> AlertSink for Printer<W> {
         let line = match self.format {
             Format::Text => text_line(a, self.color, plan),
             Format::Jsonl => json_line(a, plan),
+        };
+        self.out.write_all(line.as_bytes())
+    }
+
+    fn correlation(&mut self, plan: &Plan, c: &CorrelationAlert) -> io::Result<()> {
+        let line = match self.format {
+            Format::Text => correlation_text(c, self.color, plan),
+            Format::Jsonl => {
+                let mut l = escape_json(&correlation_json(c, plan).to_string()).into_owned();
+                l.push('\n');
+                l
+            }
         };
         self.out.write_all(line.as_bytes())
     }

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use tattletail_compiler::config::Mode;
 use tattletail_compiler::escape::{escape, escape_json};
 use tattletail_compiler::plan::{Plan, PlannedRule};
+use tattletail_runtime::correlate::CorrelationStats;
 use tattletail_runtime::Stats;
 
 /// Deliveries of a `--send` run.
@@ -23,7 +24,12 @@ pub struct Sent {
 }
 
 /// The summary as one JSON object on one line (with its newline).
-pub fn render_json(stats: &Stats, plan: &Plan, sent: Option<Sent>) -> String {
+pub fn render_json(
+    stats: &Stats,
+    correlated: Option<&CorrelationStats>,
+    plan: &Plan,
+    sent: Option<Sent>,
+) -> String {
     let by_rule = |counts: &[u64]| -> Vec<Value> {
         counts
             .iter()
@@ -35,6 +41,13 @@ pub fn render_json(stats: &Stats, plan: &Plan, sent: Option<Sent>) -> String {
             })
             .collect()
     };
+    let mut alerts_by_rule = by_rule(&stats.alerts);
+    if let Some(c) = correlated {
+        alerts_by_rule.extend(c.alerts.iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, n)| {
+            let c = &plan.correlations[i];
+            json!({"rule": c.display_name(), "count": n, "mode": c.meta.mode.as_str(), "correlation": c.correlation.kind.as_str()})
+        }));
+    }
     let rule_errors: Vec<Value> = (0..stats.rule_errors.len())
         .filter(|&i| stats.rule_errors[i] > 0)
         .map(|i| {
@@ -57,8 +70,8 @@ pub fn render_json(stats: &Stats, plan: &Plan, sent: Option<Sent>) -> String {
         "bytes_read": stats.bytes_read,
         "bytes_json": stats.bytes_json,
         "seconds": (stats.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
-        "alerts": stats.total_alerts(),
-        "alerts_by_rule": by_rule(&stats.alerts),
+        "alerts": stats.total_alerts() + correlated.map_or(0, CorrelationStats::total_alerts),
+        "alerts_by_rule": alerts_by_rule,
         "rule_errors": rule_errors,
         "suppressed": stats.suppressed.iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, n)| {
             let e = &plan.exceptions[i].config;
@@ -89,6 +102,16 @@ pub fn render_json(stats: &Stats, plan: &Plan, sent: Option<Sent>) -> String {
         "delivered": sent.map(|s| s.delivered),
         "undelivered": sent.map(|s| s.undelivered),
     });
+    let mut v = v;
+    if let Some(c) = correlated.filter(|_| !plan.correlations.is_empty()) {
+        v["correlations"] = json!({
+            "matches_not_alerts": by_rule(&c.withheld),
+            "no_event_time": c.no_time,
+            "late": c.late,
+            "dropped_events": c.dropped_events,
+            "dropped_groups": c.dropped_groups,
+        });
+    }
     let mut line = escape_json(&v.to_string()).into_owned();
     line.push('\n');
     line
@@ -103,7 +126,13 @@ const LISTED: usize = 8;
 /// The summary as text. `noted`: each skipped input was already reported
 /// on its own line (not with `--quiet`); otherwise the summary lists them.
 /// Unreadable inputs are always reported on their own line.
-pub fn render_text(stats: &Stats, plan: &Plan, sent: Option<Sent>, noted: bool) -> String {
+pub fn render_text(
+    stats: &Stats,
+    correlated: Option<&CorrelationStats>,
+    plan: &Plan,
+    sent: Option<Sent>,
+    noted: bool,
+) -> String {
     let mut out = String::new();
     let secs = stats.elapsed.as_secs_f64().max(1e-9);
     let mb = stats.bytes_json as f64 / 1e6;
@@ -120,16 +149,26 @@ pub fn render_text(stats: &Stats, plan: &Plan, sent: Option<Sent>, noted: bool) 
         mb / secs,
         stats.records as f64 / secs,
     );
-    let _ = writeln!(out, "alerts: {}", stats.total_alerts());
+    let _ = writeln!(
+        out,
+        "alerts: {}",
+        stats.total_alerts() + correlated.map_or(0, CorrelationStats::total_alerts)
+    );
+    let dry = |mode: Mode| {
+        if mode == Mode::DryRun {
+            "  (dry run: never sent)"
+        } else {
+            ""
+        }
+    };
     for (i, n) in stats.alerts.iter().enumerate() {
         if *n > 0 {
-            let dry = if plan.rules[i].config.meta.mode == Mode::DryRun {
-                "  (dry run: never sent)"
-            } else {
-                ""
-            };
-            let _ = writeln!(out, "  {n:>8}  {}{dry}", name(&plan.rules[i]));
+            let mode = plan.rules[i].config.meta.mode;
+            let _ = writeln!(out, "  {n:>8}  {}{}", name(&plan.rules[i]), dry(mode));
         }
+    }
+    if let Some(c) = correlated {
+        correlation_lines(&mut out, c, plan, &dry);
     }
     let suppressed = stats.total_suppressed();
     if suppressed > 0 {
@@ -262,6 +301,61 @@ pub fn render_text(stats: &Stats, plan: &Plan, sent: Option<Sent>, noted: bool) 
     out
 }
 
+/// Correlation alerts by correlation, the matches that only fed them, and
+/// what the engine skipped or dropped.
+fn correlation_lines(
+    out: &mut String,
+    c: &CorrelationStats,
+    plan: &Plan,
+    dry: &dyn Fn(Mode) -> &'static str,
+) {
+    for (i, n) in c.alerts.iter().enumerate() {
+        if *n > 0 {
+            let corr = &plan.correlations[i];
+            let _ = writeln!(
+                out,
+                "  {n:>8}  {} (correlation {}){}",
+                escape(&corr.display_name()),
+                corr.correlation.kind.as_str(),
+                dry(corr.meta.mode)
+            );
+        }
+    }
+    let withheld: u64 = c.withheld.iter().sum();
+    if withheld > 0 {
+        let _ = writeln!(
+            out,
+            "matches that only feed correlations (not alerts): {withheld}"
+        );
+        for (i, n) in c.withheld.iter().enumerate() {
+            if *n > 0 {
+                let _ = writeln!(out, "  {n:>8}  {}", name(&plan.rules[i]));
+            }
+        }
+    }
+    if c.no_time > 0 {
+        let _ = writeln!(
+            out,
+            "correlations skipped {} match{} without a readable eventTime",
+            c.no_time,
+            if c.no_time == 1 { "" } else { "es" }
+        );
+    }
+    if c.capped() {
+        let caps = tattletail_runtime::correlate::Caps::default();
+        let _ = writeln!(
+            out,
+            "correlation state capped, alerts may be missing: {} match{} dropped from full groups \
+             (at most {} per group), {} not correlated because the group table was full (at most {} groups)",
+            c.dropped_events,
+            if c.dropped_events == 1 { "" } else { "es" },
+            caps.events,
+            c.dropped_groups,
+            caps.groups,
+        );
+    }
+}
+
 /// The first few (input, reason) pairs, one per line.
 fn list(out: &mut String, inputs: &[(String, String)]) {
     for (input, why) in inputs.iter().take(LISTED) {
@@ -304,8 +398,8 @@ mod tests {
                 position: tattletail_runtime::reader::RecordPos::default(),
                 message: "bad \u{1b}[0m".into(),
             });
-        let text = render_text(&scanner.stats, &compiled.plan, None, true);
-        let json = render_json(&scanner.stats, &compiled.plan, None);
+        let text = render_text(&scanner.stats, None, &compiled.plan, None, true);
+        let json = render_json(&scanner.stats, None, &compiled.plan, None);
         assert_eq!(json.lines().count(), 1, "{json}");
         assert!(!json.trim_end().chars().any(is_unsafe), "{json}");
         let v: Value = serde_json::from_str(&json).unwrap();

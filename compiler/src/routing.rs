@@ -108,15 +108,49 @@ impl Plan {
         out
     }
 
+    /// The destinations of an alert of correlation `c` (its position in
+    /// [`Plan::correlations`]): its own (its `[[sigma]]` table's), then
+    /// those of the matching routes that name no rules, each once,
+    /// `min_severity` applied as for rules.
+    pub fn correlation_targets(
+        &self,
+        c: usize,
+        account: Option<&str>,
+        region: Option<&str>,
+    ) -> Vec<&Destination> {
+        let config = &self.correlations[c];
+        let severity = config.meta.severity;
+        let own = config
+            .destinations
+            .iter()
+            .filter_map(|id| self.destinations.iter().find(|d| &d.id == id));
+        let routed = self
+            .routes
+            .iter()
+            .filter(|r| r.rules.is_none() && r.matches(usize::MAX, severity, account, region))
+            .flat_map(|r| r.destinations.iter().map(|&i| &self.destinations[i]));
+        let mut out: Vec<&Destination> = Vec::new();
+        for d in own.chain(routed) {
+            if d.admits(severity) && !out.iter().any(|o| o.id == d.id) {
+                out.push(d);
+            }
+        }
+        out
+    }
+
     /// Can any alert reach `dest`: a rule whose severity it admits names
     /// it, or a route does?
     pub fn sends_to(&self, dest: &Destination) -> bool {
         self.rules.iter().any(|r| {
             r.config.destinations.contains(&dest.id) && dest.admits(r.config.meta.severity)
         }) || self
-            .routes
+            .correlations
             .iter()
-            .any(|r| r.config.destinations.contains(&dest.id))
+            .any(|c| c.destinations.contains(&dest.id) && dest.admits(c.meta.severity))
+            || self
+                .routes
+                .iter()
+                .any(|r| r.config.destinations.contains(&dest.id))
     }
 }
 

@@ -14,15 +14,31 @@
 //! `Content-Length` is checked before the body is read, and the body is read
 //! with a cap as well (in case the length is missing or wrong); a larger
 //! object fails the invocation with an error naming it and the limit.
+//!
+//! `[[sigma]]` tables load Sigma rules: for the bundled file, paths are
+//! relative to its directory; for an S3 config, they are keys relative to
+//! the config key's prefix ([`sigma_key`]): a key ending in `.yml` or
+//! `.yaml` is that object, anything else a prefix whose `.yml` and `.yaml`
+//! objects are read (sorted by key). The config and its Sigma files
+//! together are held to [`MAX_CONFIG_BYTES`]. They are read when the
+//! config is (an edited Sigma object is picked up when the config object
+//! changes, or on a cold start). Correlation rules need state across
+//! invocations, which the Lambda does not have yet: they are not evaluated
+//! here (logged once per load as `correlations_not_evaluated`), and the
+//! rules they correlate alert on their own, so no detection is lost.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
+use tattletail_compiler::config::SigmaInput;
 use tattletail_compiler::diag::render_all;
-use tattletail_compiler::plan::Compiled;
+use tattletail_compiler::plan::{Compiled, Plan};
+use tattletail_compiler::sigma::SigmaFile;
+use tattletail_runtime::sigma_files::is_rule_file;
 use tracing::{info, warn};
 
 /// Largest config read (16 MiB; a config of 1,000 rules is about 1 MB).
@@ -101,12 +117,31 @@ pub enum ConfigError {
     },
 }
 
-/// Compile config text, rendering warnings into the log and errors into
-/// [`ConfigError::Invalid`].
-pub fn compile(name: &str, source: &str) -> Result<Arc<Compiled>, ConfigError> {
+/// How [`compile`] gets the files of a `[[sigma]]` table's `path`.
+pub type SigmaResolve<'a> = &'a mut dyn FnMut(&str) -> Result<Vec<SigmaFile>, String>;
+
+/// Compile config text (its `[[sigma]]` paths read through `resolve`),
+/// rendering warnings into the log and errors into [`ConfigError::Invalid`].
+pub fn compile(
+    name: &str,
+    source: &str,
+    resolve: SigmaResolve<'_>,
+) -> Result<Arc<Compiled>, ConfigError> {
     let started = Instant::now();
-    match tattletail_compiler::compile(source) {
-        Ok(c) => {
+    let mut input = SigmaInput::none(resolve);
+    match tattletail_compiler::compile_with(source, &mut input) {
+        Ok(mut c) => {
+            if let Some(w) = correlations_warning(&c.plan) {
+                warn!(
+                    message = "correlations_not_evaluated",
+                    config = name,
+                    warning = w.as_str()
+                );
+            }
+            // No correlation runs here: every rule alerts on its own.
+            for r in &mut c.plan.rules {
+                r.config.meta.correlation_only = false;
+            }
             if !c.warnings.is_empty() {
                 warn!(
                     message = "config_warnings",
@@ -129,6 +164,160 @@ pub fn compile(name: &str, source: &str) -> Result<Arc<Compiled>, ConfigError> {
             rendered: render_all(&diags, name, source),
         }),
     }
+}
+
+/// The warning logged when a config has correlation rules, naming them.
+pub fn correlations_warning(plan: &Plan) -> Option<String> {
+    if plan.correlations.is_empty() {
+        return None;
+    }
+    let titles: Vec<String> = plan
+        .correlations
+        .iter()
+        .map(|c| format!("`{}`", c.display_name()))
+        .collect();
+    Some(format!(
+        "{} Sigma correlation rule{} not evaluated: {}. Correlations run in the tattletail \
+         CLI only until the Lambda has a state table; here the rules they correlate alert on \
+         their own",
+        titles.len(),
+        if titles.len() == 1 { " is" } else { "s are" },
+        titles.join(", ")
+    ))
+}
+
+/// The S3 key of a `[[sigma]]` path for a config at `config_key`: the path
+/// relative to the config key's prefix (`./` and `..` resolved; going above
+/// the bucket's root is an error). A key ending in `/` (or empty) is a
+/// prefix.
+pub fn sigma_key(config_key: &str, path: &str) -> Result<String, String> {
+    let mut parts: Vec<&str> = config_key.split('/').collect();
+    parts.pop(); // the config's own name
+    if path.starts_with('/') {
+        parts.clear();
+    }
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(format!(
+                        "`{path}` goes above the bucket's root from the config key `{config_key}`"
+                    ));
+                }
+            }
+            s => parts.push(s),
+        }
+    }
+    let mut key = parts.join("/");
+    let last = path.rsplit('/').next().unwrap_or("");
+    if matches!(last, "" | "." | "..") && !key.is_empty() {
+        key.push('/');
+    }
+    Ok(key)
+}
+
+/// The `[[sigma]]` paths a config names (compiled once with no files).
+fn sigma_paths(source: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    let mut record = |p: &str| -> Result<Vec<SigmaFile>, String> {
+        paths.push(p.to_string());
+        Ok(Vec::new())
+    };
+    let _ = tattletail_compiler::compile_with(source, &mut SigmaInput::none(&mut record));
+    paths
+}
+
+/// Read the Sigma files of an S3 config's `[[sigma]]` tables, each path's
+/// files or why they could not be read; `budget` is what is left of
+/// [`MAX_CONFIG_BYTES`] after the config.
+async fn s3_sigma(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    config_key: &str,
+    source: &str,
+    name: &str,
+    mut budget: u64,
+) -> Result<HashMap<String, Result<Vec<SigmaFile>, String>>, ConfigError> {
+    let mut out = HashMap::new();
+    for path in sigma_paths(source) {
+        if out.contains_key(&path) {
+            continue;
+        }
+        let key = match sigma_key(config_key, &path) {
+            Ok(k) => k,
+            Err(e) => {
+                out.insert(path, Err(e));
+                continue;
+            }
+        };
+        let keys = if is_rule_file(&key) {
+            vec![key.clone()]
+        } else {
+            let prefix = if key.is_empty() || key.ends_with('/') {
+                key.clone()
+            } else {
+                format!("{key}/")
+            };
+            match crate::s3::list(s3, bucket, &prefix).await {
+                Ok(objects) => {
+                    let mut keys: Vec<String> = objects
+                        .into_iter()
+                        .map(|o| o.key)
+                        .filter(|k| is_rule_file(k))
+                        .collect();
+                    keys.sort();
+                    keys
+                }
+                Err(e) => {
+                    out.insert(path, Err(e.to_string()));
+                    continue;
+                }
+            }
+        };
+        let mut files = Vec::new();
+        let mut failed = None;
+        for k in keys {
+            let url = format!("s3://{bucket}/{k}");
+            let got = match s3.get_object().bucket(bucket).key(&k).send().await {
+                Ok(o) => read_capped(o.body, budget).await,
+                Err(e) => {
+                    failed = Some(format!("{url}: {}", crate::s3::describe_error(&e)));
+                    break;
+                }
+            };
+            match got {
+                Ok(bytes) => {
+                    budget -= bytes.len() as u64;
+                    match String::from_utf8(bytes) {
+                        Ok(text) => files.push(SigmaFile {
+                            name: url,
+                            text,
+                            ..Default::default()
+                        }),
+                        Err(e) => {
+                            failed = Some(format!("{url}: not UTF-8 text: {e}"));
+                            break;
+                        }
+                    }
+                }
+                Err(Capped::TooLarge(_)) => {
+                    return Err(too_large(
+                        name,
+                        format!(
+                            "more than {MAX_CONFIG_BYTES} bytes with its Sigma files (at {url})"
+                        ),
+                    ))
+                }
+                Err(Capped::Read(e)) => {
+                    failed = Some(format!("{url}: reading the body failed: {e}"));
+                    break;
+                }
+            }
+        }
+        out.insert(path, failed.map_or(Ok(files), Err));
+    }
+    Ok(out)
 }
 
 /// The result of compiling one version of the config.
@@ -166,7 +355,14 @@ impl ConfigCache {
                         _ if len > MAX_CONFIG_BYTES => {
                             Err(too_large(&name, format!("{len} bytes")))
                         }
-                        Ok(text) => compile(&name, &text),
+                        Ok(text) => {
+                            let dir = path.parent().map(PathBuf::from).unwrap_or_default();
+                            let mut resolve = |rel: &str| {
+                                tattletail_runtime::sigma_files::read(&dir.join(rel))
+                                    .map_err(|e| e.to_string())
+                            };
+                            compile(&name, &text, &mut resolve)
+                        }
                         Err(e) => Err(ConfigError::Unreadable {
                             name: name.clone(),
                             message: format!(
@@ -200,7 +396,21 @@ impl ConfigCache {
                             }
                             _ => match read_capped(out.body, MAX_CONFIG_BYTES).await {
                                 Ok(bytes) => match std::str::from_utf8(&bytes) {
-                                    Ok(text) => compile(&name, text),
+                                    Ok(text) => {
+                                        let budget = MAX_CONFIG_BYTES - bytes.len() as u64;
+                                        match s3_sigma(s3, &bucket, &key, text, &name, budget).await
+                                        {
+                                            Ok(files) => {
+                                                let mut resolve = |p: &str| {
+                                                    files.get(p).cloned().unwrap_or_else(|| {
+                                                        Err("not read".to_string())
+                                                    })
+                                                };
+                                                compile(&name, text, &mut resolve)
+                                            }
+                                            Err(e) => Err(e),
+                                        }
+                                    }
                                     Err(e) => Err(ConfigError::Unreadable {
                                         name: name.clone(),
                                         message: format!("not UTF-8 text: {e}"),
@@ -326,6 +536,67 @@ mod tests {
         let err = cache.get(&s3).await.unwrap_err();
         assert!(matches!(err, ConfigError::TooLarge { .. }), "{err}");
         assert!(err.to_string().contains("16777217 bytes"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn sigma_paths_are_keys_under_the_config_prefix() {
+        let k = |c: &str, p: &str| sigma_key(c, p);
+        assert_eq!(
+            k("conf/prod/tattletail.toml", "sigma/aws"),
+            Ok("conf/prod/sigma/aws".into())
+        );
+        assert_eq!(
+            k("conf/prod/tattletail.toml", "./sigma/x.yml"),
+            Ok("conf/prod/sigma/x.yml".into())
+        );
+        assert_eq!(
+            k("conf/prod/tattletail.toml", "../shared/"),
+            Ok("conf/shared/".into())
+        );
+        assert_eq!(k("tattletail.toml", "rules"), Ok("rules".into()));
+        assert_eq!(k("tattletail.toml", "."), Ok(String::new()));
+        assert_eq!(k("conf/tattletail.toml", "."), Ok("conf/".into()));
+        assert!(k("tattletail.toml", "../x").is_err());
+        assert_eq!(k("conf/t.toml", "/abs/r.yaml"), Ok("abs/r.yaml".into()));
+        assert!(is_rule_file("a/b.yml") && is_rule_file("b.yaml") && !is_rule_file("b.json"));
+    }
+
+    #[test]
+    fn a_bundled_config_loads_its_sigma_rules_and_warns_of_correlations() {
+        let dir =
+            std::env::temp_dir().join(format!("tattletail-config-sigma-{}", std::process::id()));
+        let rules = dir.join("sigma");
+        std::fs::create_dir_all(&rules).unwrap();
+        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/sigma/correlation");
+        for f in ["login_failed.yml", "brute_force.yml"] {
+            std::fs::copy(format!("{src}/{f}"), rules.join(f)).unwrap();
+        }
+        let path = dir.join("tattletail.toml");
+        std::fs::write(&path, "[[sigma]]\npath = \"sigma\"\n").unwrap();
+        let mut resolve = |rel: &str| {
+            tattletail_runtime::sigma_files::read(&dir.join(rel)).map_err(|e| e.to_string())
+        };
+        let c = compile(
+            "tattletail.toml",
+            "[[sigma]]\npath = \"sigma\"\n",
+            &mut resolve,
+        )
+        .unwrap();
+        assert_eq!(c.plan.rules.len(), 1);
+        assert_eq!(c.plan.correlations.len(), 1);
+        assert!(
+            !c.plan.rules[0].config.meta.correlation_only,
+            "the correlated rule alerts on its own in the Lambda"
+        );
+        let w = correlations_warning(&c.plan).unwrap();
+        assert!(
+            w.starts_with("1 Sigma correlation rule is not evaluated: `AWS Console Brute Force`"),
+            "{w}"
+        );
+        assert!(w.contains("CLI only"), "{w}");
+        let plain = compile("t.toml", "", &mut |_: &str| Ok(Vec::new())).unwrap();
+        assert_eq!(correlations_warning(&plain.plan), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

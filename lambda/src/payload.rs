@@ -9,9 +9,9 @@
 //! than the record. Additions that parsers ignore: `alert_id` (and
 //! `truncated` when shortened) in the SNS message, an `alert id:` line at
 //! the end of the email, a footer on the Slack attachment; and, only when
-//! the config sets them, `severity`, `tags`, `runbook` and `account_name`
-//! keys (SNS), lines (email) and fields (Slack, whose attachment colour
-//! then follows the severity).
+//! the config sets them, `severity`, `tags`, `runbook`, `account_name` and
+//! (a Sigma rule's) `references` keys (SNS), lines (email) and fields
+//! (Slack, whose attachment colour then follows the severity).
 //!
 //! Safety: JSON text is written with Go's HTML escaping (`<`, `>`, `&` as
 //! `\u003c`, `\u003e`, `\u0026`), as upstream's `json.Marshal` did, so event
@@ -71,6 +71,8 @@ pub struct Extra {
     pub runbook: Option<String>,
     /// The account's name (`[accounts]`), for the record's `recipientAccountId`.
     pub account_name: Option<String>,
+    /// `references` (a Sigma rule's).
+    pub references: Vec<String>,
 }
 
 impl Extra {
@@ -81,6 +83,7 @@ impl Extra {
             tags: meta.tags.clone(),
             runbook: meta.runbook.clone(),
             account_name: account_name.map(str::to_string),
+            references: meta.references.clone(),
         }
     }
 }
@@ -309,6 +312,12 @@ pub fn sns_message(a: &AlertData) -> String {
     if let Some(n) = &a.extra.account_name {
         extra.push_str(&format!(",\"account_name\":{}", compact(&json!(n))));
     }
+    if !a.extra.references.is_empty() {
+        extra.push_str(&format!(
+            ",\"references\":{}",
+            compact(&json!(a.extra.references))
+        ));
+    }
     let render = |record: &Value, matched: &Value, truncated: bool| {
         format!(
             "{{\"name\":{},\"description\":{},\"record\":{},\"match\":{},\"alert_id\":{}{extra}{}}}",
@@ -375,6 +384,9 @@ pub fn email(a: &AlertData) -> (String, String) {
     if let Some(r) = &a.extra.runbook {
         tail.push_str(&format!("runbook: {r}\n"));
     }
+    for r in &a.extra.references {
+        tail.push_str(&format!("reference: {r}\n"));
+    }
     if let Some(n) = &a.extra.account_name {
         tail.push_str(&format!(
             "account: {} ({n})\n",
@@ -436,6 +448,10 @@ pub fn slack(a: &AlertData) -> Value {
     if let Some(r) = &e.runbook {
         let value = cut_text(&slack_escape(r), SLACK_FIELD_LIMIT);
         fields.push(json!({"title": "Runbook", "value": value, "short": false}));
+    }
+    if !e.references.is_empty() {
+        let value = cut_text(&slack_escape(&e.references.join("\n")), SLACK_FIELD_LIMIT);
+        fields.push(json!({"title": "References", "value": value, "short": false}));
     }
     // Upstream's red for every alert; by severity when the rule has one.
     let color = match e.severity {
@@ -639,6 +655,7 @@ mod tests {
             severity: Some(Severity::Medium),
             tags: vec!["attack.t1136".into()],
             runbook: Some("https://wiki/<runbook>".into()),
+            references: vec!["https://attack.mitre.org/techniques/T1136/".into()],
             ..RuleMeta::default()
         };
         let a = alert(Some(json!("username: user1"))).with_extra(Extra::new(&meta, Some("prod")));
@@ -647,10 +664,19 @@ mod tests {
         assert_eq!(sns["tags"], json!(["attack.t1136"]));
         assert_eq!(sns["runbook"], "https://wiki/<runbook>");
         assert_eq!(sns["account_name"], "prod");
+        assert_eq!(
+            sns["references"],
+            json!(["https://attack.mitre.org/techniques/T1136/"])
+        );
+        assert!(!sns_message(&plain).contains("references"));
         assert_eq!(sns["name"], plain_name(&plain), "upstream's keys unchanged");
         let body = email(&a).1;
         assert!(body.contains("severity: medium\n"), "{body}");
         assert!(body.contains("runbook: https://wiki/<runbook>\n"), "{body}");
+        assert!(
+            body.contains("reference: https://attack.mitre.org/techniques/T1136/\n"),
+            "{body}"
+        );
         assert!(
             body.trim_end()
                 .ends_with(&format!("alert id: {}", a.alert_id)),
@@ -666,6 +692,10 @@ mod tests {
                 .map(|f| f["value"].clone())
         };
         assert_eq!(field("Severity"), Some(json!("medium")));
+        assert_eq!(
+            field("References"),
+            Some(json!("https://attack.mitre.org/techniques/T1136/"))
+        );
         assert_eq!(
             field("Runbook"),
             Some(json!("https://wiki/&lt;runbook&gt;"))

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use tattletail_compiler::plan::{Compiled, Plan};
 use tattletail_runtime::scan::{Alert, AlertSink, Failure, InputOutcome};
-use tattletail_runtime::{Matcher, Scanner, Stats};
+use tattletail_runtime::{CorrelationAlert, Matcher, Scanner, Stats};
 use tokio::sync::mpsc;
 use tracing::info;
 
@@ -95,8 +95,17 @@ impl Cut {
     }
 }
 
-/// An alert on its way to delivery: rule, alert, record index.
-type Forwarded = (usize, Arc<AlertData>, u64);
+/// What an alert is of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// A rule (position in the plan's rules).
+    Rule(usize),
+    /// A correlation (position in the plan's correlations; the CLI only).
+    Correlation(usize),
+}
+
+/// An alert on its way to delivery: what it is of, the alert, record index.
+type Forwarded = (Origin, Arc<AlertData>, u64);
 
 struct Forward {
     tx: Option<mpsc::Sender<Forwarded>>,
@@ -116,7 +125,47 @@ fn forwarded(a: &Alert<'_>, compiled: &Compiled) -> Forwarded {
         format!("{}#{}", a.source, a.position.index),
     )
     .with_extra(Extra::new(&a.rule.config.meta, account));
-    (a.rule_index, Arc::new(data), a.position.index)
+    (Origin::Rule(a.rule_index), Arc::new(data), a.position.index)
+}
+
+/// What goes to delivery for a correlation alert: the correlation's title
+/// and description, and as the record the `correlation` object with the
+/// fields of the window's last record (its account and region route it;
+/// its eventID makes the alert id).
+fn forwarded_correlation(c: &CorrelationAlert, compiled: &Compiled) -> Forwarded {
+    let plan = &compiled.plan;
+    let config = &plan.correlations[c.correlation];
+    let f = &c.last.fields;
+    let record = serde_json::json!({
+        "correlation": c.to_json(plan),
+        "eventTime": f.event_time,
+        "eventSource": f.event_source,
+        "eventName": f.event_name,
+        "eventID": f.event_id,
+        "actor": f.actor(),
+        "sourceIPAddress": f.source_ip,
+        "recipientAccountId": f.account,
+        "awsRegion": f.region,
+    });
+    let account = plan.account_name(f.account.as_deref());
+    let description = config
+        .correlation
+        .description
+        .clone()
+        .unwrap_or_else(|| c.detail(plan));
+    let data = AlertData::new(
+        config.display_name(),
+        description,
+        record,
+        None,
+        format!("{}#{}", c.last.source, c.last.index),
+    )
+    .with_extra(Extra::new(&config.meta, account));
+    (
+        Origin::Correlation(c.correlation),
+        Arc::new(data),
+        c.last.index,
+    )
 }
 
 impl AlertSink for Forward {
@@ -132,6 +181,13 @@ impl AlertSink for Forward {
             // A closed channel means the async side gave up; the scan
             // still finishes and counts.
             let _ = tx.blocking_send(forwarded(a, &self.compiled));
+        }
+        Ok(())
+    }
+
+    fn correlation(&mut self, _plan: &Plan, c: &CorrelationAlert) -> io::Result<()> {
+        if let Some(tx) = &self.tx {
+            let _ = tx.blocking_send(forwarded_correlation(c, &self.compiled));
         }
         Ok(())
     }
@@ -330,16 +386,25 @@ async fn deliver_loop(
             }
             true = sends.reap_next(), if sends.in_flight() > 0 => {}
             next = rx.recv() => {
-                let Some((rule, alert, record)) = next else { break };
+                let Some((origin, alert, record)) = next else { break };
                 if stopping {
                     cut.at(record);
                     continue;
                 }
-                let config = &plan.rules[rule].config;
+                let (name, mode) = match origin {
+                    Origin::Rule(r) => {
+                        let c = &plan.rules[r].config;
+                        (c.display_name(), c.meta.mode)
+                    }
+                    Origin::Correlation(i) => {
+                        let c = &plan.correlations[i];
+                        (c.display_name(), c.meta.mode)
+                    }
+                };
                 if outputs.log_matches {
                     info!(
                         message = "rule_matched",
-                        rule = config.display_name().as_str(),
+                        rule = name.as_str(),
                         alert_id = alert.alert_id.as_str(),
                         event_id = alert.event_id().unwrap_or(""),
                         event_name = alert
@@ -350,11 +415,11 @@ async fn deliver_loop(
                         origin = alert.origin.as_str()
                     );
                 }
-                if config.meta.mode == Mode::DryRun {
+                if mode == Mode::DryRun {
                     // Evaluated, counted and logged like any alert; never sent.
                     info!(
                         message = "dry_run_alert",
-                        rule = config.display_name().as_str(),
+                        rule = name.as_str(),
                         alert_id = alert.alert_id.as_str(),
                         event_id = alert.event_id().unwrap_or(""),
                         origin = alert.origin.as_str()
@@ -362,7 +427,12 @@ async fn deliver_loop(
                     continue;
                 }
                 if let Some(d) = &outputs.deliver {
-                    let targets = plan.targets(rule, alert.account_id(), alert.region());
+                    let targets = match origin {
+                        Origin::Rule(r) => plan.targets(r, alert.account_id(), alert.region()),
+                        Origin::Correlation(i) => {
+                            plan.correlation_targets(i, alert.account_id(), alert.region())
+                        }
+                    };
                     tokio::select! {
                         biased;
                         () = stopped() => {

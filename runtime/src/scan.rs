@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use tattletail_compiler::plan::{Plan, PlannedRule};
 
+use crate::correlate::CorrelationAlert;
 use crate::matcher::{AlertFields, Annotation, Matcher, Outcome};
 use crate::reader::{self, FileKind, Next, ReadError, RecordPos};
 use crate::record::{Record, RecordParser};
@@ -67,6 +68,13 @@ impl RecordRef<'_> {
 pub trait AlertSink {
     /// Deliver one alert.
     fn alert(&mut self, alert: &Alert<'_>) -> io::Result<()>;
+
+    /// Deliver one correlation alert (of `plan.correlations`); sinks that
+    /// never see correlations keep this default, which drops it.
+    fn correlation(&mut self, plan: &Plan, alert: &CorrelationAlert) -> io::Result<()> {
+        let _ = (plan, alert);
+        Ok(())
+    }
 }
 
 /// Collects alerts as (rule index, record index, annotation JSON) tuples.
