@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use tattletail_compiler::config::{Mode, Severity};
 use tattletail_compiler::escape::{escape, escape_json};
 use tattletail_compiler::plan::{Compiled, Plan};
+use tattletail_runtime::matcher::AlertFields;
 use tattletail_runtime::scan::{Alert, AlertSink, RecordRef};
 use tattletail_runtime::CorrelationAlert;
 
@@ -127,32 +128,62 @@ pub fn alert_json(a: &Alert<'_>, plan: Option<&Plan>) -> Value {
             .collect(),
     };
     let config = &a.rule.config;
-    let mut v = json!({
-        "rule": config.display_name(),
-        "severity": config.meta.severity.map(|s| s.as_str()),
-        "mode": config.meta.mode.as_str(),
-        "tags": config.meta.tags,
-        "runbook": config.meta.runbook,
-        "eventTime": f.event_time,
-        "eventSource": f.event_source,
-        "eventName": f.event_name,
-        "eventID": f.event_id,
-        "actor": f.actor(),
-        "sourceIPAddress": f.source_ip,
-        "account": f.account,
-        "account_name": account_name,
-        "region": f.region,
-        "annotation": a.annotation.map_or(Value::Null, |a| a.value()),
-        "destinations": destinations,
-        "file": a.source,
-        "index": a.position.index,
-    });
+    let mut v = alert_object(
+        &config.display_name(),
+        &config.meta,
+        ("runbook", json!(config.meta.runbook)),
+        f,
+        account_name,
+    );
+    let m = v.as_object_mut().expect("an object");
+    m.insert(
+        "annotation".into(),
+        a.annotation.map_or(Value::Null, |a| a.value()),
+    );
+    m.insert("destinations".into(), json!(destinations));
+    m.insert("file".into(), json!(a.source));
+    m.insert("index".into(), json!(a.position.index));
     sigma_meta(
         &mut v,
         &config.meta.references,
         config.sigma.as_ref().and_then(|s| s.id.as_deref()),
         config.description.as_deref(),
     );
+    v
+}
+
+/// The fields every alert object starts with: the rule's name and
+/// metadata, `extra` (the rule's runbook, or a correlation's details),
+/// then what happened, who did it, from where, in which account and
+/// region (of the record, or a correlation window's last record).
+fn alert_object(
+    name: &str,
+    meta: &tattletail_compiler::config::RuleMeta,
+    extra: (&str, Value),
+    f: &AlertFields,
+    account_name: Option<&str>,
+) -> Value {
+    let mut v = json!({
+        "rule": name,
+        "severity": meta.severity.map(|s| s.as_str()),
+        "mode": meta.mode.as_str(),
+        "tags": meta.tags,
+    });
+    let m = v.as_object_mut().expect("an object");
+    m.insert(extra.0.into(), extra.1);
+    for (k, x) in [
+        ("eventTime", json!(f.event_time)),
+        ("eventSource", json!(f.event_source)),
+        ("eventName", json!(f.event_name)),
+        ("eventID", json!(f.event_id)),
+        ("actor", json!(f.actor())),
+        ("sourceIPAddress", json!(f.source_ip)),
+        ("account", json!(f.account)),
+        ("account_name", json!(account_name)),
+        ("region", json!(f.region)),
+    ] {
+        m.insert(k.into(), x);
+    }
     v
 }
 
@@ -183,25 +214,17 @@ pub fn correlation_json(c: &CorrelationAlert, plan: &Plan) -> Value {
         .into_iter()
         .map(|d| d.id.as_str())
         .collect();
-    let mut v = json!({
-        "rule": config.display_name(),
-        "severity": config.meta.severity.map(|s| s.as_str()),
-        "mode": config.meta.mode.as_str(),
-        "tags": config.meta.tags,
-        "correlation": c.to_json(plan),
-        "eventTime": f.event_time,
-        "eventSource": f.event_source,
-        "eventName": f.event_name,
-        "eventID": f.event_id,
-        "actor": f.actor(),
-        "sourceIPAddress": f.source_ip,
-        "account": f.account,
-        "account_name": plan.account_name(f.account.as_deref()),
-        "region": f.region,
-        "destinations": destinations,
-        "file": &*c.last.source,
-        "index": c.last.index,
-    });
+    let mut v = alert_object(
+        &config.display_name(),
+        &config.meta,
+        ("correlation", c.to_json(plan)),
+        f,
+        plan.account_name(f.account.as_deref()),
+    );
+    let m = v.as_object_mut().expect("an object");
+    m.insert("destinations".into(), json!(destinations));
+    m.insert("file".into(), json!(&*c.last.source));
+    m.insert("index".into(), json!(c.last.index));
     sigma_meta(
         &mut v,
         &config.meta.references,

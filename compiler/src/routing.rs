@@ -90,15 +90,25 @@ impl Plan {
     ) -> Vec<&Destination> {
         let config = &self.rules[rule].config;
         let severity = config.meta.severity;
-        let own = config
-            .destinations
-            .iter()
-            .filter_map(|id| self.destinations.iter().find(|d| &d.id == id));
         let routed = self
             .routes
             .iter()
-            .filter(|r| r.matches(rule, severity, account, region))
-            .flat_map(|r| r.destinations.iter().map(|&i| &self.destinations[i]));
+            .filter(|r| r.matches(rule, severity, account, region));
+        self.own_then_routed(&config.destinations, routed, severity)
+    }
+
+    /// Destinations named by `own` ids, then those of `routes`, each once,
+    /// those whose `min_severity` `severity` does not reach left out.
+    fn own_then_routed<'a>(
+        &'a self,
+        own: &[String],
+        routes: impl Iterator<Item = &'a Route>,
+        severity: Option<crate::config::Severity>,
+    ) -> Vec<&'a Destination> {
+        let own = own
+            .iter()
+            .filter_map(|id| self.destinations.iter().find(|d| &d.id == id));
+        let routed = routes.flat_map(|r| r.destinations.iter().map(|&i| &self.destinations[i]));
         let mut out: Vec<&Destination> = Vec::new();
         for d in own.chain(routed) {
             if d.admits(severity) && !out.iter().any(|o| o.id == d.id) {
@@ -120,22 +130,11 @@ impl Plan {
     ) -> Vec<&Destination> {
         let config = &self.correlations[c];
         let severity = config.meta.severity;
-        let own = config
-            .destinations
-            .iter()
-            .filter_map(|id| self.destinations.iter().find(|d| &d.id == id));
         let routed = self
             .routes
             .iter()
-            .filter(|r| r.rules.is_none() && r.matches(usize::MAX, severity, account, region))
-            .flat_map(|r| r.destinations.iter().map(|&i| &self.destinations[i]));
-        let mut out: Vec<&Destination> = Vec::new();
-        for d in own.chain(routed) {
-            if d.admits(severity) && !out.iter().any(|o| o.id == d.id) {
-                out.push(d);
-            }
-        }
-        out
+            .filter(|r| r.rules.is_none() && r.matches(usize::MAX, severity, account, region));
+        self.own_then_routed(&config.destinations, routed, severity)
     }
 
     /// Can any alert reach `dest`: a rule whose severity it admits names

@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use super::condition::CmpOp;
 use super::rule::Issue;
-use super::yaml::{Kind, Yaml};
+use super::yaml::Yaml;
 
 /// The kind of correlation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,22 +115,8 @@ pub fn read(doc: &Yaml) -> Result<Correlation, Vec<Issue>> {
     let span = doc
         .key_span("title")
         .unwrap_or(doc.span.start..doc.span.start + 1);
-    let s = |k: &str| {
-        doc.get(k)
-            .and_then(Yaml::text)
-            .map(|t| t.trim().to_string())
-    };
-    let list = |y: Option<&Yaml>| -> Vec<(String, Range<usize>)> {
-        match y.map(|y| &y.kind) {
-            Some(Kind::Seq(items)) => items
-                .iter()
-                .filter_map(|i| i.text().map(|t| (t.to_string(), i.span.clone())))
-                .collect(),
-            Some(Kind::Scalar(t, _)) => vec![(t.clone(), y.unwrap().span.clone())],
-            _ => Vec::new(),
-        }
-    };
-    let title = s("title").unwrap_or_default();
+    let list = |y: Option<&Yaml>| y.map(Yaml::strings).unwrap_or_default();
+    let title = doc.get_text("title").unwrap_or_default();
     if title.is_empty() {
         issues.push(Issue::new(
             "a Sigma correlation rule needs a `title`",
@@ -234,15 +220,14 @@ pub fn read(doc: &Yaml) -> Result<Correlation, Vec<Issue>> {
     if !issues.is_empty() {
         return Err(issues);
     }
-    let list_meta = |k: &str| list(doc.get(k)).into_iter().map(|(t, _)| t).collect();
     Ok(Correlation {
         title,
-        id: s("id"),
-        name: s("name"),
-        level: s("level"),
-        description: s("description"),
-        tags: list_meta("tags"),
-        references: list_meta("references"),
+        id: doc.get_text("id"),
+        name: doc.get_text("name"),
+        level: doc.get_text("level"),
+        description: doc.get_text("description"),
+        tags: doc.get_strings("tags"),
+        references: doc.get_strings("references"),
         kind,
         rules,
         group_by,

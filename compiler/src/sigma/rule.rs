@@ -195,22 +195,6 @@ pub fn read(doc: &Yaml, text: &str) -> Result<Rule, Vec<Issue>> {
     let span = doc
         .key_span("title")
         .unwrap_or(doc.span.start..doc.span.start + 1);
-    let s = |k: &str| {
-        doc.get(k)
-            .and_then(Yaml::text)
-            .map(|t| t.trim().to_string())
-    };
-    let list = |k: &str| -> Vec<String> {
-        match doc.get(k).map(|y| &y.kind) {
-            Some(Kind::Seq(items)) => items
-                .iter()
-                .filter_map(Yaml::text)
-                .map(String::from)
-                .collect(),
-            Some(Kind::Scalar(t, _)) => vec![t.clone()],
-            _ => Vec::new(),
-        }
-    };
     let Some(detection) = doc.get("detection") else {
         issues.push(Issue::new(
             "a Sigma rule needs a `detection` section",
@@ -306,12 +290,12 @@ pub fn read(doc: &Yaml, text: &str) -> Result<Rule, Vec<Issue>> {
     };
     Ok(Rule {
         title,
-        id: s("id"),
-        name: s("name"),
-        level: s("level"),
-        description: s("description"),
-        references: list("references"),
-        tags: list("tags"),
+        id: doc.get_text("id"),
+        name: doc.get_text("name"),
+        level: doc.get_text("level"),
+        description: doc.get_text("description"),
+        references: doc.get_strings("references"),
+        tags: doc.get_strings("tags"),
         searches,
         condition,
         aggregation,

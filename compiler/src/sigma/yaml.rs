@@ -100,6 +100,33 @@ impl Yaml {
             .map(|(_, v)| v)
     }
 
+    /// The trimmed text of the scalar at `key` in a mapping.
+    pub fn get_text(&self, key: &str) -> Option<String> {
+        self.get(key)
+            .and_then(Yaml::text)
+            .map(|t| t.trim().to_string())
+    }
+
+    /// The strings of a list of scalars, or of one scalar (as a list of
+    /// one), with where each is; anything else gives none.
+    pub fn strings(&self) -> Vec<(String, Range<usize>)> {
+        match &self.kind {
+            Kind::Seq(items) => items
+                .iter()
+                .filter_map(|i| i.text().map(|t| (t.to_string(), i.span.clone())))
+                .collect(),
+            Kind::Scalar(t, _) => vec![(t.clone(), self.span.clone())],
+            Kind::Map(_) => Vec::new(),
+        }
+    }
+
+    /// [`Yaml::strings`] of the value at `key`, without positions.
+    pub fn get_strings(&self, key: &str) -> Vec<String> {
+        self.get(key)
+            .map(|y| y.strings().into_iter().map(|(s, _)| s).collect())
+            .unwrap_or_default()
+    }
+
     /// The span of the key `key` in a mapping.
     pub fn key_span(&self, key: &str) -> Option<Range<usize>> {
         self.map()?
