@@ -938,6 +938,95 @@ async fn an_invalid_config_in_s3_fails_with_every_diagnostic_until_fixed() {
     );
 }
 
+/// Sigma rules stored next to an S3 config (`[[sigma]] path` = keys under
+/// the config key's prefix) are listed, read and compiled with it: a
+/// Sigma rule alerts through SNS with upstream's payload plus the rule's
+/// references; a correlation is loaded but not evaluated (said in the
+/// log), so its base rule alerts on its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigma_rules_next_to_an_s3_config_alert() {
+    let moto = Moto::get();
+    let bucket = "sigma-trail";
+    let arns = setup(moto, bucket, &["sigma-alerts"], &[]).await;
+    let config = format!(
+        "[[destination]]\nid = \"sns\"\ntype = \"sns\"\nsns_arn = \"{}\"\n\n[[sigma]]\npath = \"sigma\"\ndestinations = [\"sns\"]\n",
+        arns[0]
+    );
+    put(
+        moto,
+        bucket,
+        "conf/tattletail.toml",
+        config.into_bytes(),
+        false,
+    )
+    .await;
+    let rule = "title: IAM user created\nid: 0e6a8a52-1c3b-4a5e-9c1f-3b1f0d2e4a10\nname: iam_user_created\nreferences:\n    - https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateUser.html\nlogsource:\n    product: aws\n    service: cloudtrail\ndetection:\n    selection:\n        eventSource: iam.amazonaws.com\n        eventName: createuser\n    condition: selection\nlevel: medium\n";
+    put(
+        moto,
+        bucket,
+        "conf/sigma/iam_user_created.yml",
+        rule.as_bytes().to_vec(),
+        false,
+    )
+    .await;
+    let correlation = "title: Many IAM users\nid: 4b7d0c8e-2f1a-4d3b-8e5c-6a9f1b2c3d40\ncorrelation:\n    type: event_count\n    rules:\n        - iam_user_created\n    group-by:\n        - userIdentity.arn\n    timespan: 1h\n    condition:\n        gte: 5\nlevel: high\n";
+    put(
+        moto,
+        bucket,
+        "conf/sigma/many_users.yml",
+        correlation.as_bytes().to_vec(),
+        false,
+    )
+    .await;
+    put(
+        moto,
+        bucket,
+        "conf/sigma/README.md",
+        b"not a rule".to_vec(),
+        false,
+    )
+    .await;
+    put(
+        moto,
+        bucket,
+        "AWSLogs/upstream.json",
+        upstream_file(),
+        false,
+    )
+    .await;
+    let root = temp_dir("sigma");
+    let mut f = Function::start(
+        moto,
+        &[
+            ("S3_CONFIG_BUCKET", bucket),
+            ("S3_CONFIG_PATH", "conf/tattletail.toml"),
+        ],
+        &root,
+    );
+    f.invoke(s3_event(bucket, &["AWSLogs/upstream.json"]))
+        .unwrap_or_else(|e| panic!("{e}\n{}", f.log_text()));
+    assert_eq!(
+        f.logs_named("correlations_not_evaluated").len(),
+        1,
+        "{}",
+        f.log_text()
+    );
+    let msgs = moto.sns_messages(&arns[0]);
+    assert_eq!(msgs.len(), 1, "{}", f.log_text());
+    let m: Value = serde_json::from_str(&msgs[0].0).unwrap();
+    assert_eq!(m["name"], "IAM user created", "{m}");
+    assert_eq!(m["record"]["eventName"], "CreateUser", "{m}");
+    assert_eq!(
+        m["match"], m["record"],
+        "a Sigma rule's output is the event"
+    );
+    assert_eq!(
+        m["references"][0],
+        "https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateUser.html",
+        "{m}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_config_over_the_size_limit_is_refused_unread() {
     let moto = Moto::get();
