@@ -448,8 +448,9 @@ impl Emitter {
 
     /// The values of a field: `(true, "")` for a top-level key (`.name`
     /// gives its value, or null when missing), else `(false, generator)`.
+    /// `resources[].ARN` is `resources.ARN`: arrays are fanned out anyway.
     fn field_source(&mut self, field: &str) -> (bool, String) {
-        if !field.contains('.') {
+        if !field.contains('.') && !field.contains("[]") {
             return (true, String::new());
         }
         self.use_helper("sigma_values");
@@ -458,6 +459,7 @@ impl Emitter {
             if i > 0 {
                 path.push_str(" | ");
             }
+            let seg = seg.strip_suffix("[]").unwrap_or(seg);
             let _ = write!(path, "sigma_key({})", lit(seg));
         }
         let flat = lit(field);
