@@ -152,6 +152,28 @@ pub fn compile_program(code: &str) -> Result<Program, Vec<ir::LowerError>> {
     ir::lower(&ast)
 }
 
+/// A jq program's errors as diagnostics of `label` (`rule `x``), located
+/// in the file through `offsets`.
+fn jq_diagnostics(
+    label: &str,
+    errors: Vec<ir::LowerError>,
+    offsets: &crate::toml_str::OffsetMap,
+) -> Vec<Diagnostic> {
+    errors
+        .into_iter()
+        .map(|e| {
+            let d = Diagnostic::error(
+                format!("{label}: {}", e.message),
+                offsets.map_range(e.span.range()),
+            );
+            match e.help {
+                Some(h) => d.with_help(h),
+                None => d,
+            }
+        })
+        .collect()
+}
+
 /// Compile config source text into a plan, or every error found.
 pub fn compile(source: &str) -> Result<Compiled, Vec<Diagnostic>> {
     let mut resolve = config::cannot_read;
@@ -176,15 +198,8 @@ pub fn compile_with(
         let program = match compile_program(&rule.jq_match) {
             Ok(p) => p,
             Err(errors) => {
-                for e in errors {
-                    let span = rule.jq_offsets.map_range(e.span.range());
-                    let mut d = Diagnostic::error(
-                        format!("rule `{}`: {}", rule.display_name(), e.message),
-                        span,
-                    );
-                    if let Some(h) = e.help {
-                        d = d.with_help(h);
-                    }
+                let label = format!("rule `{}`", rule.display_name());
+                for d in jq_diagnostics(&label, errors, &rule.jq_offsets) {
                     diags.push(rule.diag(d));
                 }
                 continue;
@@ -215,15 +230,8 @@ pub fn compile_with(
         let program = match compile_program(&e.jq_match) {
             Ok(p) => p,
             Err(errors) => {
-                for err in errors {
-                    let span = e.jq_offsets.map_range(err.span.range());
-                    let mut d =
-                        Diagnostic::error(format!("exception `{}`: {}", e.name, err.message), span);
-                    if let Some(h) = err.help {
-                        d = d.with_help(h);
-                    }
-                    diags.push(d);
-                }
+                let label = format!("exception `{}`", e.name);
+                diags.extend(jq_diagnostics(&label, errors, &e.jq_offsets));
                 continue;
             }
         };

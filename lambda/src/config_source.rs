@@ -217,14 +217,15 @@ pub fn sigma_key(config_key: &str, path: &str) -> Result<String, String> {
     Ok(key)
 }
 
-/// The `[[sigma]]` paths a config names (compiled once with no files).
+/// The `[[sigma]]` paths a config names (the config is parsed, its jq is
+/// not compiled: that happens once, with the files).
 fn sigma_paths(source: &str) -> Vec<String> {
     let mut paths = Vec::new();
     let mut record = |p: &str| -> Result<Vec<SigmaFile>, String> {
         paths.push(p.to_string());
         Ok(Vec::new())
     };
-    let _ = tattletail_compiler::compile_with(source, &mut SigmaInput::none(&mut record));
+    let _ = tattletail_compiler::config::parse_with(source, &mut SigmaInput::none(&mut record));
     paths
 }
 

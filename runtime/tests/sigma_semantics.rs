@@ -5,7 +5,6 @@
 
 mod common;
 
-use tattletail_compiler::config::SigmaInput;
 use tattletail_compiler::sigma::SigmaFile;
 use tattletail_runtime::matcher::Matcher;
 
@@ -16,17 +15,14 @@ fn every_case_matches_as_written() {
     let mut checked = 0;
     for (i, doc) in text.split("\n---\n").enumerate() {
         let yaml = serde_yaml_cases(doc);
-        let mut resolve = tattletail_compiler::config::cannot_read;
-        let mut input = SigmaInput {
-            resolve: &mut resolve,
-            extra: vec![SigmaFile {
+        let compiled = common::compile_sigma(
+            "",
+            vec![SigmaFile {
                 name: format!("cases.yml#{i}"),
                 text: doc.to_string(),
                 ..Default::default()
             }],
-        };
-        let compiled = tattletail_compiler::compile_with("", &mut input)
-            .unwrap_or_else(|d| panic!("document {i}: {d:#?}"));
+        );
         assert!(
             compiled.warnings.is_empty(),
             "document {i}: {:#?}",

@@ -8,40 +8,11 @@
 
 mod common;
 
-use tattletail_compiler::config::SigmaInput;
-use tattletail_compiler::sigma::SigmaFile;
 use tattletail_runtime::matcher::Matcher;
-
-fn sigmahq() -> Vec<SigmaFile> {
-    let dir = common::root().join("testdata/sigma/sigmahq/rules");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .map(|p| SigmaFile {
-            name: format!(
-                "testdata/sigma/sigmahq/rules/{}",
-                p.file_name().unwrap().to_string_lossy()
-            ),
-            text: std::fs::read_to_string(p).unwrap(),
-            ..Default::default()
-        })
-        .collect()
-}
 
 #[test]
 fn the_jq_view_is_checked_in_and_gives_the_same_alerts() {
-    let mut resolve = tattletail_compiler::config::cannot_read;
-    let mut input = SigmaInput {
-        resolve: &mut resolve,
-        extra: sigmahq(),
-    };
-    let sigma =
-        tattletail_compiler::compile_with("", &mut input).unwrap_or_else(|d| panic!("{d:#?}"));
+    let sigma = common::compile_sigma("", common::sigmahq_files());
     assert!(sigma.plan.rules.len() >= 55);
     let view = tattletail_compiler::sigma::view::toml(&sigma.plan);
     let path = common::root().join("testdata/sigma/sigmahq.jq.toml");

@@ -78,8 +78,8 @@ impl CorrelationConfig {
     }
 }
 
-/// A `[[sigma]]` table.
-struct Table_ {
+/// A `[[sigma]]` table, read.
+pub(super) struct SigmaTable {
     path: (String, Range<usize>),
     destinations: Vec<String>,
     destinations_span: Range<usize>,
@@ -151,7 +151,7 @@ pub(super) fn table(
         );
         return None;
     };
-    Some(SigmaTable(Table_ {
+    Some(SigmaTable {
         path,
         destinations,
         destinations_span,
@@ -159,11 +159,8 @@ pub(super) fn table(
         enabled: meta.enabled,
         mode: meta.mode,
         tests,
-    }))
+    })
 }
-
-/// A `[[sigma]]` table, read.
-pub(super) struct SigmaTable(Table_);
 
 /// Everything the Sigma inputs gave.
 pub(super) struct Loaded {
@@ -184,8 +181,8 @@ pub(super) fn load(
         rules: Vec::new(),
         correlations: Vec::new(),
     };
-    let mut batches: Vec<(Vec<SigmaFile>, Option<&Table_>)> = Vec::new();
-    for SigmaTable(t) in &tables {
+    let mut batches: Vec<(Vec<SigmaFile>, Option<&SigmaTable>)> = Vec::new();
+    for t in &tables {
         for id in &t.destinations {
             if !dest_spans.iter().any(|(d, _)| d == id) {
                 diags.push(unknown_destination(
@@ -235,7 +232,7 @@ pub(super) fn load(
 fn load_file(
     file: &Arc<SourceFile>,
     tests: Option<&Arc<SourceFile>>,
-    table: Option<&Table_>,
+    table: Option<&SigmaTable>,
     first_index: usize,
     out: &mut Loaded,
     diags: &mut Vec<Diagnostic>,

@@ -177,7 +177,7 @@ pub fn read(doc: &Yaml) -> Result<Correlation, Vec<Issue>> {
         }
     };
     let condition = match c.get("condition") {
-        Some(cond) => count_condition(cond, kind, &mut issues),
+        Some(cond) => count_condition(cond, &mut issues),
         None if matches!(
             kind,
             CorrelationKind::Temporal | CorrelationKind::TemporalOrdered
@@ -238,7 +238,7 @@ pub fn read(doc: &Yaml) -> Result<Correlation, Vec<Issue>> {
     })
 }
 
-fn count_condition(cond: &Yaml, kind: CorrelationKind, issues: &mut Vec<Issue>) -> CountCondition {
+fn count_condition(cond: &Yaml, issues: &mut Vec<Issue>) -> CountCondition {
     let mut out = CountCondition {
         tests: Vec::new(),
         field: None,
@@ -278,6 +278,5 @@ fn count_condition(cond: &Yaml, kind: CorrelationKind, issues: &mut Vec<Issue>) 
             cond.span.clone(),
         ));
     }
-    let _ = kind;
     out
 }

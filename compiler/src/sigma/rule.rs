@@ -516,10 +516,8 @@ fn field_item(key: &str, span: Range<usize>, v: &Yaml, issues: &mut Vec<Issue>) 
             for v in &values {
                 if let Value::Str(p) = v {
                     if let Err(e) = crate::regex::compile(p, "", crate::regex::LITERAL_SIZE_LIMIT) {
-                        let mut issue = Issue::new(
-                            format!("invalid regex {p:?}: {}", e.message),
-                            v_span(v, &span),
-                        );
+                        let mut issue =
+                            Issue::new(format!("invalid regex {p:?}: {}", e.message), span.clone());
                         issue.help = e.help;
                         issues.push(issue);
                     }
@@ -610,10 +608,6 @@ fn field_item(key: &str, span: Range<usize>, v: &Yaml, issues: &mut Vec<Issue>) 
         values,
         span,
     })
-}
-
-fn v_span(_v: &Value, span: &Range<usize>) -> Range<usize> {
-    span.clone()
 }
 
 fn value(v: &Yaml, issues: &mut Vec<Issue>) -> Option<Value> {

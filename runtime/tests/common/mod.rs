@@ -124,7 +124,10 @@ pub fn sigmahq_files() -> Vec<SigmaFile> {
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "yml"))
         .map(|p| SigmaFile {
-            name: p.file_name().unwrap().to_string_lossy().into_owned(),
+            name: format!(
+                "testdata/sigma/sigmahq/rules/{}",
+                p.file_name().unwrap().to_string_lossy()
+            ),
             text: std::fs::read_to_string(&p).unwrap(),
             ..Default::default()
         })
