@@ -181,6 +181,7 @@ pub fn parse(text: &str) -> Result<(Expr, Option<Aggregation>), CondError> {
         toks,
         pos: 0,
         end: text.len(),
+        depth: 0,
     };
     if p.toks.is_empty() {
         return Err(CondError {
@@ -208,10 +209,16 @@ pub fn parse(text: &str) -> Result<(Expr, Option<Aggregation>), CondError> {
     Ok((e, agg))
 }
 
+/// Deepest nesting of `not` and parentheses (like the jq parser's limit):
+/// everything downstream recurses over the condition, so a crafted one
+/// must be an error, not a stack overflow.
+const MAX_DEPTH: usize = 256;
+
 struct P {
     toks: Vec<(Tok, Range<usize>)>,
     pos: usize,
     end: usize,
+    depth: usize,
 }
 
 impl P {
@@ -265,9 +272,26 @@ impl P {
     fn not(&mut self) -> Result<Expr, CondError> {
         if self.keyword("not") {
             self.pos += 1;
-            return Ok(Expr::Not(Box::new(self.not()?)));
+            let inner = self.nested(Self::not)?;
+            return Ok(Expr::Not(Box::new(inner)));
         }
         self.primary()
+    }
+
+    /// `f` one level deeper, or an error past [`MAX_DEPTH`].
+    fn nested(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<Expr, CondError>,
+    ) -> Result<Expr, CondError> {
+        if self.depth >= MAX_DEPTH {
+            return self.err(format!(
+                "the condition nests `not` and parentheses more than {MAX_DEPTH} levels deep"
+            ));
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
     }
 
     fn primary(&mut self) -> Result<Expr, CondError> {
@@ -275,7 +299,7 @@ impl P {
         match self.peek().cloned() {
             Some(Tok::LParen) => {
                 self.pos += 1;
-                let e = self.or()?;
+                let e = self.nested(Self::or)?;
                 if self.peek() != Some(&Tok::RParen) {
                     return Err(CondError {
                         message: "this `(` is not closed".into(),
@@ -476,6 +500,18 @@ mod tests {
         assert!(e.message.contains("ends too early"), "{e:?}");
         let e = parse("a & b").unwrap_err();
         assert!(e.message.contains("`&`"), "{e:?}");
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = format!("{}a{}", "(".repeat(100_000), ")".repeat(100_000));
+        let e = parse(&deep).unwrap_err();
+        assert!(e.message.contains("256 levels"), "{e:?}");
+        let nots = format!("{}a", "not ".repeat(100_000));
+        assert!(parse(&nots).unwrap_err().message.contains("256 levels"));
+        // At the limit it still parses.
+        let ok = format!("{}a{}", "(".repeat(200), ")".repeat(200));
+        assert!(parse(&ok).is_ok());
     }
 
     #[test]
