@@ -274,6 +274,10 @@ pub struct Correlator<'p> {
     plan: &'p Plan,
     /// Per rule position: the (correlation, slot) pairs it feeds.
     feeds: Vec<Vec<(usize, usize)>>,
+    /// Per rule position: a correlation it feeds reads fields of the
+    /// record (`group-by`, a value_count field), so the record is needed
+    /// as JSON.
+    reads_record: Vec<bool>,
     states: Vec<State>,
     caps: Caps,
     stats: CorrelationStats,
@@ -294,9 +298,19 @@ impl<'p> Correlator<'p> {
                 feeds[r].push((c, slot));
             }
         }
+        let reads_record = feeds
+            .iter()
+            .map(|f| {
+                f.iter().any(|&(c, _)| {
+                    let k = &plan.correlations[c].correlation;
+                    !k.group_by.is_empty() || k.condition.field.is_some()
+                })
+            })
+            .collect();
         Correlator {
             plan,
             feeds,
+            reads_record,
             states: plan.correlations.iter().map(|_| State::default()).collect(),
             caps: Caps::default(),
             stats: CorrelationStats {
@@ -335,7 +349,12 @@ impl<'p> Correlator<'p> {
         if !self.feeds(a.rule_index) {
             return Vec::new();
         }
-        let record = a.record.to_json();
+        // Converting the record is the dear part: only when a field is read.
+        let record = if self.reads_record[a.rule_index] {
+            a.record.to_json()
+        } else {
+            Value::Null
+        };
         self.feed(a.rule_index, &record, a.fields, a.source, a.position.index)
     }
 
