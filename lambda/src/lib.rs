@@ -18,6 +18,8 @@ pub mod deadline;
 pub mod deliver;
 pub mod event;
 #[cfg(feature = "aws")]
+pub mod followup;
+#[cfg(feature = "aws")]
 pub mod handler;
 #[cfg(feature = "aws")]
 pub mod logging;
@@ -27,3 +29,5 @@ pub mod payload;
 pub mod pipeline;
 #[cfg(feature = "aws")]
 pub mod s3;
+#[cfg(feature = "aws")]
+pub mod state;
