@@ -20,9 +20,11 @@ use toml::Spanned;
 use crate::diag::Diagnostic;
 use crate::toml_str::OffsetMap;
 
+mod noise;
 mod rule_tests;
 mod sigma;
 mod sigma_tests;
+pub use noise::{Dedup, KeyExpr, Noise, Period, Threshold};
 pub use rule_tests::{Expect, RuleTest, TestInput};
 pub use sigma::{cannot_read, CorrelationConfig, SigmaInput, SigmaOrigin};
 
@@ -198,6 +200,8 @@ pub struct RuleConfig {
     pub span: Range<usize>,
     /// Set for a rule read from a Sigma file: its spans are in that file.
     pub sigma: Option<SigmaOrigin>,
+    /// `dedup`, `threshold`, `cooldown`.
+    pub noise: Noise,
 }
 
 impl RuleConfig {
@@ -319,6 +323,9 @@ const RULE_KEYS: &[&str] = &[
     "enabled",
     "mode",
     "test",
+    "dedup",
+    "threshold",
+    "cooldown",
 ];
 const DEST_KEYS: &[&str] = &[
     "id",
@@ -439,6 +446,21 @@ pub fn parse_with(source: &str, sigma: &mut SigmaInput<'_>) -> (Config, Vec<Diag
                 Diagnostic::warning(format!("unknown key `{}` is ignored", key.get_ref()), key.span())
                     .with_help("tattletail reads [[rule]], [[destination]], [[exception]], [[route]] and [[sigma]] tables and an [accounts] table; other keys are ignored, as upstream does"),
             ),
+        }
+    }
+
+    // Two rules of one name: their alerts get different ids (plan::identities),
+    // but every place that names a rule (exceptions, routes, metrics) means both.
+    for (i, r) in rules.iter().enumerate() {
+        let Some(name) = r.name.as_deref().filter(|n| !n.is_empty()) else {
+            continue;
+        };
+        if let Some(first) = rules[..i].iter().find(|f| f.name.as_deref() == Some(name)) {
+            let (line, _) = crate::diag::line_col(source, first.span.start);
+            diags.push(
+                Diagnostic::warning(format!("rule name `{name}` is also used by the rule on line {line}"), r.span.clone())
+                    .with_help("give each rule its own name: alerts, metrics, exceptions and routes name rules, and the two are told apart only by their alert ids"),
+            );
         }
     }
 
@@ -892,6 +914,7 @@ fn rule(
         None => format!("rule #{}", index + 1),
     };
     let tests = rule_tests::rule_tests(source, table, &label, diags);
+    let noise = noise::read(source, table, &label, diags);
     let Some((jq, jq_span)) = string(table, "jq_match", diags) else {
         if lookup(table, "jq_match").is_none() {
             diags.push(
@@ -922,6 +945,7 @@ fn rule(
         tests,
         span,
         sigma: None,
+        noise,
     })
 }
 

@@ -52,6 +52,45 @@ pub struct PlannedRule {
     pub analysis: Analysis,
     /// How it is evaluated.
     pub eval: Eval,
+    /// What makes its alert ids unique (see [`identities`]).
+    pub identity: String,
+    /// Its noise-control expressions, compiled.
+    pub noise: NoisePrograms,
+}
+
+/// A rule's `dedup.key` and `threshold.group_by`, compiled (the settings
+/// themselves are in the rule's config, `config.noise`).
+#[derive(Debug, Default)]
+pub struct NoisePrograms {
+    /// `dedup.key`.
+    pub dedup_key: Option<Arc<Program>>,
+    /// `threshold.group_by`.
+    pub group_by: Option<Arc<Program>>,
+}
+
+/// Each rule's identity, which its alert ids are made from: its name (a
+/// Sigma rule's `id` when it has one), and for the second and later rules
+/// of one name `name#2`, `name#3`, … in config order. A config whose names
+/// are unique keeps upstream's alert ids; two rules that share a name no
+/// longer share ids (config.rs warns about the shared name).
+pub fn identities(rules: &[RuleConfig]) -> Vec<String> {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    rules
+        .iter()
+        .map(|r| {
+            let base = match r.sigma.as_ref().and_then(|s| s.id.clone()) {
+                Some(id) => format!("sigma:{id}"),
+                None => r.name.clone().unwrap_or_default(),
+            };
+            let n = seen.entry(base.clone()).or_default();
+            *n += 1;
+            if *n == 1 {
+                base
+            } else {
+                format!("{base}#{n}")
+            }
+        })
+        .collect()
 }
 
 impl PlannedRule {
@@ -194,11 +233,32 @@ pub fn compile_with(
         .map(|r| Route::new(r, &cfg.rules, &cfg.destinations))
         .collect();
     let mut rules = Vec::new();
-    for rule in cfg.rules {
+    let identities = identities(&cfg.rules);
+    for (rule, identity) in cfg.rules.into_iter().zip(identities) {
+        let label = format!("rule `{}`", rule.display_name());
+        let mut noise = NoisePrograms::default();
+        let mut noise_ok = true;
+        for (what, key) in rule.noise.expressions() {
+            match compile_program(&key.jq) {
+                Ok(p) => {
+                    let p = Some(Arc::new(p));
+                    if what == "dedup key" {
+                        noise.dedup_key = p;
+                    } else {
+                        noise.group_by = p;
+                    }
+                }
+                Err(errors) => {
+                    noise_ok = false;
+                    for d in jq_diagnostics(&format!("{label} ({what})"), errors, &key.offsets) {
+                        diags.push(rule.diag(d));
+                    }
+                }
+            }
+        }
         let program = match compile_program(&rule.jq_match) {
             Ok(p) => p,
             Err(errors) => {
-                let label = format!("rule `{}`", rule.display_name());
                 for d in jq_diagnostics(&label, errors, &rule.jq_offsets) {
                     diags.push(rule.diag(d));
                 }
@@ -218,11 +278,16 @@ pub fn compile_with(
                     .with_help("no event can give it a first output other than null or false (contradicting conditions on eventName/eventSource, or `empty`/`error` on every path)"),
             ));
         }
+        if !noise_ok {
+            continue;
+        }
         rules.push(PlannedRule {
             config: rule,
             program: Arc::new(program),
             analysis,
             eval,
+            identity,
+            noise,
         });
     }
     let mut exceptions = Vec::new();

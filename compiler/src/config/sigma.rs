@@ -310,6 +310,7 @@ fn load_file(
                         level: r.level.clone(),
                         name: r.name.clone(),
                     }),
+                    noise: Default::default(),
                 });
             }
             Document::Correlation(c) => {
