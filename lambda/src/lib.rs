@@ -24,6 +24,8 @@ pub mod handler;
 #[cfg(feature = "aws")]
 pub mod logging;
 #[cfg(feature = "aws")]
+pub mod noise;
+#[cfg(feature = "aws")]
 pub mod payload;
 #[cfg(feature = "aws")]
 pub mod pipeline;

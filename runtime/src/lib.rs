@@ -13,6 +13,7 @@
 pub mod correlate;
 pub mod eval;
 pub mod index;
+pub mod keys;
 pub mod matcher;
 mod pool;
 pub mod quarantine;

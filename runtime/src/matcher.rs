@@ -91,6 +91,32 @@ pub struct AlertFields {
 }
 
 impl AlertFields {
+    /// The fields of a record held as a serde_json value (an alert on its
+    /// way to delivery), read as the matcher reads them: string values only.
+    pub fn from_json(record: &serde_json::Value) -> AlertFields {
+        let field = |key: &str| record.get(key).and_then(|v| v.as_str()).map(str::to_string);
+        let identity = record.get("userIdentity");
+        let of_identity = |key: &str| {
+            identity
+                .and_then(|o| o.get(key))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        AlertFields {
+            event_id: field("eventID"),
+            event_name: field("eventName"),
+            event_source: field("eventSource"),
+            event_time: field("eventTime"),
+            source_ip: field("sourceIPAddress"),
+            account: field("recipientAccountId"),
+            region: field("awsRegion"),
+            identity_arn: of_identity("arn"),
+            identity_type: of_identity("type"),
+            principal_id: of_identity("principalId"),
+            invoked_by: of_identity("invokedBy"),
+        }
+    }
+
     /// A field by its CloudTrail name (dotted for `userIdentity`'s).
     pub fn get(&self, key: &str) -> Option<&str> {
         match key {

@@ -99,7 +99,12 @@ const THRESHOLD_KEYS: &[&str] = &["count", "window", "group_by"];
 pub fn read(source: &str, table: &Table<'_>, label: &str, diags: &mut Vec<Diagnostic>) -> Noise {
     let mut noise = Noise::default();
     if let Some((_, v)) = lookup(table, "dedup") {
-        if let Some(t) = sub_table(v, "dedup", "dedup = { key = '.userIdentity.arn', window = \"15m\" }", diags) {
+        if let Some(t) = sub_table(
+            v,
+            "dedup",
+            "dedup = { key = '.userIdentity.arn', window = \"15m\" }",
+            diags,
+        ) {
             check_keys(t, DEDUP_KEYS, "`dedup` table", diags);
             let window = period(t, "window", v.span(), label, "dedup", diags);
             let key = key_expr(source, t, "key", diags);
@@ -143,7 +148,10 @@ pub fn read(source: &str, table: &Table<'_>, label: &str, diags: &mut Vec<Diagno
                     other => {
                         diags.push(
                             Diagnostic::error(
-                                format!("`count` must be a whole number, found {}", other.type_str()),
+                                format!(
+                                    "`count` must be a whole number, found {}",
+                                    other.type_str()
+                                ),
                                 c.span(),
                             )
                             .with_help("count = 10"),
@@ -228,7 +236,12 @@ fn period(
     }
 }
 
-fn parse_period(text: &str, span: Range<usize>, key: &str, diags: &mut Vec<Diagnostic>) -> Option<Period> {
+fn parse_period(
+    text: &str,
+    span: Range<usize>,
+    key: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Period> {
     match crate::sigma::duration_secs(text) {
         Some(secs) if secs <= MAX_PERIOD_SECS => Some(Period {
             secs,
@@ -243,15 +256,23 @@ fn parse_period(text: &str, span: Range<usize>, key: &str, diags: &mut Vec<Diagn
         }
         None => {
             diags.push(
-                Diagnostic::error(format!("`{key}` = \"{text}\" is not a length of time"), span)
-                    .with_help("write a number and a unit: \"30s\", \"15m\", \"1h\", \"1d\""),
+                Diagnostic::error(
+                    format!("`{key}` = \"{text}\" is not a length of time"),
+                    span,
+                )
+                .with_help("write a number and a unit: \"30s\", \"15m\", \"1h\", \"1d\""),
             );
             None
         }
     }
 }
 
-fn key_expr(source: &str, t: &Table<'_>, key: &str, diags: &mut Vec<Diagnostic>) -> Option<KeyExpr> {
+fn key_expr(
+    source: &str,
+    t: &Table<'_>,
+    key: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<KeyExpr> {
     let (jq, span) = string(t, key, diags)?;
     if jq.trim().is_empty() {
         diags.push(

@@ -1,0 +1,317 @@
+//! The gate, the claims and the sweep on the memory store with a manual
+//! clock: the same code the Lambda runs on DynamoDB.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use serde_json::json;
+use tattletail_compiler::plan::Compiled;
+
+use super::*;
+use crate::payload::AlertData;
+
+const MIN: i64 = 60_000;
+const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+fn compiled(rules: &str) -> Compiled {
+    let source = format!(
+        "[[destination]]\nid = \"slack\"\ntype = \"slack_webhook\"\nwebhook_url = \"https://hooks.slack.com/services/T/B/x\"\n\n\
+         [[destination]]\nid = \"sns\"\ntype = \"sns\"\nsns_arn = \"arn:aws:sns:us-east-1:123456789012:a\"\n\n{rules}"
+    );
+    tattletail_compiler::compile(&source).unwrap()
+}
+
+fn noise(clock: &Arc<AtomicI64>, claims: bool) -> Arc<NoiseControl> {
+    Arc::new(NoiseControl::new(
+        Store::memory(),
+        Clock::manual(clock.clone()),
+        claims,
+        60_000,
+    ))
+}
+
+/// A record by `who` of `name` at `T0 + at_ms`, with event id `id`.
+fn alert(rule: &str, who: &str, name: &str, at_ms: i64, id: &str) -> AlertData {
+    let secs = (T0 + at_ms) / 1000;
+    let time = tattletail_compiler::date::format_utc(secs);
+    AlertData::new(
+        rule.into(),
+        String::new(),
+        json!({"eventID": id, "eventName": name, "eventTime": time,
+               "userIdentity": {"type": "IAMUser", "arn": format!("arn:aws:iam::1:user/{who}")}}),
+        None,
+        "test#0".into(),
+    )
+}
+
+async fn admit(gate: &mut Gate, c: &Compiled, a: &AlertData) -> Decision {
+    let targets: Vec<&Destination> = c.plan.destinations.iter().collect();
+    gate.admit(&c.plan, 0, a, &targets).await
+}
+
+#[tokio::test]
+async fn a_burst_of_a_thousand_is_one_alert_and_one_follow_up_per_key() {
+    let c = compiled("[[rule]]\nname = \"r\"\njq_match = 'select(.eventName == \"A\")'\ndedup = { window = \"15m\" }\n");
+    let clock = Arc::new(AtomicI64::new(T0));
+    let noise = noise(&clock, true);
+    let mut gate = noise.gate();
+    let mut sent = 0;
+    for i in 0..1000 {
+        let who = if i % 2 == 0 { "alice" } else { "bob" };
+        let a = alert("r", who, "A", i * 100, &format!("e{i}"));
+        if admit(&mut gate, &c, &a).await == Decision::Send {
+            sent += 1;
+        }
+    }
+    assert_eq!(sent, 2, "one per actor");
+    assert!(
+        gate.flush(&c.plan).await.is_empty(),
+        "nothing due before the window closes"
+    );
+    assert!(sweep(&noise, &c.plan, false).await.is_empty());
+    clock.fetch_add(15 * MIN, Ordering::Relaxed);
+    let mut jobs = sweep(&noise, &c.plan, false).await;
+    assert_eq!(jobs.len(), 2, "one follow-up per key");
+    jobs.sort_by_key(|j| j.follow_up.first.as_ref().unwrap().event_id.clone());
+    let f = &jobs[0].follow_up;
+    assert_eq!((f.count, f.rule.as_str()), (499, "r"));
+    assert_eq!(f.first.as_ref().unwrap().event_id.as_deref(), Some("e2"));
+    assert_eq!(f.last.as_ref().unwrap().event_id.as_deref(), Some("e998"));
+    assert!(f.first_alert_id.is_some());
+    assert_eq!(jobs[0].destinations.len(), 2);
+    assert!(
+        sweep(&noise, &c.plan, false).await.is_empty(),
+        "a window is reported once"
+    );
+    let counts = noise.counters.snapshot();
+    assert_eq!((counts.deduplicated, counts.follow_ups), (998, 2));
+}
+
+#[tokio::test]
+async fn two_gates_share_a_window_through_the_store() {
+    let c = compiled("[[rule]]\nname = \"r\"\njq_match = 'select(.eventName == \"A\")'\ndedup = { key = '.eventName', window = \"1h\" }\n");
+    let clock = Arc::new(AtomicI64::new(T0));
+    let noise = noise(&clock, true);
+    let (mut g1, mut g2) = (noise.gate(), noise.gate());
+    assert_eq!(
+        admit(&mut g1, &c, &alert("r", "a", "A", 0, "e0")).await,
+        Decision::Send
+    );
+    assert_eq!(
+        admit(&mut g2, &c, &alert("r", "b", "A", 1, "e1")).await,
+        Decision::Held
+    );
+    for i in 2..10 {
+        let g = if i % 2 == 0 { &mut g1 } else { &mut g2 };
+        assert_eq!(
+            admit(g, &c, &alert("r", "a", "A", i, &format!("e{i}"))).await,
+            Decision::Held
+        );
+    }
+    assert!(g1.flush(&c.plan).await.is_empty());
+    assert!(g2.flush(&c.plan).await.is_empty());
+    clock.fetch_add(61 * MIN, Ordering::Relaxed);
+    let jobs = sweep(&noise, &c.plan, false).await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        jobs[0].follow_up.count, 9,
+        "counts held in memory by both gates are all written"
+    );
+}
+
+#[tokio::test]
+async fn the_next_alert_after_a_window_brings_its_follow_up() {
+    let c = compiled("[[rule]]\nname = \"r\"\njq_match = 'select(.eventName == \"A\")'\ndedup = { window = \"15m\" }\n");
+    let clock = Arc::new(AtomicI64::new(T0));
+    let noise = noise(&clock, true);
+    let mut gate = noise.gate();
+    for i in 0..5 {
+        admit(
+            &mut gate,
+            &c,
+            &alert("r", "a", "A", i * MIN, &format!("e{i}")),
+        )
+        .await;
+    }
+    assert!(gate.take_due(&c.plan).is_empty());
+    assert_eq!(
+        admit(&mut gate, &c, &alert("r", "a", "A", 16 * MIN, "late")).await,
+        Decision::Send
+    );
+    let due = gate.take_due(&c.plan);
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].follow_up.count, 4);
+    // Its due-index entry is stale now: the sweep sends nothing more.
+    clock.fetch_add(20 * MIN, Ordering::Relaxed);
+    gate.flush(&c.plan).await;
+    assert!(sweep(&noise, &c.plan, false).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_threshold_alerts_on_the_tenth_event_of_a_group_not_the_ninth() {
+    let c = compiled(
+        "[[rule]]\nname = \"denied\"\njq_match = 'select(.eventName == \"A\")'\nthreshold = { count = 10, window = \"5m\", group_by = '.userIdentity.arn' }\n",
+    );
+    let clock = Arc::new(AtomicI64::new(T0));
+    let noise = noise(&clock, true);
+    let mut gate = noise.gate();
+    for i in 0..9 {
+        let d = admit(
+            &mut gate,
+            &c,
+            &alert("denied", "mallory", "A", i * 10_000, &format!("m{i}")),
+        )
+        .await;
+        assert_eq!(d, Decision::Below);
+        // Another principal's matches are another group.
+        let d = admit(
+            &mut gate,
+            &c,
+            &alert("denied", "bob", "A", i * 10_000, &format!("b{i}")),
+        )
+        .await;
+        assert_eq!(d, Decision::Below);
+    }
+    // Across passes (another invocation) the count goes on.
+    gate.flush(&c.plan).await;
+    let mut gate = noise.gate();
+    assert_eq!(
+        admit(
+            &mut gate,
+            &c,
+            &alert("denied", "mallory", "A", 90_000, "m9")
+        )
+        .await,
+        Decision::Send
+    );
+    assert_eq!(
+        admit(
+            &mut gate,
+            &c,
+            &alert("denied", "mallory", "A", 95_000, "m10")
+        )
+        .await,
+        Decision::Held
+    );
+    assert_eq!(noise.counters.snapshot().below_threshold, 18);
+}
+
+#[tokio::test]
+async fn cooldown_holds_a_rule_on_one_destination_for_its_period() {
+    let c = compiled(
+        "[[rule]]\nname = \"r\"\njq_match = 'select(.eventName == \"A\")'\ncooldown = \"1h\"\n",
+    );
+    let clock = Arc::new(AtomicI64::new(T0));
+    let noise = noise(&clock, true);
+    let mut gate = noise.gate();
+    let slack = &c.plan.destinations[0];
+    let sns = &c.plan.destinations[1];
+    assert!(
+        gate.cooldown(&c.plan, 0, &alert("r", "a", "A", 0, "e0"), slack)
+            .await
+    );
+    assert!(
+        !gate
+            .cooldown(&c.plan, 0, &alert("r", "b", "B", 0, "e1"), slack)
+            .await
+    );
+    assert!(
+        gate.cooldown(&c.plan, 0, &alert("r", "b", "B", 0, "e1"), sns)
+            .await,
+        "per destination"
+    );
+    clock.fetch_add(59 * MIN, Ordering::Relaxed);
+    assert!(
+        !gate
+            .cooldown(&c.plan, 0, &alert("r", "c", "C", 0, "e2"), slack)
+            .await
+    );
+    clock.fetch_add(MIN, Ordering::Relaxed);
+    assert!(
+        gate.cooldown(&c.plan, 0, &alert("r", "d", "D", 0, "e3"), slack)
+            .await,
+        "the cooldown is over"
+    );
+    let due = gate.take_due(&c.plan);
+    assert_eq!(
+        due.len(),
+        1,
+        "the held alerts' follow-up comes with the next send"
+    );
+    assert_eq!(
+        (due[0].follow_up.count, due[0].destinations[0].id.as_str()),
+        (2, "slack")
+    );
+    assert_eq!(due[0].follow_up.reason.kind(), "cooldown");
+}
+
+#[tokio::test]
+async fn a_send_is_claimed_once_and_a_dead_senders_claim_is_taken_over_after_its_lease() {
+    let clock = Arc::new(AtomicI64::new(T0));
+    let noise = noise(&clock, true);
+    let first = noise.claim("alert-1", "slack").await.unwrap();
+    assert!(matches!(first, Claim::Claimed { .. }));
+    // A second sender (a duplicated notification) while the first sends.
+    let busy = noise.claim("alert-1", "slack").await.unwrap();
+    assert_eq!(
+        busy,
+        Claim::Busy {
+            until_ms: T0 + 60_000
+        }
+    );
+    // Another destination is its own claim.
+    assert!(matches!(
+        noise.claim("alert-1", "sns").await.unwrap(),
+        Claim::Claimed { .. }
+    ));
+    noise
+        .complete(&first, Some("1700000000.000100"))
+        .await
+        .unwrap();
+    assert_eq!(noise.claim("alert-1", "slack").await.unwrap(), Claim::Done);
+    assert_eq!(
+        noise.thread_of("alert-1", "slack").await.as_deref(),
+        Some("1700000000.000100")
+    );
+    // The first sender dies after claiming: after the lease the retry sends.
+    let dead = noise.claim("alert-2", "slack").await.unwrap();
+    assert!(matches!(dead, Claim::Claimed { .. }));
+    clock.fetch_add(30_000, Ordering::Relaxed);
+    assert!(matches!(
+        noise.claim("alert-2", "slack").await.unwrap(),
+        Claim::Busy { .. }
+    ));
+    clock.fetch_add(30_001, Ordering::Relaxed);
+    let retry = noise.claim("alert-2", "slack").await.unwrap();
+    assert!(
+        matches!(retry, Claim::Claimed { version: 2, .. }),
+        "{retry:?}"
+    );
+    // A failed send releases its claim: the next attempt may send at once.
+    noise.release(&retry).await.unwrap();
+    assert!(matches!(
+        noise.claim("alert-2", "slack").await.unwrap(),
+        Claim::Claimed { version: 1, .. }
+    ));
+    let c = noise.counters.snapshot();
+    assert_eq!((c.skipped_done, c.skipped_busy), (1, 2));
+    // Without claims (a Lambda without a state table) every send goes.
+    let off = NoiseControl::new(Store::memory(), Clock::manual(clock.clone()), false, 60_000);
+    assert_eq!(off.claim("alert-1", "slack").await.unwrap(), Claim::Off);
+}
+
+#[tokio::test]
+async fn a_key_that_fails_makes_the_alert_its_own_key() {
+    let c = compiled(
+        "[[rule]]\nname = \"r\"\njq_match = 'select(.eventName == \"A\")'\ndedup = { key = '.eventName | error', window = \"15m\" }\n",
+    );
+    let clock = Arc::new(AtomicI64::new(T0));
+    let noise = noise(&clock, true);
+    let mut gate = noise.gate();
+    for i in 0..3 {
+        assert_eq!(
+            admit(&mut gate, &c, &alert("r", "a", "A", i, &format!("e{i}"))).await,
+            Decision::Send
+        );
+    }
+}
