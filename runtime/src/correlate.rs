@@ -93,7 +93,7 @@ impl CorrelationStats {
 }
 
 /// The record a match was on, as alerts show it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EventInfo {
     /// Its alert fields (actor, IP, account, region, eventID, …).
     pub fields: AlertFields,
@@ -244,22 +244,167 @@ impl<S: AlertSink> AlertSink for Correlating<'_, S> {
 }
 
 /// One match in a group's window.
-struct Ev {
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Ev {
     t: i64,
     /// Which of the correlation's rules (position in its list).
     slot: usize,
     /// `value_count`: the field's value as JSON text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     value: Option<String>,
     info: Arc<EventInfo>,
 }
 
-#[derive(Default)]
-struct Group {
+/// One group of one correlation: its matches in the current window (plus
+/// late ones) and when it last fired. Serialisable: the Lambda keeps each
+/// group in the state table between invocations ([`step`]).
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Group {
     values: Vec<Value>,
     /// Sorted by time; equal times in arrival order.
     events: VecDeque<Ev>,
     newest: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     last_fire: Option<i64>,
+}
+
+/// One match as correlation `c` sees it: its group (key text and values)
+/// and the event to add; `None` when the record has no parseable
+/// `eventTime` (counted by the caller as [`CorrelationStats::no_time`]).
+pub struct Match {
+    /// The group's key (the group-by values as JSON text).
+    pub key: String,
+    /// The group-by values.
+    pub values: Vec<Value>,
+    /// The event.
+    pub ev: Ev,
+}
+
+/// Prepare the match of the rule in `slot` of correlation `c` on `record`.
+pub fn prepare(
+    plan: &Plan,
+    c: usize,
+    slot: usize,
+    record: &Value,
+    info: Arc<EventInfo>,
+) -> Option<Match> {
+    let t = info.fields.event_time.as_deref().and_then(event_seconds)?;
+    let corr = &plan.correlations[c].correlation;
+    let values: Vec<Value> = corr
+        .group_by
+        .iter()
+        .map(|f| sigma_field(record, f).cloned().unwrap_or(Value::Null))
+        .collect();
+    let value = corr
+        .condition
+        .field
+        .as_deref()
+        .and_then(|f| sigma_field(record, f))
+        .filter(|v| !v.is_null())
+        .map(Value::to_string);
+    Some(Match {
+        key: Value::Array(values.clone()).to_string(),
+        values,
+        ev: Ev {
+            t,
+            slot,
+            value,
+            info,
+        },
+    })
+}
+
+impl Group {
+    /// A new group of these group-by values.
+    pub fn new(values: Vec<Value>) -> Group {
+        Group {
+            values,
+            ..Group::default()
+        }
+    }
+
+    /// Does the group already hold this event (same rule, same eventID)?
+    pub fn contains(&self, ev: &Ev) -> bool {
+        let Some(id) = ev.info.fields.event_id.as_deref() else {
+            return false;
+        };
+        self.events
+            .iter()
+            .any(|e| e.slot == ev.slot && e.info.fields.event_id.as_deref() == Some(id))
+    }
+
+    /// Matches held.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Holds no match.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// Forget the oldest match (to keep a stored group small).
+    pub fn drop_oldest(&mut self) {
+        self.events.pop_front();
+    }
+}
+
+/// Add one match to `group` of correlation `c`, keeping at most
+/// `max_events` matches: the correlation alerts it completes, in time
+/// order. The one step of the engine, for [`Correlator`] (groups in
+/// memory) and the Lambda (groups in the state table).
+pub fn step(
+    plan: &Plan,
+    c: usize,
+    group: &mut Group,
+    ev: Ev,
+    max_events: usize,
+    stats: &mut CorrelationStats,
+) -> Vec<CorrelationAlert> {
+    let config = &plan.correlations[c];
+    let ts = config.correlation.timespan as i64;
+    let t = ev.t;
+    if group.events.is_empty() && group.newest == 0 {
+        group.newest = t;
+    }
+    if t >= group.newest {
+        // In order: nothing older than this window is needed by any
+        // later one.
+        while group.events.front().is_some_and(|e| e.t < t - ts) {
+            group.events.pop_front();
+        }
+        group.newest = t;
+    } else {
+        stats.late += 1;
+    }
+    let at = group.events.partition_point(|e| e.t <= t);
+    group.events.insert(at, ev);
+    if group.events.len() > max_events {
+        if let Some(old) = group.events.pop_front() {
+            if old.t >= t - ts {
+                stats.dropped_events += 1;
+            }
+        }
+    }
+    // The windows this match is in: those ending at its time and at the
+    // times of later matches up to a timespan after it.
+    let mut anchors: Vec<i64> = group
+        .events
+        .iter()
+        .map(|e| e.t)
+        .filter(|&e| e >= t && e <= t + ts)
+        .collect();
+    anchors.dedup();
+    let mut out = Vec::new();
+    for end in anchors {
+        if let Some(alert) = evaluate(c, config, group, end) {
+            if let Some(n) = stats.alerts.get_mut(c) {
+                *n += 1;
+            }
+            out.push(alert);
+        }
+    }
+    out
 }
 
 #[derive(Default)]
@@ -391,30 +536,12 @@ impl<'p> Correlator<'p> {
         });
         let mut out = Vec::new();
         for (c, slot) in feeds {
-            let config = &self.plan.correlations[c];
-            let corr = &config.correlation;
-            let values: Vec<Value> = corr
-                .group_by
-                .iter()
-                .map(|f| sigma_field(record, f).cloned().unwrap_or(Value::Null))
-                .collect();
-            let value = corr
-                .condition
-                .field
-                .as_deref()
-                .and_then(|f| sigma_field(record, f))
-                .filter(|v| !v.is_null())
-                .map(Value::to_string);
-            let ev = Ev {
-                t,
-                slot,
-                value,
-                info: info.clone(),
+            let Some(m) = prepare(self.plan, c, slot, record, info.clone()) else {
+                continue;
             };
-            let key = Value::Array(values.clone()).to_string();
             let state = &mut self.states[c];
-            let ts = corr.timespan as i64;
-            if state.groups.len() >= self.caps.groups && !state.groups.contains_key(&key) {
+            let ts = self.plan.correlations[c].correlation.timespan as i64;
+            if state.groups.len() >= self.caps.groups && !state.groups.contains_key(&m.key) {
                 if state.swept_at != Some(state.newest) {
                     let horizon = state.newest - ts;
                     state.groups.retain(|_, g| g.newest >= horizon);
@@ -426,45 +553,19 @@ impl<'p> Correlator<'p> {
                 }
             }
             state.newest = state.newest.max(t);
-            let group = state.groups.entry(key).or_insert_with(|| Group {
-                values,
+            let group = state.groups.entry(m.key).or_insert_with(|| Group {
+                values: m.values,
                 newest: t,
                 ..Group::default()
             });
-            if t >= group.newest {
-                // In order: nothing older than this window is needed by
-                // any later one.
-                while group.events.front().is_some_and(|e| e.t < t - ts) {
-                    group.events.pop_front();
-                }
-                group.newest = t;
-            } else {
-                self.stats.late += 1;
-            }
-            let at = group.events.partition_point(|e| e.t <= t);
-            group.events.insert(at, ev);
-            if group.events.len() > self.caps.events {
-                if let Some(old) = group.events.pop_front() {
-                    if old.t >= t - ts {
-                        self.stats.dropped_events += 1;
-                    }
-                }
-            }
-            // The windows this match is in: those ending at its time and
-            // at the times of later matches up to a timespan after it.
-            let mut anchors: Vec<i64> = group
-                .events
-                .iter()
-                .map(|e| e.t)
-                .filter(|&e| e >= t && e <= t + ts)
-                .collect();
-            anchors.dedup();
-            for end in anchors {
-                if let Some(alert) = evaluate(c, config, group, end) {
-                    self.stats.alerts[c] += 1;
-                    out.push(alert);
-                }
-            }
+            out.extend(step(
+                self.plan,
+                c,
+                group,
+                m.ev,
+                self.caps.events,
+                &mut self.stats,
+            ));
         }
         out.sort_by_key(|a| a.window_end);
         out

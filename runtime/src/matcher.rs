@@ -64,7 +64,7 @@ pub struct RuleError {
 /// The fields of a record that alerts show (what happened, who did it,
 /// from where, in which account and region), read where it was evaluated
 /// so that emitting an alert needs no second parse.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AlertFields {
     /// `eventID`.
     pub event_id: Option<String>,

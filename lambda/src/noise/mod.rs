@@ -34,6 +34,7 @@
 //! alert), and a claim held by another live sender fails the unit so that
 //! it is retried after the lease.
 
+pub mod correlate;
 pub mod rate;
 pub mod window;
 

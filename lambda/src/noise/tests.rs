@@ -315,3 +315,105 @@ async fn a_key_that_fails_makes_the_alert_its_own_key() {
         );
     }
 }
+
+fn compile_sigma(files: &[(&str, &str)]) -> Compiled {
+    use tattletail_compiler::config::SigmaInput;
+    use tattletail_compiler::sigma::SigmaFile;
+    let mut none = tattletail_compiler::config::cannot_read;
+    let mut input = SigmaInput {
+        resolve: &mut none,
+        extra: files
+            .iter()
+            .map(|(name, text)| SigmaFile {
+                name: name.to_string(),
+                text: text.to_string(),
+                ..Default::default()
+            })
+            .collect(),
+    };
+    tattletail_compiler::compile_with("", &mut input).unwrap()
+}
+
+const FAILED_LOGINS: &str = "title: Failed console login
+name: failed_login
+logsource: {product: aws, service: cloudtrail}
+detection:
+    sel: {eventName: ConsoleLogin}
+    condition: sel
+---
+title: Console login brute force
+correlation:
+    type: event_count
+    rules: [failed_login]
+    group-by: [sourceIPAddress]
+    timespan: 10m
+    condition: {gte: 5}
+";
+
+#[tokio::test]
+async fn a_correlation_split_over_invocations_fires_once_and_a_retry_adds_nothing() {
+    let c = compile_sigma(&[("bf.yml", FAILED_LOGINS)]);
+    let feeds = correlate::feeds(&c.plan);
+    let clock = Arc::new(AtomicI64::new(T0));
+    let noise = noise(&clock, true);
+    let mut stats = tattletail_runtime::correlate::CorrelationStats {
+        alerts: vec![0; 1],
+        ..Default::default()
+    };
+    let login = |i: i64, ip: &str| {
+        let mut a = alert(
+            "Failed console login",
+            "x",
+            "ConsoleLogin",
+            i * 30_000,
+            &format!("e{i}-{ip}"),
+        );
+        a.record["sourceIPAddress"] = json!(ip);
+        a.origin = format!("s3://b/k{i}#0");
+        a
+    };
+    // Three matches in one invocation, then two in the next: the fifth fires.
+    let mut fired = Vec::new();
+    for i in 0..3 {
+        let mut gate = noise.gate();
+        fired.extend(
+            gate.correlate(&c.plan, &feeds[0], &login(i, "10.0.0.1"), &mut stats)
+                .await,
+        );
+    }
+    assert!(fired.is_empty());
+    // The same file again (a retry): nothing is counted twice.
+    let mut gate = noise.gate();
+    for i in 0..3 {
+        fired.extend(
+            gate.correlate(&c.plan, &feeds[0], &login(i, "10.0.0.1"), &mut stats)
+                .await,
+        );
+    }
+    assert!(fired.is_empty());
+    // Another IP is another group.
+    for i in 0..4 {
+        fired.extend(
+            gate.correlate(&c.plan, &feeds[0], &login(i, "10.9.9.9"), &mut stats)
+                .await,
+        );
+    }
+    assert!(fired.is_empty());
+    let mut gate = noise.gate();
+    for i in 3..5 {
+        fired.extend(
+            gate.correlate(&c.plan, &feeds[0], &login(i, "10.0.0.1"), &mut stats)
+                .await,
+        );
+    }
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].count, 5);
+    assert_eq!(fired[0].group[0].1, json!("10.0.0.1"));
+    // More in the same window: no second alert.
+    fired.extend(
+        gate.correlate(&c.plan, &feeds[0], &login(6, "10.0.0.1"), &mut stats)
+            .await,
+    );
+    assert_eq!(fired.len(), 1);
+    assert_eq!(stats.alerts, [1]);
+}
