@@ -98,6 +98,13 @@ pub struct Settings {
     pub metrics_namespace: String,
     /// Time kept before the invocation deadline (see `deadline`).
     pub deadline_margin: Duration,
+    /// `TATTLETAIL_STATE_TABLE`: the DynamoDB table of noise control and
+    /// exactly-once sends; `None`: no table (upstream's behaviour; noise
+    /// settings of rules then keep their state in the process).
+    pub state_table: Option<String>,
+    /// `TATTLETAIL_CLAIM_LEASE_SECS`: how long a claimed send stays with
+    /// its sender before another may take it over (the sender died).
+    pub claim_lease: Duration,
 }
 
 impl Default for Settings {
@@ -109,6 +116,8 @@ impl Default for Settings {
             fail_on_undelivered: false,
             metrics_namespace: "Tattletail".into(),
             deadline_margin: Duration::from_secs(10),
+            state_table: None,
+            claim_lease: Duration::from_secs(120),
         }
     }
 }
@@ -143,6 +152,9 @@ impl Settings {
         if let Some(n) = number("TATTLETAIL_DEADLINE_MARGIN_MS", 100, 600_000) {
             s.deadline_margin = Duration::from_millis(n);
         }
+        if let Some(n) = number("TATTLETAIL_CLAIM_LEASE_SECS", 10, 3600) {
+            s.claim_lease = Duration::from_secs(n);
+        }
         if let Some(raw) = get("TATTLETAIL_FAIL_ON_UNDELIVERED") {
             match raw.trim().to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" => s.fail_on_undelivered = true,
@@ -152,6 +164,9 @@ impl Settings {
                 )),
             }
         }
+        s.state_table = get("TATTLETAIL_STATE_TABLE")
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
         if let Some(ns) = get("TATTLETAIL_METRICS_NAMESPACE").filter(|s| !s.is_empty()) {
             s.metrics_namespace = ns;
         }

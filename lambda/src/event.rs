@@ -40,6 +40,10 @@ pub enum Work {
     Ignore(String),
     /// The unit could not be understood; it fails.
     Invalid(String),
+    /// Send the follow-ups of noise-control windows that have closed (the
+    /// template's scheduled event: `{"tattletail": "sweep"}`, or any
+    /// EventBridge "Scheduled Event").
+    Sweep,
 }
 
 /// One reportable part of an invocation.
@@ -114,6 +118,20 @@ an EventBridge \"Object Created\" event, or an S3 Batch Operations job";
 
 /// Decode an invocation payload.
 pub fn parse(event: &Value) -> Result<Invocation, String> {
+    if let Some(what) = event.get("tattletail") {
+        return match what.as_str() {
+            Some("sweep") => Ok(Invocation {
+                shape: Shape::Notification,
+                units: vec![Unit {
+                    id: None,
+                    work: Work::Sweep,
+                }],
+            }),
+            _ => Err(format!(
+                "unrecognised Tattletail event: \"tattletail\" is {what}, the only one is \"sweep\" (send the follow-ups of closed noise-control windows)"
+            )),
+        };
+    }
     if let Some(schema) = event.get("invocationSchemaVersion").and_then(Value::as_str) {
         return batch_operations(event, schema);
     }
@@ -206,6 +224,7 @@ fn merge(works: impl Iterator<Item = Work>) -> Work {
             Work::Objects(o) => objects.extend(o),
             Work::Ignore(why) => ignored.push(why),
             Work::Invalid(why) => return Work::Invalid(why),
+            Work::Sweep => ignored.push("a sweep event inside a message".into()),
         }
     }
     if objects.is_empty() && !ignored.is_empty() {
@@ -244,6 +263,9 @@ fn record(r: &Value, depth: usize) -> Work {
 /// An EventBridge event. Its keys are not URL-encoded.
 fn eventbridge(v: &Value) -> Work {
     let detail_type = str_at(v, &["detail-type"]).unwrap_or("");
+    if detail_type == "Scheduled Event" {
+        return Work::Sweep;
+    }
     if detail_type != "Object Created" {
         return Work::Ignore(format!("EventBridge \"{detail_type}\" event"));
     }
@@ -600,5 +622,27 @@ mod tests {
             err.contains("keys [foo]") && err.contains("EventBridge"),
             "{err}"
         );
+    }
+}
+
+#[cfg(test)]
+mod sweep_tests {
+    use super::*;
+
+    #[test]
+    fn the_scheduled_sweep_is_recognised_in_both_shapes() {
+        let inv = parse(&json!({"tattletail": "sweep"})).unwrap();
+        assert_eq!(
+            inv.units,
+            [Unit {
+                id: None,
+                work: Work::Sweep
+            }]
+        );
+        let scheduled = json!({"version": "0", "id": "x", "detail-type": "Scheduled Event",
+                               "source": "aws.events", "detail": {}});
+        assert_eq!(parse(&scheduled).unwrap().units[0].work, Work::Sweep);
+        let err = parse(&json!({"tattletail": "scan"})).unwrap_err();
+        assert!(err.contains("the only one is \"sweep\""), "{err}");
     }
 }

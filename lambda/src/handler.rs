@@ -304,6 +304,9 @@ impl App {
                     info!(message = "event_ignored", reason = why.as_str());
                     UnitResult::Succeeded(format!("ignored: {why}"))
                 }
+                // Every invocation ends with a sweep (below); this one
+                // only does that.
+                Work::Sweep => UnitResult::Succeeded("swept".into()),
                 Work::Invalid(why) => {
                     error!(
                         message = "event_invalid",
