@@ -23,9 +23,13 @@
 //! together are held to [`MAX_CONFIG_BYTES`]. They are read when the
 //! config is (an edited Sigma object is picked up when the config object
 //! changes, or on a cold start). Correlation rules need state across
-//! invocations, which the Lambda does not have yet: they are not evaluated
-//! here (logged once per load as `correlations_not_evaluated`), and the
-//! rules they correlate alert on their own, so no detection is lost.
+//! invocations: with a state table (`TATTLETAIL_STATE_TABLE`) they run on
+//! it (`noise::correlate`); without one they are not evaluated here
+//! (logged once per load as `correlations_not_evaluated`), and the rules
+//! they correlate alert on their own, so no detection is lost. Rules with
+//! noise settings (`dedup`, `threshold`, `cooldown`) without a table keep
+//! their state in the execution environment (logged as
+//! `noise_state_in_process`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -122,25 +126,44 @@ pub type SigmaResolve<'a> = &'a mut dyn FnMut(&str) -> Result<Vec<SigmaFile>, St
 
 /// Compile config text (its `[[sigma]]` paths read through `resolve`),
 /// rendering warnings into the log and errors into [`ConfigError::Invalid`].
+/// `stateful`: there is a state table, so correlations are evaluated.
 pub fn compile(
     name: &str,
     source: &str,
     resolve: SigmaResolve<'_>,
+    stateful: bool,
 ) -> Result<Arc<Compiled>, ConfigError> {
     let started = Instant::now();
     let mut input = SigmaInput::none(resolve);
     match tattletail_compiler::compile_with(source, &mut input) {
         Ok(mut c) => {
-            if let Some(w) = correlations_warning(&c.plan) {
-                warn!(
-                    message = "correlations_not_evaluated",
-                    config = name,
-                    warning = w.as_str()
-                );
-            }
-            // No correlation runs here: every rule alerts on its own.
-            for r in &mut c.plan.rules {
-                r.config.meta.correlation_only = false;
+            if !stateful {
+                if let Some(w) = correlations_warning(&c.plan) {
+                    warn!(
+                        message = "correlations_not_evaluated",
+                        config = name,
+                        warning = w.as_str()
+                    );
+                }
+                // No correlation runs here: every rule alerts on its own.
+                for r in &mut c.plan.rules {
+                    r.config.meta.correlation_only = false;
+                }
+                let noisy: Vec<String> = c
+                    .plan
+                    .rules
+                    .iter()
+                    .filter(|r| r.config.noise.any())
+                    .map(|r| r.config.display_name())
+                    .collect();
+                if !noisy.is_empty() {
+                    warn!(
+                        message = "noise_state_in_process",
+                        config = name,
+                        rules_json = serde_json::to_string(&noisy).unwrap_or_default().as_str(),
+                        help = "these rules' dedup, threshold and cooldown windows are kept in this execution environment only (concurrent and later environments start empty); set TATTLETAIL_STATE_TABLE (the template's NoiseControl=Enabled) to share them"
+                    );
+                }
             }
             if !c.warnings.is_empty() {
                 warn!(
@@ -177,9 +200,9 @@ pub fn correlations_warning(plan: &Plan) -> Option<String> {
         .map(|c| format!("`{}`", c.display_name()))
         .collect();
     Some(format!(
-        "{} Sigma correlation rule{} not evaluated: {}. Correlations run in the tattletail \
-         CLI only until the Lambda has a state table; here the rules they correlate alert on \
-         their own",
+        "{} Sigma correlation rule{} not evaluated: {}. Correlations need the state table \
+         (TATTLETAIL_STATE_TABLE; the template's NoiseControl=Enabled) in the Lambda; without it \
+         the rules they correlate alert on their own",
         titles.len(),
         if titles.len() == 1 { " is" } else { "s are" },
         titles.join(", ")
@@ -327,15 +350,19 @@ type Loaded = Result<Arc<Compiled>, ConfigError>;
 /// The cached plan and where it came from.
 pub struct ConfigCache {
     location: ConfigLocation,
+    /// There is a state table: correlations are evaluated.
+    stateful: bool,
     /// ETag (S3) and the result of compiling that version.
     current: Option<(Option<String>, Loaded)>,
 }
 
 impl ConfigCache {
-    /// An empty cache for `location`.
-    pub fn new(location: ConfigLocation) -> ConfigCache {
+    /// An empty cache for `location`; `stateful`: there is a state table
+    /// (correlations are evaluated).
+    pub fn new(location: ConfigLocation, stateful: bool) -> ConfigCache {
         ConfigCache {
             location,
+            stateful,
             current: None,
         }
     }
@@ -362,7 +389,7 @@ impl ConfigCache {
                                 tattletail_runtime::sigma_files::read(&dir.join(rel))
                                     .map_err(|e| e.to_string())
                             };
-                            compile(&name, &text, &mut resolve)
+                            compile(&name, &text, &mut resolve, self.stateful)
                         }
                         Err(e) => Err(ConfigError::Unreadable {
                             name: name.clone(),
@@ -407,7 +434,7 @@ impl ConfigCache {
                                                         Err("not read".to_string())
                                                     })
                                                 };
-                                                compile(&name, text, &mut resolve)
+                                                compile(&name, text, &mut resolve, self.stateful)
                                             }
                                             Err(e) => Err(e),
                                         }
@@ -528,7 +555,7 @@ mod tests {
         let path = dir.join("tattletail.toml");
         let f = std::fs::File::create(&path).unwrap();
         f.set_len(MAX_CONFIG_BYTES + 1).unwrap();
-        let mut cache = ConfigCache::new(ConfigLocation::File(path.clone()));
+        let mut cache = ConfigCache::new(ConfigLocation::File(path.clone()), false);
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::Config::builder()
                 .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
@@ -582,6 +609,7 @@ mod tests {
             "tattletail.toml",
             "[[sigma]]\npath = \"sigma\"\n",
             &mut resolve,
+            false,
         )
         .unwrap();
         assert_eq!(c.plan.rules.len(), 1);
@@ -595,8 +623,17 @@ mod tests {
             w.starts_with("1 Sigma correlation rule is not evaluated: `AWS Console Brute Force`"),
             "{w}"
         );
-        assert!(w.contains("CLI only"), "{w}");
-        let plain = compile("t.toml", "", &mut |_: &str| Ok(Vec::new())).unwrap();
+        assert!(w.contains("TATTLETAIL_STATE_TABLE"), "{w}");
+        // With a state table the correlation runs and its rule only feeds it.
+        let c = compile(
+            "tattletail.toml",
+            "[[sigma]]\npath = \"sigma\"\n",
+            &mut resolve,
+            true,
+        )
+        .unwrap();
+        assert!(c.plan.rules[0].config.meta.correlation_only);
+        let plain = compile("t.toml", "", &mut |_: &str| Ok(Vec::new()), false).unwrap();
         assert_eq!(correlations_warning(&plain.plan), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }

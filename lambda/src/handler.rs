@@ -230,11 +230,12 @@ impl App {
             send_concurrency = settings.concurrency as u64,
             deadline_margin_ms = settings.deadline_margin.as_millis() as u64
         );
+        let stateful = settings.state_table.is_some();
         Ok(App {
             s3: clients.s3()?.clone(),
             deliverer: Arc::new(Deliverer::new(clients, settings.clone())),
             settings,
-            config: Mutex::new(ConfigCache::new(location)),
+            config: Mutex::new(ConfigCache::new(location, stateful)),
             function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
         })
     }
