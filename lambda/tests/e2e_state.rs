@@ -241,10 +241,7 @@ async fn a_missing_table_is_a_clear_error_naming_it() {
         assert_eq!(table, "tt-state-no-such-table");
         assert!(
             message.starts_with(&format!("{operation} failed: ResourceNotFoundException"))
-                && message.ends_with(
-                    "; does the table exist in this account and region \
-                     (TATTLETAIL_STATE_TABLE, AWS_REGION)?"
-                )
+                && message.ends_with("; does the table exist in this account and region?")
                 && !message.contains('\n')
                 && !message.contains("{"),
             "{message}"

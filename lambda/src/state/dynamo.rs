@@ -193,10 +193,7 @@ impl DynamoStore {
     ) -> StoreError {
         let mut message = format!("{operation} failed: {}", describe_error(e));
         if e.as_service_error().and_then(|se| se.code()) == Some("ResourceNotFoundException") {
-            message.push_str(
-                "; does the table exist in this account and region (TATTLETAIL_STATE_TABLE, \
-                 AWS_REGION)?",
-            );
+            message.push_str("; does the table exist in this account and region?");
         }
         StoreError::Dynamo {
             table: self.table.clone(),
