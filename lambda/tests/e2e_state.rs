@@ -252,6 +252,38 @@ async fn a_missing_table_is_a_clear_error_naming_it() {
     }
 }
 
+/// An item Tattletail did not write (here: `state` not JSON) is reported
+/// with its table and key, by a get and by a query.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_item_is_reported_with_its_key() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let moto = Moto::get();
+    let store = table(moto, "tt-state-malformed").await;
+    client(moto)
+        .await
+        .put_item()
+        .table_name("tt-state-malformed")
+        .item("pk", AttributeValue::S("p".into()))
+        .item("sk", AttributeValue::S("s".into()))
+        .item("state", AttributeValue::S("{not json".into()))
+        .item("version", AttributeValue::N("1".into()))
+        .item("expires_at", AttributeValue::N("2000000".into()))
+        .send()
+        .await
+        .unwrap();
+    let from_get = store.get(&Key::new("p", "s"), 1_000_000).await.unwrap_err();
+    let from_query = store.query("p", "~", 10, 1_000_000).await.unwrap_err();
+    for err in [from_get, from_query] {
+        assert!(matches!(err, StoreError::Malformed { .. }), "{err}");
+        assert!(
+            err.to_string().starts_with(
+                "state table tt-state-malformed: item p/s is malformed: state is not JSON: "
+            ),
+            "{err}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreachable_endpoint_is_one_line_naming_the_table() {
     let port = harness::free_port();
