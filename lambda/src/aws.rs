@@ -55,7 +55,7 @@ pub enum SetupError {
          this is a bug in the caller, which must ask for every AWS service it uses"
     )]
     NotBuilt {
-        /// The service, as AWS names it (`S3`, `SNS`, `SES`).
+        /// The service, as AWS names it (`S3`, `SNS`, `SES`, `DynamoDB`).
         service: &'static str,
         /// The [`Needs`] field that was false.
         field: &'static str,
@@ -188,6 +188,8 @@ pub struct Needs {
     pub sns: bool,
     /// SES destinations.
     pub ses: bool,
+    /// DynamoDB: the noise-control state table (`state`).
+    pub dynamodb: bool,
 }
 
 impl Needs {
@@ -198,6 +200,7 @@ impl Needs {
             s3: true,
             sns: true,
             ses: true,
+            dynamodb: true,
         }
     }
 
@@ -230,7 +233,7 @@ impl Needs {
 
     /// Is any AWS service needed?
     pub fn any(&self) -> bool {
-        self.s3 || self.sns || self.ses
+        self.s3 || self.sns || self.ses || self.dynamodb
     }
 }
 
@@ -260,6 +263,7 @@ pub struct Clients {
     s3: Option<aws_sdk_s3::Client>,
     sns: Option<aws_sdk_sns::Client>,
     ses: Option<aws_sdk_sesv2::Client>,
+    dynamodb: Option<aws_sdk_dynamodb::Client>,
     http: reqwest::Client,
 }
 
@@ -279,6 +283,7 @@ impl Clients {
             s3: None,
             sns: None,
             ses: None,
+            dynamodb: None,
             http,
         };
         if !needs.any() {
@@ -324,6 +329,9 @@ impl Clients {
         if needs.ses {
             clients.ses = Some(aws_sdk_sesv2::Client::new(&shared));
         }
+        if needs.dynamodb {
+            clients.dynamodb = Some(aws_sdk_dynamodb::Client::new(&shared));
+        }
         Ok(clients)
     }
 
@@ -333,6 +341,7 @@ impl Clients {
             s3: self.s3.is_some(),
             sns: self.sns.is_some(),
             ses: self.ses.is_some(),
+            dynamodb: self.dynamodb.is_some(),
         }
     }
 
@@ -357,6 +366,14 @@ impl Clients {
         self.ses.as_ref().ok_or(SetupError::NotBuilt {
             service: "SES",
             field: "ses",
+        })
+    }
+
+    /// DynamoDB (the state table).
+    pub fn dynamodb(&self) -> Result<&aws_sdk_dynamodb::Client, SetupError> {
+        self.dynamodb.as_ref().ok_or(SetupError::NotBuilt {
+            service: "DynamoDB",
+            field: "dynamodb",
         })
     }
 
@@ -452,7 +469,8 @@ mod tests {
             Needs {
                 s3: false,
                 sns: true,
-                ses: false
+                ses: false,
+                ..Needs::default()
             }
         );
         let all = Needs::for_destinations(&[destination("e", ses()), destination("t", sns())]);
@@ -461,7 +479,8 @@ mod tests {
             Needs {
                 s3: false,
                 sns: true,
-                ses: true
+                ses: true,
+                ..Needs::default()
             }
         );
         assert_eq!(
@@ -472,10 +491,11 @@ mod tests {
             Needs {
                 s3: true,
                 sns: false,
-                ses: true
+                ses: true,
+                ..Needs::default()
             }
         );
-        assert!(Needs::all().s3 && Needs::all().sns && Needs::all().ses);
+        assert!(Needs::all().s3 && Needs::all().sns && Needs::all().ses && Needs::all().dynamodb);
     }
 
     #[test]
@@ -510,7 +530,8 @@ destinations = [\"slack\"]
             Needs {
                 s3: false,
                 sns: true,
-                ses: true
+                ses: true,
+                ..Needs::default()
             }
         );
         let mail = source.replace("[\"slack\"]", "[\"slack\", \"mail\"]");
@@ -520,7 +541,8 @@ destinations = [\"slack\"]
             Needs {
                 s3: false,
                 sns: false,
-                ses: true
+                ses: true,
+                ..Needs::default()
             }
         );
         // A route counts; a destination a rule's severity never reaches
@@ -600,7 +622,7 @@ destinations = [\"slack\"]
             "the SNS client was not set up: the caller built the clients without Needs.sns; \
              this is a bug in the caller, which must ask for every AWS service it uses"
         );
-        assert!(clients.s3().is_err() && clients.ses().is_err());
+        assert!(clients.s3().is_err() && clients.ses().is_err() && clients.dynamodb().is_err());
     }
 
     #[test]

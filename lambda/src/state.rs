@@ -22,6 +22,14 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
+use crate::aws::{Clients, SetupError};
+
+pub mod dynamo;
+
+/// The variable naming the Lambda's table (empty or unset: no table, the
+/// memory store).
+pub const TABLE_VAR: &str = "TATTLETAIL_STATE_TABLE";
+
 /// Where an item is.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Key {
@@ -82,6 +90,8 @@ pub enum StoreError {
 pub enum Store {
     /// In this process only.
     Memory(MemoryStore),
+    /// One DynamoDB table, shared by every invocation.
+    Dynamo(dynamo::DynamoStore),
 }
 
 impl Store {
@@ -90,10 +100,33 @@ impl Store {
         Store::Memory(MemoryStore::default())
     }
 
+    /// The store on DynamoDB table `table` (name or ARN), through the
+    /// clients' DynamoDB client ([`SetupError::NotBuilt`] when they were
+    /// built without `Needs.dynamodb`). Nothing is sent yet: a missing
+    /// table or a denied permission shows at the first call, as a
+    /// [`StoreError::Dynamo`] naming the table.
+    pub fn from_table(clients: &Clients, table: &str) -> Result<Store, SetupError> {
+        let client = clients.dynamodb()?.clone();
+        Ok(Store::Dynamo(dynamo::DynamoStore::new(
+            client,
+            table.to_string(),
+        )))
+    }
+
+    /// The table named by [`TABLE_VAR`] read through `get`, if set and not
+    /// blank (the SAM template sets it to "" when noise control is
+    /// disabled).
+    pub fn table_from_env(get: impl Fn(&str) -> Option<String>) -> Option<String> {
+        get(TABLE_VAR)
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+    }
+
     /// What to call it in logs: `memory` or the table name.
     pub fn name(&self) -> String {
         match self {
             Store::Memory(_) => "memory".into(),
+            Store::Dynamo(d) => d.table().to_string(),
         }
     }
 
@@ -107,6 +140,7 @@ impl Store {
     pub async fn get(&self, key: &Key, now: i64) -> Result<Option<Item>, StoreError> {
         match self {
             Store::Memory(m) => Ok(m.get(key, now)),
+            Store::Dynamo(d) => d.get(key, now).await,
         }
     }
 
@@ -124,6 +158,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         match self {
             Store::Memory(m) => Ok(m.put(key, state, expected, expires_at, now)),
+            Store::Dynamo(d) => d.put(key, state, expected, expires_at, now).await,
         }
     }
 
@@ -132,6 +167,7 @@ impl Store {
     pub async fn delete(&self, key: &Key, expected: u64) -> Result<bool, StoreError> {
         match self {
             Store::Memory(m) => Ok(m.delete(key, expected)),
+            Store::Dynamo(d) => d.delete(key, expected).await,
         }
     }
 
@@ -146,6 +182,7 @@ impl Store {
     ) -> Result<Vec<(Key, Item)>, StoreError> {
         match self {
             Store::Memory(m) => Ok(m.query(pk, upto, limit, now)),
+            Store::Dynamo(d) => d.query(pk, upto, limit, now).await,
         }
     }
 }
@@ -296,5 +333,33 @@ mod tests {
     #[tokio::test]
     async fn the_memory_store_conforms() {
         conformance::run(&Store::memory(), "t-").await;
+    }
+
+    #[test]
+    fn the_table_comes_from_the_environment_unless_blank() {
+        let from = |v: Option<&'static str>| {
+            Store::table_from_env(move |k| {
+                assert_eq!(k, "TATTLETAIL_STATE_TABLE");
+                v.map(String::from)
+            })
+        };
+        assert_eq!(from(None), None);
+        assert_eq!(from(Some("")), None);
+        assert_eq!(from(Some("  ")), None);
+        assert_eq!(
+            from(Some(" tattletail-state ")).as_deref(),
+            Some("tattletail-state")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_table_needs_the_dynamodb_client() {
+        let clients = Clients::new(&crate::aws::Settings::default(), Default::default())
+            .await
+            .unwrap();
+        let err = Store::from_table(&clients, "t").err().unwrap();
+        assert!(err.to_string().contains("Needs.dynamodb"), "{err}");
+        assert_eq!(Store::memory().name(), "memory");
+        assert!(!Store::memory().is_shared());
     }
 }
