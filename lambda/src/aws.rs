@@ -164,9 +164,7 @@ impl Settings {
                 )),
             }
         }
-        s.state_table = get("TATTLETAIL_STATE_TABLE")
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty());
+        s.state_table = crate::state::Store::table_from_env(&get);
         if let Some(ns) = get("TATTLETAIL_METRICS_NAMESPACE").filter(|s| !s.is_empty()) {
             s.metrics_namespace = ns;
         }
