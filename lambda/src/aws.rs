@@ -25,7 +25,7 @@ use aws_config::profile::ProfileFileRegionProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
-use tattletail_compiler::config::{Destination, DestinationKind};
+use tattletail_compiler::config::{Destination, DestinationKind, SecretRef};
 use tattletail_compiler::plan::Plan;
 
 /// What one of the [`SetupError::NoRegion`] fixes says.
@@ -173,6 +173,10 @@ pub struct Needs {
     pub sns: bool,
     /// SES destinations.
     pub ses: bool,
+    /// SSM: destinations' `ssm:` secret references.
+    pub ssm: bool,
+    /// Secrets Manager: destinations' `secretsmanager:` secret references.
+    pub secrets: bool,
 }
 
 impl Needs {
@@ -183,6 +187,8 @@ impl Needs {
             s3: true,
             sns: true,
             ses: true,
+            ssm: true,
+            secrets: true,
         }
     }
 
@@ -194,7 +200,14 @@ impl Needs {
             match d.kind {
                 DestinationKind::Sns { .. } => needs.sns = true,
                 DestinationKind::Ses { .. } => needs.ses = true,
-                DestinationKind::SlackWebhook { .. } => {}
+                _ => {}
+            }
+            for secret in d.kind.secrets() {
+                match secret {
+                    SecretRef::Ssm(_) => needs.ssm = true,
+                    SecretRef::SecretsManager(_) => needs.secrets = true,
+                    SecretRef::Literal(_) | SecretRef::Env(_) => {}
+                }
             }
         }
         needs
@@ -215,7 +228,7 @@ impl Needs {
 
     /// Is any AWS service needed?
     pub fn any(&self) -> bool {
-        self.s3 || self.sns || self.ses
+        self.s3 || self.sns || self.ses || self.ssm || self.secrets
     }
 }
 
@@ -245,6 +258,8 @@ pub struct Clients {
     s3: Option<aws_sdk_s3::Client>,
     sns: Option<aws_sdk_sns::Client>,
     ses: Option<aws_sdk_sesv2::Client>,
+    ssm: Option<aws_sdk_ssm::Client>,
+    secrets: Option<aws_sdk_secretsmanager::Client>,
     http: reqwest::Client,
 }
 
@@ -264,6 +279,8 @@ impl Clients {
             s3: None,
             sns: None,
             ses: None,
+            ssm: None,
+            secrets: None,
             http,
         };
         if !needs.any() {
@@ -309,6 +326,12 @@ impl Clients {
         if needs.ses {
             clients.ses = Some(aws_sdk_sesv2::Client::new(&shared));
         }
+        if needs.ssm {
+            clients.ssm = Some(aws_sdk_ssm::Client::new(&shared));
+        }
+        if needs.secrets {
+            clients.secrets = Some(aws_sdk_secretsmanager::Client::new(&shared));
+        }
         Ok(clients)
     }
 
@@ -318,6 +341,8 @@ impl Clients {
             s3: self.s3.is_some(),
             sns: self.sns.is_some(),
             ses: self.ses.is_some(),
+            ssm: self.ssm.is_some(),
+            secrets: self.secrets.is_some(),
         }
     }
 
@@ -345,7 +370,23 @@ impl Clients {
         })
     }
 
-    /// HTTP, for Slack webhooks (always built).
+    /// SSM (`ssm:` secret references).
+    pub fn ssm(&self) -> Result<&aws_sdk_ssm::Client, SetupError> {
+        self.ssm.as_ref().ok_or(SetupError::NotBuilt {
+            service: "SSM",
+            field: "ssm",
+        })
+    }
+
+    /// Secrets Manager (`secretsmanager:` secret references).
+    pub fn secrets(&self) -> Result<&aws_sdk_secretsmanager::Client, SetupError> {
+        self.secrets.as_ref().ok_or(SetupError::NotBuilt {
+            service: "Secrets Manager",
+            field: "secrets",
+        })
+    }
+
+    /// HTTP, for Slack and webhooks (always built).
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }
@@ -401,6 +442,7 @@ mod tests {
             id: id.into(),
             kind,
             min_severity: None,
+            rate_limit: None,
         }
     }
 
@@ -437,7 +479,8 @@ mod tests {
             Needs {
                 s3: false,
                 sns: true,
-                ses: false
+                ses: false,
+                ..Needs::default()
             }
         );
         let all = Needs::for_destinations(&[destination("e", ses()), destination("t", sns())]);
@@ -446,7 +489,8 @@ mod tests {
             Needs {
                 s3: false,
                 sns: true,
-                ses: true
+                ses: true,
+                ..Needs::default()
             }
         );
         assert_eq!(
@@ -457,7 +501,8 @@ mod tests {
             Needs {
                 s3: true,
                 sns: false,
-                ses: true
+                ses: true,
+                ..Needs::default()
             }
         );
         assert!(Needs::all().s3 && Needs::all().sns && Needs::all().ses);
@@ -495,7 +540,8 @@ destinations = [\"slack\"]
             Needs {
                 s3: false,
                 sns: true,
-                ses: true
+                ses: true,
+                ..Needs::default()
             }
         );
         let mail = source.replace("[\"slack\"]", "[\"slack\", \"mail\"]");
@@ -505,7 +551,8 @@ destinations = [\"slack\"]
             Needs {
                 s3: false,
                 sns: false,
-                ses: true
+                ses: true,
+                ..Needs::default()
             }
         );
         // A route counts; a destination a rule's severity never reaches
