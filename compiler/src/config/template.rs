@@ -127,6 +127,19 @@ impl Field {
     }
 }
 
+/// How a placeholder inserts its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Filter {
+    /// `{{field}}`: JSON string contents, without quotes.
+    Text,
+    /// `{{field | json}}`: a JSON value.
+    Json,
+    /// `{{severity | pagerduty}}`: PagerDuty's severity for the rule's
+    /// (critical → critical, high → error, medium → warning, else info),
+    /// as string contents.
+    PagerDuty,
+}
+
 /// One piece of a template.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Part {
@@ -136,8 +149,8 @@ pub enum Part {
     Field {
         /// What it inserts.
         field: Field,
-        /// `| json`: a JSON value rather than string contents.
-        json: bool,
+        /// How it is inserted.
+        filter: Filter,
     },
     /// A secret reference, inserted as JSON string contents.
     Secret(SecretRef),
@@ -249,9 +262,10 @@ impl Template {
                     ),
                 });
             }
-            let json = match filter {
-                None => false,
-                Some(f) if f.trim() == "json" => true,
+            let filter = match filter {
+                None => Filter::Text,
+                Some(f) if f.trim() == "json" => Filter::Json,
+                Some(f) if f.trim() == "pagerduty" => Filter::PagerDuty,
                 Some(f) => {
                     let at = inner_start + name_part.len() + 1;
                     let lead = f.len() - f.trim_start().len();
@@ -259,17 +273,17 @@ impl Template {
                     errors.push(TemplateError {
                         message: format!("unknown filter `{}`", f.trim()),
                         range: start..(start + f.trim().len()).max(start + 1).min(close),
-                        help: "the only filter is json: {{record | json}} inserts a JSON value"
+                        help: "filters are json ({{record | json}} inserts a JSON value) and pagerduty ({{severity | pagerduty}}: critical, error, warning or info)"
                             .into(),
                     });
-                    false
+                    Filter::Text
                 }
             };
             if let Some(field) = field {
                 if !literal.is_empty() {
                     parts.push(Part::Text(std::mem::take(&mut literal)));
                 }
-                parts.push(Part::Field { field, json });
+                parts.push(Part::Field { field, filter });
             }
             rest = close + 2;
         }
@@ -319,17 +333,17 @@ mod tests {
                 Part::Text("{\"a\": \"".into()),
                 Part::Field {
                     field: Field::Name,
-                    json: false
+                    filter: Filter::Text
                 },
                 Part::Text("\", \"r\": ".into()),
                 Part::Field {
                     field: Field::Record,
-                    json: true
+                    filter: Filter::Json
                 },
                 Part::Text(", \"c\": ".into()),
                 Part::Field {
                     field: Field::Count,
-                    json: true
+                    filter: Filter::Json
                 },
                 Part::Text("}".into()),
             ]

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use tattletail_compiler::config::template::{Field, Part, Template};
+use tattletail_compiler::config::template::{Field, Filter, Part, Template};
 use tattletail_compiler::config::{SecretRef, Severity};
 
 use super::{shrink, AlertData, Extra};
@@ -247,6 +247,17 @@ fn capped(v: &Value) -> Value {
     v
 }
 
+/// PagerDuty Events v2's severity for a rule's: critical → critical,
+/// high → error, medium → warning, anything else (low, info, none) → info.
+pub fn pagerduty_severity(severity: Option<&str>) -> &'static str {
+    match severity {
+        Some("critical") => "critical",
+        Some("high") => "error",
+        Some("medium") => "warning",
+        _ => "info",
+    }
+}
+
 /// `s` escaped as the inside of a JSON string (no quotes).
 fn json_string_contents(s: &str) -> String {
     let quoted = Value::String(s.to_string()).to_string();
@@ -264,11 +275,18 @@ pub fn render(t: &Template, m: &Message, secret: &dyn Fn(&SecretRef) -> String) 
         match part {
             Part::Text(s) => out.push_str(s),
             Part::Secret(r) => out.push_str(&json_string_contents(&secret(r))),
-            Part::Field { field: f, json } => {
+            Part::Field { field: f, filter } => {
                 let v = field(m, *f);
-                if *json {
-                    out.push_str(&v.unwrap_or(Value::Null).to_string());
-                    continue;
+                match filter {
+                    Filter::Json => {
+                        out.push_str(&v.unwrap_or(Value::Null).to_string());
+                        continue;
+                    }
+                    Filter::PagerDuty => {
+                        out.push_str(pagerduty_severity(v.as_ref().and_then(Value::as_str)));
+                        continue;
+                    }
+                    Filter::Text => {}
                 }
                 let text = match v {
                     None | Some(Value::Null) => String::new(),
@@ -371,6 +389,9 @@ pub(crate) mod tests {
             "Root login: ConsoleLogin by arn:aws:iam::123456789012:root in 123456789012 (prod)/us-east-1"
         );
         assert_eq!(render(&t("{{thread_id}}"), &m), m.alert_id());
+        assert_eq!(render(&t("{{severity | pagerduty}}"), &m), "error");
+        let f = Message::FollowUp(Arc::new(followup()));
+        assert_eq!(render(&t("{{severity | pagerduty}}"), &f), "info");
         // The record as a JSON value, and as text inside a JSON string.
         let v: Value = serde_json::from_str(&render(
             &t("{\"r\": {{record | json}}, \"s\": \"{{match}}\"}"),
