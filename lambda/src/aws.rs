@@ -509,6 +509,35 @@ mod tests {
     }
 
     #[test]
+    fn needs_follow_the_secret_references() {
+        let app = |token: &str| DestinationKind::SlackApp {
+            token: SecretRef::parse(token),
+            channel: "#c".into(),
+        };
+        let none = Needs::for_destinations(&[
+            destination("a", app("env:TOKEN")),
+            destination("b", app("xoxb-literal")),
+        ]);
+        assert!(!none.any(), "env: and literals need no AWS");
+        let ssm = Needs::for_destinations(&[destination("a", app("ssm:/t"))]);
+        assert!(ssm.ssm && !ssm.secrets && ssm.any());
+        let hook = DestinationKind::Webhook {
+            url: "https://x".into(),
+            headers: vec![],
+            body: Some(
+                tattletail_compiler::config::template::Template::parse(
+                    "{\"k\": \"{{secretsmanager:pd}}\"}",
+                )
+                .unwrap(),
+            ),
+            hmac: None,
+        };
+        let sm = Needs::for_destinations(&[destination("h", hook)]);
+        assert!(sm.secrets && !sm.ssm);
+        assert!(Needs::all().ssm && Needs::all().secrets);
+    }
+
+    #[test]
     fn needs_of_a_plan_count_only_destinations_a_rule_sends_to() {
         let source = "\
 [[destination]]
