@@ -25,6 +25,7 @@ mod rule_tests;
 mod sigma;
 mod sigma_tests;
 pub use noise::{Dedup, KeyExpr, Noise, Period, Threshold};
+pub mod template;
 pub use rule_tests::{Expect, RuleTest, TestInput};
 pub use sigma::{cannot_read, CorrelationConfig, SigmaInput, SigmaOrigin};
 
@@ -232,7 +233,132 @@ pub struct Destination {
     /// `min_severity`: only alerts of this severity and above are sent
     /// here (see [`Destination::admits`]).
     pub min_severity: Option<Severity>,
+    /// `rate_limit`: at most this many messages per period.
+    pub rate_limit: Option<RateLimit>,
 }
+
+/// A destination's `rate_limit` (`"10/m"`): at most `count` messages per
+/// `per_secs` seconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Messages per period, at least 1.
+    pub count: u32,
+    /// The period: 1, 60 or 3600 seconds.
+    pub per_secs: u64,
+    /// As written, for messages.
+    pub text: String,
+}
+
+impl RateLimit {
+    /// Parse `N/s`, `N/m` or `N/h` (N ≥ 1); `None` otherwise.
+    pub fn parse(text: &str) -> Option<RateLimit> {
+        let (n, unit) = text.trim().split_once('/')?;
+        let n = n.trim();
+        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let count: u32 = n.parse().ok().filter(|&c| c >= 1)?;
+        let per_secs = match unit.trim() {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            _ => return None,
+        };
+        Some(RateLimit {
+            count,
+            per_secs,
+            text: text.to_string(),
+        })
+    }
+}
+
+/// Where a secret comes from: written in the file, an environment
+/// variable, an SSM parameter or a Secrets Manager secret. Resolved when
+/// sending (the Lambda crate's `secrets`). Its `Debug` and `Display` never
+/// show a literal value.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum SecretRef {
+    /// The value itself (anything without a known prefix).
+    Literal(String),
+    /// `env:NAME`.
+    Env(String),
+    /// `ssm:/param/name` (a SecureString is decrypted).
+    Ssm(String),
+    /// `secretsmanager:name-or-arn` (its SecretString).
+    SecretsManager(String),
+}
+
+impl SecretRef {
+    /// Read a reference: `env:`, `ssm:`, `secretsmanager:` prefixes, else
+    /// a literal.
+    pub fn parse(text: &str) -> SecretRef {
+        if let Some(n) = text.strip_prefix("env:") {
+            SecretRef::Env(n.to_string())
+        } else if let Some(n) = text.strip_prefix("ssm:") {
+            SecretRef::Ssm(n.to_string())
+        } else if let Some(n) = text.strip_prefix("secretsmanager:") {
+            SecretRef::SecretsManager(n.to_string())
+        } else {
+            SecretRef::Literal(text.to_string())
+        }
+    }
+
+    /// Is the value written in the file?
+    pub fn is_literal(&self) -> bool {
+        matches!(self, SecretRef::Literal(_))
+    }
+
+    /// What is wrong with a reference, if anything (an empty name, an
+    /// environment variable name that cannot be one).
+    pub(crate) fn problem(&self) -> Option<String> {
+        match self {
+            SecretRef::Literal(_) => None,
+            SecretRef::Env(n) if n.is_empty() => Some("`env:` needs a variable name".into()),
+            SecretRef::Env(n)
+                if n.starts_with(|c: char| c.is_ascii_digit())
+                    || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+            {
+                Some(format!("`{n}` is not an environment variable name"))
+            }
+            SecretRef::Ssm(n) if n.trim().is_empty() => {
+                Some("`ssm:` needs a parameter name".into())
+            }
+            SecretRef::SecretsManager(n) if n.trim().is_empty() => {
+                Some("`secretsmanager:` needs a secret name or ARN".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretRef::Literal(_) => f.write_str("<literal>"),
+            SecretRef::Env(n) => write!(f, "env:{n}"),
+            SecretRef::Ssm(n) => write!(f, "ssm:{n}"),
+            SecretRef::SecretsManager(n) => write!(f, "secretsmanager:{n}"),
+        }
+    }
+}
+
+impl std::fmt::Debug for SecretRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretRef({self})")
+    }
+}
+
+/// A webhook's signature: `hmac_secret` and `hmac_header`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hmac {
+    /// The key.
+    pub secret: SecretRef,
+    /// The header carrying `t=<unix seconds>,v1=<hex>`.
+    pub header: String,
+}
+
+/// The default `hmac_header`.
+pub const HMAC_HEADER: &str = "X-Tattletail-Signature";
 
 impl Destination {
     /// Does this destination take alerts of a rule of `severity`? With a
@@ -299,6 +425,25 @@ pub enum DestinationKind {
         /// `webhook_url`.
         url: String,
     },
+    /// `type = "slack_app"`: `chat.postMessage` with a bot token (Block
+    /// Kit messages; follow-ups reply in the alert's thread).
+    SlackApp {
+        /// `token` (`xoxb-...`), best as a reference.
+        token: SecretRef,
+        /// `channel`: `#name` or a channel id.
+        channel: String,
+    },
+    /// `type = "webhook"`: POST to any HTTP endpoint.
+    Webhook {
+        /// `url`, http(s).
+        url: String,
+        /// `headers`, in file order; values may be references.
+        headers: Vec<(String, SecretRef)>,
+        /// `body`; without it, the SNS message JSON.
+        body: Option<template::Template>,
+        /// `hmac_secret` / `hmac_header`.
+        hmac: Option<Hmac>,
+    },
 }
 
 impl DestinationKind {
@@ -308,6 +453,28 @@ impl DestinationKind {
             DestinationKind::Sns { .. } => "sns",
             DestinationKind::Ses { .. } => "ses",
             DestinationKind::SlackWebhook { .. } => "slack_webhook",
+            DestinationKind::SlackApp { .. } => "slack_app",
+            DestinationKind::Webhook { .. } => "webhook",
+        }
+    }
+
+    /// The secret references it holds (to know which AWS services
+    /// resolving them needs).
+    pub fn secrets(&self) -> Vec<&SecretRef> {
+        match self {
+            DestinationKind::SlackApp { token, .. } => vec![token],
+            DestinationKind::Webhook {
+                headers,
+                hmac,
+                body,
+                ..
+            } => headers
+                .iter()
+                .map(|(_, v)| v)
+                .chain(hmac.as_ref().map(|h| &h.secret))
+                .chain(body.iter().flat_map(|b| b.secrets()))
+                .collect(),
+            _ => Vec::new(),
         }
     }
 }
@@ -335,8 +502,16 @@ const DEST_KEYS: &[&str] = &[
     "to_emails",
     "from_email",
     "min_severity",
+    "token",
+    "channel",
+    "url",
+    "headers",
+    "body",
+    "hmac_secret",
+    "hmac_header",
+    "rate_limit",
 ];
-const DEST_TYPES: &[&str] = &["sns", "ses", "slack_webhook"];
+const DEST_TYPES: &[&str] = &["sns", "ses", "slack_webhook", "slack_app", "webhook"];
 
 /// Parse and validate a config. Returns what could be read (rules and
 /// destinations that are valid on their own) and every diagnostic,
@@ -399,7 +574,7 @@ pub fn parse_with(source: &str, sigma: &mut SigmaInput<'_>) -> (Config, Vec<Diag
                         }
                         continue;
                     }
-                    let (dest, id) = destination(table, span, &mut diags);
+                    let (dest, id) = destination(source, table, span, &mut diags);
                     let Some((id, id_span)) = id else { continue };
                     if let Some((_, first)) = dest_spans.iter().find(|(d, _)| *d == id) {
                         let (line, _) = crate::diag::line_col(source, first.start);
@@ -952,6 +1127,7 @@ fn rule(
 /// A destination (when valid) and its id (whenever it has one, so that
 /// duplicates are found even among invalid destinations).
 fn destination(
+    source: &str,
     table: &Table<'_>,
     span: Range<usize>,
     diags: &mut Vec<Diagnostic>,
@@ -972,8 +1148,9 @@ fn destination(
     let Some((typ, typ_span)) = typ else {
         if lookup(table, "type").is_none() {
             diags.push(
-                Diagnostic::error(format!("{label} has no `type`"), span)
-                    .with_help("add type = \"sns\", \"ses\" or \"slack_webhook\""),
+                Diagnostic::error(format!("{label} has no `type`"), span).with_help(
+                    "add type = \"sns\", \"ses\", \"slack_webhook\", \"slack_app\" or \"webhook\"",
+                ),
             );
         }
         return (None, id);
@@ -1073,6 +1250,8 @@ fn destination(
                 None
             }
         },
+        "slack_app" => slack_app(table, &label, &span, diags),
+        "webhook" => webhook(source, table, &label, &span, diags),
         other => {
             diags.push(
                 Diagnostic::error(format!("unknown destination type `{other}`"), typ_span)
@@ -1082,15 +1261,322 @@ fn destination(
         }
     };
     let min_severity = destination_min_severity(table, diags);
+    let rate_limit = destination_rate_limit(table, diags);
     let dest = match (&id, kind) {
         (Some((id, _)), Some(kind)) => Some(Destination {
             id: id.clone(),
             kind,
             min_severity,
+            rate_limit,
         }),
         _ => None,
     };
     (dest, id)
+}
+
+/// What secret references look like, for help texts.
+const SECRET_FORMS: &str = "env:NAME (an environment variable of the Lambda), ssm:/param/name (an SSM parameter, SecureString ok) or secretsmanager:name-or-arn (a Secrets Manager secret)";
+
+/// A key holding a [`SecretRef`]; a literal value is a secret written in
+/// the file (warned).
+fn secret(
+    table: &Table<'_>,
+    key: &str,
+    label: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<SecretRef> {
+    let (text, span) = string(table, key, diags)?;
+    secret_value(&text, span, &format!("{label}: `{key}`"), true, diags)
+}
+
+/// `text` as a [`SecretRef`]; with `warn_literal`, a literal is warned
+/// about (and an empty one is an error).
+fn secret_value(
+    text: &str,
+    span: Range<usize>,
+    what: &str,
+    warn_literal: bool,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<SecretRef> {
+    let r = SecretRef::parse(text);
+    if let Some(problem) = r.problem() {
+        diags.push(
+            Diagnostic::error(format!("{what}: {problem}"), span)
+                .with_help(format!("a secret reference is {SECRET_FORMS}")),
+        );
+        return None;
+    }
+    if r.is_literal() && warn_literal {
+        if text.is_empty() {
+            diags.push(
+                Diagnostic::error(format!("{what} is empty"), span)
+                    .with_help(format!("write the secret as {SECRET_FORMS}")),
+            );
+            return None;
+        }
+        diags.push(
+            Diagnostic::warning(format!("{what} is a secret written in the config file"), span)
+                .with_help(format!(
+                    "keep secrets out of the file: write {SECRET_FORMS}, e.g. \"ssm:/tattletail/slack-token\""
+                )),
+        );
+    }
+    Some(r)
+}
+
+/// `type = "slack_app"`: `token` and `channel`.
+fn slack_app(
+    table: &Table<'_>,
+    label: &str,
+    span: &Range<usize>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<DestinationKind> {
+    let token = secret(table, "token", label, diags);
+    if token.is_none() && lookup(table, "token").is_none() {
+        diags.push(
+            Diagnostic::error(format!("{label} of type `slack_app` needs `token`"), span.clone())
+                .with_help(format!(
+                    "add the bot token (xoxb-..., scope chat:write) as a reference, e.g. token = \"ssm:/tattletail/slack-token\"; {SECRET_FORMS}"
+                )),
+        );
+    }
+    let channel = match string(table, "channel", diags) {
+        Some((c, c_span)) if c.trim().is_empty() => {
+            diags.push(
+                Diagnostic::error(format!("{label}: `channel` is empty"), c_span)
+                    .with_help("name the channel, e.g. channel = \"#security\" or a channel id such as \"C0123456789\""),
+            );
+            None
+        }
+        Some((c, _)) => Some(c),
+        None => {
+            if lookup(table, "channel").is_none() {
+                diags.push(
+                    Diagnostic::error(format!("{label} of type `slack_app` needs `channel`"), span.clone())
+                        .with_help("add channel = \"#security\" (or a channel id such as \"C0123456789\"); invite the app to it"),
+                );
+            }
+            None
+        }
+    };
+    Some(DestinationKind::SlackApp {
+        token: token?,
+        channel: channel?,
+    })
+}
+
+/// Is `name` an HTTP header name (an RFC 9110 token)?
+fn header_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// A webhook's `url`: required, http(s).
+fn webhook_url(
+    table: &Table<'_>,
+    label: &str,
+    span: &Range<usize>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    let Some((u, u_span)) = string(table, "url", diags) else {
+        if lookup(table, "url").is_none() {
+            diags.push(
+                Diagnostic::error(format!("{label} of type `webhook` needs `url`"), span.clone())
+                    .with_help("add url = \"https://...\", e.g. url = \"https://events.pagerduty.com/v2/enqueue\""),
+            );
+        }
+        return None;
+    };
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"));
+    if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
+        diags.push(
+            Diagnostic::error(format!("{label}: `url` must be an http(s) URL"), u_span)
+                .with_help("e.g. url = \"https://events.pagerduty.com/v2/enqueue\""),
+        );
+        return None;
+    }
+    Some(u)
+}
+
+/// A webhook's `headers`: `None` when one is unusable.
+fn webhook_headers(
+    table: &Table<'_>,
+    label: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<(String, SecretRef)>> {
+    let mut headers = Vec::new();
+    let Some((_, v)) = lookup(table, "headers") else {
+        return Some(headers);
+    };
+    let DeValue::Table(t) = v.get_ref() else {
+        diags.push(
+            Diagnostic::error(
+                format!(
+                    "`headers` must be a table, found {}",
+                    v.get_ref().type_str()
+                ),
+                v.span(),
+            )
+            .with_help(
+                "write headers = { Authorization = \"env:API_TOKEN\", \"X-Team\" = \"secops\" }",
+            ),
+        );
+        return None;
+    };
+    let mut ok = true;
+    for (k, hv) in t.iter() {
+        let name = k.get_ref().to_string();
+        if !header_name_ok(&name) {
+            ok = false;
+            diags.push(
+                Diagnostic::error(format!("`{name}` is not an HTTP header name"), k.span())
+                    .with_help(
+                        "header names are letters, digits and -, e.g. Authorization or X-Api-Key",
+                    ),
+            );
+            continue;
+        }
+        let DeValue::String(text) = hv.get_ref() else {
+            ok = false;
+            diags.push(
+                Diagnostic::error(
+                    format!(
+                        "header `{name}` must be a string, found {}",
+                        hv.get_ref().type_str()
+                    ),
+                    hv.span(),
+                )
+                .with_help(format!(
+                    "write the value as a string, e.g. {name} = \"env:API_TOKEN\""
+                )),
+            );
+            continue;
+        };
+        let lower = name.to_ascii_lowercase();
+        let sensitive = ["authorization", "token", "key", "secret", "password"]
+            .iter()
+            .any(|w| lower.contains(w));
+        let what = format!("{label}: header `{name}`");
+        match secret_value(text, hv.span(), &what, sensitive, diags) {
+            Some(r) => headers.push((name, r)),
+            None => ok = false,
+        }
+    }
+    ok.then_some(headers)
+}
+
+/// A webhook's `body` template, its errors mapped into the file. The
+/// outer `None`: no body; `Some(None)`: an unusable one.
+fn webhook_body(
+    source: &str,
+    table: &Table<'_>,
+    label: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Option<template::Template>> {
+    let (_, v) = lookup(table, "body")?;
+    let DeValue::String(text) = v.get_ref() else {
+        diags.push(
+            Diagnostic::error(
+                format!("`body` must be a string, found {}", v.get_ref().type_str()),
+                v.span(),
+            )
+            .with_help(
+                "write the body as a template string, e.g. body = '{\"text\": \"{{text}}\"}'",
+            ),
+        );
+        return Some(None);
+    };
+    match template::Template::parse(text) {
+        Ok(t) => Some(Some(t)),
+        Err(errors) => {
+            let map = OffsetMap::new(&source[v.span()], v.span().start, text);
+            for e in errors {
+                diags.push(
+                    Diagnostic::error(format!("{label}: {}", e.message), map.map_range(e.range))
+                        .with_help(e.help),
+                );
+            }
+            Some(None)
+        }
+    }
+}
+
+/// `type = "webhook"`: `url`, `headers`, `body`, `hmac_secret`, `hmac_header`.
+fn webhook(
+    source: &str,
+    table: &Table<'_>,
+    label: &str,
+    span: &Range<usize>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<DestinationKind> {
+    let url = webhook_url(table, label, span, diags);
+    let headers = webhook_headers(table, label, diags);
+    let body = webhook_body(source, table, label, diags);
+    let header = string(table, "hmac_header", diags);
+    let mut header_ok = true;
+    if let Some((h, h_span)) = &header {
+        if !header_name_ok(h) {
+            header_ok = false;
+            diags.push(
+                Diagnostic::error(
+                    format!("`hmac_header`: `{h}` is not an HTTP header name"),
+                    h_span.clone(),
+                )
+                .with_help(format!(
+                    "e.g. hmac_header = \"{HMAC_HEADER}\" (the default)"
+                )),
+            );
+        }
+    }
+    let hmac = match lookup(table, "hmac_secret") {
+        None => {
+            if let Some((_, h_span)) = &header {
+                diags.push(
+                    Diagnostic::warning(
+                        "`hmac_header` without `hmac_secret` is ignored",
+                        h_span.clone(),
+                    )
+                    .with_help("add hmac_secret = \"env:WEBHOOK_SECRET\" to sign the requests"),
+                );
+            }
+            None
+        }
+        Some(_) => Some(secret(table, "hmac_secret", label, diags).map(|secret| {
+            Hmac {
+                secret,
+                header: header
+                    .map(|(h, _)| h)
+                    .unwrap_or_else(|| HMAC_HEADER.to_string()),
+            }
+        })?),
+    };
+    if !header_ok || matches!(body, Some(None)) {
+        return None;
+    }
+    Some(DestinationKind::Webhook {
+        url: url?,
+        headers: headers?,
+        body: body.flatten(),
+        hmac,
+    })
+}
+
+/// A destination's `rate_limit`.
+fn destination_rate_limit(table: &Table<'_>, diags: &mut Vec<Diagnostic>) -> Option<RateLimit> {
+    let (text, span) = string(table, "rate_limit", diags)?;
+    let parsed = RateLimit::parse(&text);
+    if parsed.is_none() {
+        diags.push(
+            Diagnostic::error(format!("`rate_limit` `{text}` is not N/s, N/m or N/h"), span).with_help(
+                "write how many messages per second, minute or hour this destination takes, with N at least 1, e.g. rate_limit = \"20/m\"",
+            ),
+        );
+    }
+    parsed
 }
 
 // ---- Routing: `min_severity` and `[[route]]` ----
@@ -1700,5 +2186,196 @@ tags = [1]
         }
         let sev = diags.iter().find(|d| d.message.contains("urgent")).unwrap();
         assert_eq!(&src[sev.span.clone()], "\"urgent\"");
+    }
+
+    #[test]
+    fn slack_app_and_webhook_destinations() {
+        let src = r##"
+[[rule]]
+jq_match = '.'
+
+[[destination]]
+id = "app"
+type = "slack_app"
+token = "ssm:/tattletail/slack-token"
+channel = "#security"
+rate_limit = "20/m"
+
+[[destination]]
+id = "pd"
+type = "webhook"
+url = "https://events.pagerduty.com/v2/enqueue"
+headers = { Authorization = "env:PD_TOKEN", "X-Team" = "secops" }
+body = '''{"routing_key": "{{alert_id}}", "payload": {{record | json}}}'''
+hmac_secret = "secretsmanager:tattletail/webhook"
+rate_limit = "1/s"
+
+[[destination]]
+id = "plain"
+type = "webhook"
+url = "http://127.0.0.1:9/hook"
+"##;
+        let (cfg, diags) = parse(src);
+        assert!(diags.is_empty(), "{diags:?}");
+        let d = &cfg.destinations;
+        assert_eq!(
+            d[0].kind,
+            DestinationKind::SlackApp {
+                token: SecretRef::Ssm("/tattletail/slack-token".into()),
+                channel: "#security".into()
+            }
+        );
+        assert_eq!(
+            d[0].rate_limit,
+            Some(RateLimit {
+                count: 20,
+                per_secs: 60,
+                text: "20/m".into()
+            })
+        );
+        let DestinationKind::Webhook {
+            url,
+            headers,
+            body,
+            hmac,
+        } = &d[1].kind
+        else {
+            panic!("{:?}", d[1].kind)
+        };
+        assert_eq!(url, "https://events.pagerduty.com/v2/enqueue");
+        assert_eq!(
+            headers,
+            &[
+                (
+                    "Authorization".to_string(),
+                    SecretRef::Env("PD_TOKEN".into())
+                ),
+                ("X-Team".to_string(), SecretRef::Literal("secops".into()))
+            ]
+        );
+        assert_eq!(body.as_ref().unwrap().fields().count(), 2);
+        assert_eq!(
+            hmac,
+            &Some(Hmac {
+                secret: SecretRef::SecretsManager("tattletail/webhook".into()),
+                header: HMAC_HEADER.into()
+            })
+        );
+        assert_eq!(d[1].kind.secrets().len(), 3);
+        assert_eq!(d[1].rate_limit.as_ref().map(|r| r.per_secs), Some(1));
+        assert_eq!(
+            d[2].kind,
+            DestinationKind::Webhook {
+                url: "http://127.0.0.1:9/hook".into(),
+                headers: vec![],
+                body: None,
+                hmac: None
+            }
+        );
+        assert_eq!(d[2].kind.type_name(), "webhook");
+    }
+
+    #[test]
+    fn secret_refs_parse_and_never_show_literals() {
+        assert_eq!(
+            SecretRef::parse("env:TOKEN"),
+            SecretRef::Env("TOKEN".into())
+        );
+        assert_eq!(SecretRef::parse("ssm:/a/b"), SecretRef::Ssm("/a/b".into()));
+        assert_eq!(
+            SecretRef::parse("secretsmanager:arn:aws:secretsmanager:us-east-1:1:secret:x"),
+            SecretRef::SecretsManager("arn:aws:secretsmanager:us-east-1:1:secret:x".into())
+        );
+        let lit = SecretRef::parse("xoxb-very-secret");
+        assert_eq!(lit, SecretRef::Literal("xoxb-very-secret".into()));
+        assert_eq!(lit.to_string(), "<literal>");
+        assert!(!format!("{lit:?}").contains("secret"));
+        let kind = DestinationKind::SlackApp {
+            token: lit,
+            channel: "#c".into(),
+        };
+        assert!(!format!("{kind:?}").contains("xoxb"));
+        assert_eq!(SecretRef::parse("env:X").to_string(), "env:X");
+        assert_eq!(SecretRef::parse("ssm:/p").to_string(), "ssm:/p");
+    }
+
+    #[test]
+    fn rate_limits_parse() {
+        let r = |t: &str| RateLimit::parse(t).map(|r| (r.count, r.per_secs));
+        assert_eq!(r("1/s"), Some((1, 1)));
+        assert_eq!(r("30/m"), Some((30, 60)));
+        assert_eq!(r("500/h"), Some((500, 3600)));
+        for bad in [
+            "0/s",
+            "5",
+            "5/d",
+            "-1/s",
+            "x/m",
+            "/m",
+            "99999999999/s",
+            "1.5/s",
+        ] {
+            assert_eq!(r(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_new_destination_keys_are_located_with_help() {
+        let src = r##"
+[[destination]]
+id = "app"
+type = "slack_app"
+token = "xoxb-123"
+
+[[destination]]
+id = "app2"
+type = "slack_app"
+token = "env:"
+channel = "#x"
+rate_limit = "10/day"
+
+[[destination]]
+id = "hook"
+type = "webhook"
+url = "ftp://x"
+headers = { "Bad Header" = "x", Authorization = 5 }
+hmac_header = "X-Sig"
+body = """
+{"a": "{{name}}",
+ "b": "{{ evnt_name }}", "c": {{record | yaml}}}"""
+
+[[destination]]
+id = "hook2"
+type = "webhook"
+"##;
+        let (_, diags) = parse(src);
+        let find = |msg: &str| {
+            diags
+                .iter()
+                .find(|d| d.message == msg)
+                .unwrap_or_else(|| panic!("missing {msg:?} in {diags:#?}"))
+        };
+        let w = find("destination `app`: `token` is a secret written in the config file");
+        assert!(!w.is_error() && w.help.as_deref().unwrap().contains("ssm:"));
+        assert!(find("destination `app` of type `slack_app` needs `channel`").is_error());
+        assert!(find("destination `app2`: `token`: `env:` needs a variable name").is_error());
+        let r = find("`rate_limit` `10/day` is not N/s, N/m or N/h");
+        assert_eq!(&src[r.span.clone()], "\"10/day\"");
+        assert!(r.help.as_deref().unwrap().contains("20/m"));
+        find("destination `hook`: `url` must be an http(s) URL");
+        find("`Bad Header` is not an HTTP header name");
+        find("header `Authorization` must be a string, found integer");
+        find("destination `hook2` of type `webhook` needs `url`");
+        let p = find("destination `hook`: unknown placeholder `evnt_name`");
+        assert_eq!(&src[p.span.clone()], "evnt_name");
+        let (line, col) = crate::diag::line_col(src, p.span.start);
+        assert_eq!((line, col), (22, 11));
+        assert!(p.help.as_deref().unwrap().contains("event_name"));
+        let f = find("destination `hook`: unknown filter `yaml`");
+        assert_eq!(&src[f.span.clone()], "yaml");
+        assert!(find("`hmac_header` without `hmac_secret` is ignored")
+            .help
+            .is_some());
+        assert!(diags.iter().all(|d| d.help.is_some()), "{diags:#?}");
     }
 }

@@ -25,7 +25,7 @@ use aws_config::profile::ProfileFileRegionProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
-use tattletail_compiler::config::{Destination, DestinationKind};
+use tattletail_compiler::config::{Destination, DestinationKind, SecretRef};
 use tattletail_compiler::plan::Plan;
 
 /// What one of the [`SetupError::NoRegion`] fixes says.
@@ -188,6 +188,10 @@ pub struct Needs {
     pub ses: bool,
     /// DynamoDB: the noise-control state table (`state`).
     pub dynamodb: bool,
+    /// SSM: destinations' `ssm:` secret references.
+    pub ssm: bool,
+    /// Secrets Manager: destinations' `secretsmanager:` secret references.
+    pub secrets: bool,
 }
 
 impl Needs {
@@ -199,6 +203,8 @@ impl Needs {
             sns: true,
             ses: true,
             dynamodb: true,
+            ssm: true,
+            secrets: true,
         }
     }
 
@@ -210,7 +216,14 @@ impl Needs {
             match d.kind {
                 DestinationKind::Sns { .. } => needs.sns = true,
                 DestinationKind::Ses { .. } => needs.ses = true,
-                DestinationKind::SlackWebhook { .. } => {}
+                _ => {}
+            }
+            for secret in d.kind.secrets() {
+                match secret {
+                    SecretRef::Ssm(_) => needs.ssm = true,
+                    SecretRef::SecretsManager(_) => needs.secrets = true,
+                    SecretRef::Literal(_) | SecretRef::Env(_) => {}
+                }
             }
         }
         needs
@@ -231,7 +244,7 @@ impl Needs {
 
     /// Is any AWS service needed?
     pub fn any(&self) -> bool {
-        self.s3 || self.sns || self.ses || self.dynamodb
+        self.s3 || self.sns || self.ses || self.dynamodb || self.ssm || self.secrets
     }
 }
 
@@ -262,6 +275,8 @@ pub struct Clients {
     sns: Option<aws_sdk_sns::Client>,
     ses: Option<aws_sdk_sesv2::Client>,
     dynamodb: Option<aws_sdk_dynamodb::Client>,
+    ssm: Option<aws_sdk_ssm::Client>,
+    secrets: Option<aws_sdk_secretsmanager::Client>,
     http: reqwest::Client,
 }
 
@@ -282,6 +297,8 @@ impl Clients {
             sns: None,
             ses: None,
             dynamodb: None,
+            ssm: None,
+            secrets: None,
             http,
         };
         if !needs.any() {
@@ -330,6 +347,12 @@ impl Clients {
         if needs.dynamodb {
             clients.dynamodb = Some(aws_sdk_dynamodb::Client::new(&shared));
         }
+        if needs.ssm {
+            clients.ssm = Some(aws_sdk_ssm::Client::new(&shared));
+        }
+        if needs.secrets {
+            clients.secrets = Some(aws_sdk_secretsmanager::Client::new(&shared));
+        }
         Ok(clients)
     }
 
@@ -340,6 +363,8 @@ impl Clients {
             sns: self.sns.is_some(),
             ses: self.ses.is_some(),
             dynamodb: self.dynamodb.is_some(),
+            ssm: self.ssm.is_some(),
+            secrets: self.secrets.is_some(),
         }
     }
 
@@ -375,7 +400,23 @@ impl Clients {
         })
     }
 
-    /// HTTP, for Slack webhooks (always built).
+    /// SSM (`ssm:` secret references).
+    pub fn ssm(&self) -> Result<&aws_sdk_ssm::Client, SetupError> {
+        self.ssm.as_ref().ok_or(SetupError::NotBuilt {
+            service: "SSM",
+            field: "ssm",
+        })
+    }
+
+    /// Secrets Manager (`secretsmanager:` secret references).
+    pub fn secrets(&self) -> Result<&aws_sdk_secretsmanager::Client, SetupError> {
+        self.secrets.as_ref().ok_or(SetupError::NotBuilt {
+            service: "Secrets Manager",
+            field: "secrets",
+        })
+    }
+
+    /// HTTP, for Slack and webhooks (always built).
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }
@@ -431,6 +472,7 @@ mod tests {
             id: id.into(),
             kind,
             min_severity: None,
+            rate_limit: None,
         }
     }
 
@@ -494,6 +536,35 @@ mod tests {
             }
         );
         assert!(Needs::all().s3 && Needs::all().sns && Needs::all().ses && Needs::all().dynamodb);
+    }
+
+    #[test]
+    fn needs_follow_the_secret_references() {
+        let app = |token: &str| DestinationKind::SlackApp {
+            token: SecretRef::parse(token),
+            channel: "#c".into(),
+        };
+        let none = Needs::for_destinations(&[
+            destination("a", app("env:TOKEN")),
+            destination("b", app("xoxb-literal")),
+        ]);
+        assert!(!none.any(), "env: and literals need no AWS");
+        let ssm = Needs::for_destinations(&[destination("a", app("ssm:/t"))]);
+        assert!(ssm.ssm && !ssm.secrets && ssm.any());
+        let hook = DestinationKind::Webhook {
+            url: "https://x".into(),
+            headers: vec![],
+            body: Some(
+                tattletail_compiler::config::template::Template::parse(
+                    "{\"k\": \"{{secretsmanager:pd}}\"}",
+                )
+                .unwrap(),
+            ),
+            hmac: None,
+        };
+        let sm = Needs::for_destinations(&[destination("h", hook)]);
+        assert!(sm.secrets && !sm.ssm);
+        assert!(Needs::all().ssm && Needs::all().secrets);
     }
 
     #[test]

@@ -1,13 +1,15 @@
-//! Delivering alerts to the config's destinations (SNS, SES, Slack), the
-//! same way from the Lambda and from `tattletail scan --send`.
+//! Delivering alerts and follow-ups ([`Message`]) to the config's
+//! destinations (SNS, SES, Slack webhooks, Slack apps, webhooks), the same
+//! way from the Lambda and from `tattletail scan --send`.
 //!
 //! One send per (alert, destination), in rule order then destination-list
 //! order (upstream's fan-out). Sends run concurrently up to a bound; a
 //! caller takes a permit before spawning, so a burst of alerts slows the
 //! scan down instead of piling up in memory. Every send has a timeout and
 //! is retried on throttling, 5xx and network errors with exponential
-//! backoff and jitter (the SDK's standard strategy for SNS/SES, the loop
-//! below for Slack, which honours `Retry-After`). One destination failing
+//! backoff and jitter (the SDK's standard strategy for SNS/SES,
+//! [`Send::post_retrying`] for HTTP destinations, which honours
+//! `Retry-After`). One destination failing
 //! never holds up the others. An alert that still cannot be delivered is
 //! logged in full as one `undelivered_alert` line (the payload is in it, so
 //! it can be recovered from CloudWatch Logs) and counted.
@@ -17,13 +19,18 @@
 //! number of alerts of an object. [`Sends::finish`] waits for the rest, up
 //! to a time limit (the Lambda's deadline); a send still running then is
 //! abandoned and logged as `undelivered_alert` like any failed one.
+//!
+//! A successful send returns a [`Receipt`] (a Slack app message's `ts`,
+//! for threading follow-ups); [`Deliverer::on_delivered`] sees each one.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_sesv2::types::{Body, Content, Destination as SesDestination, EmailContent, Message};
+use aws_sdk_sesv2::types::{
+    Body, Content, Destination as SesDestination, EmailContent, Message as SesMessage,
+};
 use aws_sdk_sns::types::MessageAttributeValue;
 use tattletail_compiler::config::{Destination, DestinationKind};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -31,8 +38,9 @@ use tokio::task::{Id, JoinError, JoinSet};
 use tracing::{error, info, warn};
 
 use crate::aws::{error_chain, Clients, Settings, SetupError};
-use crate::payload::{self, AlertData};
+use crate::payload::{self, Message};
 use crate::s3::describe_error;
+use crate::secrets::SecretError;
 
 /// Counts of sends.
 #[derive(Debug, Default)]
@@ -48,8 +56,21 @@ pub struct Deliverer {
     clients: Clients,
     settings: Settings,
     permits: Arc<Semaphore>,
+    on_delivered: Option<OnDelivered>,
     /// Totals since this deliverer was made.
     pub counters: Arc<Counters>,
+}
+
+/// Told of every successful send (on the send's task): what, where, and
+/// the receipt (a Slack app message's `ts`, to thread a follow-up).
+pub type OnDelivered = Arc<dyn Fn(&Message, &Destination, &Receipt) + std::marker::Send + Sync>;
+
+/// What a successful send returns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Receipt {
+    /// The Slack app message's `ts` (a follow-up's `thread_ts`); `None`
+    /// for the other types.
+    pub thread: Option<String>,
 }
 
 /// Why one send failed (after every attempt); logged in the
@@ -63,14 +84,18 @@ pub enum SendError {
     /// The message could not be built.
     #[error("cannot build the message: {0}")]
     Message(String),
-    /// SNS, SES or the Slack webhook refused the alert or could not be
+    /// SNS, SES, Slack or the webhook refused the message or could not be
     /// reached; says which, and why.
     #[error("{0}")]
     Failed(String),
+    /// A secret of the destination could not be resolved (names the
+    /// reference, never a value).
+    #[error("{0}")]
+    Secret(#[from] SecretError),
 }
 
 /// Result of one send.
-pub type SendResult = Result<(), SendError>;
+pub type SendResult = Result<Receipt, SendError>;
 
 impl Deliverer {
     /// A deliverer using `clients`.
@@ -79,52 +104,74 @@ impl Deliverer {
             permits: Arc::new(Semaphore::new(settings.concurrency)),
             clients,
             settings,
+            on_delivered: None,
             counters: Arc::default(),
         }
     }
 
-    /// Send `alert` to each destination in `targets` (decided by
+    /// Call `f` after every successful send.
+    pub fn on_delivered(&mut self, f: OnDelivered) {
+        self.on_delivered = Some(f);
+    }
+
+    /// Send `message` (an alert or a follow-up) to each destination in
+    /// `targets` (decided by
     /// [`Plan::targets`](tattletail_compiler::plan::Plan::targets)), spawning the sends
     /// into `sends`. Waits for a free slot before each spawn, and reaps the
     /// sends that have finished meanwhile.
     pub async fn dispatch(
         &self,
-        alert: Arc<AlertData>,
+        message: impl Into<Message>,
         targets: &[&Destination],
         sends: &mut Sends,
     ) {
+        let message = message.into();
         for &dest in targets {
-            let permit = self
-                .permits
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("the semaphore is never closed");
-            sends.reap_ready();
-            sends.counters = Some(self.counters.clone());
-            let job = Send {
-                clients: self.clients.clone(),
-                settings: self.settings.clone(),
-                dest: dest.clone(),
-                alert: alert.clone(),
-                counters: self.counters.clone(),
-            };
-            let handle = sends.tasks.spawn(job.run(permit));
-            sends.pending.insert(
-                handle.id(),
-                Pending {
-                    dest: dest.clone(),
-                    alert: alert.clone(),
-                },
-            );
+            self.dispatch_to(message.clone(), dest, None, sends).await;
         }
+    }
+
+    /// Send `message` to `dest`; `thread`: the Slack app message to reply
+    /// to (`thread_ts`; ignored by the other types).
+    pub async fn dispatch_to(
+        &self,
+        message: Message,
+        dest: &Destination,
+        thread: Option<String>,
+        sends: &mut Sends,
+    ) {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        sends.reap_ready();
+        sends.counters = Some(self.counters.clone());
+        let job = Send {
+            clients: self.clients.clone(),
+            settings: self.settings.clone(),
+            dest: dest.clone(),
+            message: message.clone(),
+            thread,
+            counters: self.counters.clone(),
+            on_delivered: self.on_delivered.clone(),
+        };
+        let handle = sends.tasks.spawn(job.run(permit));
+        sends.pending.insert(
+            handle.id(),
+            Pending {
+                dest: dest.clone(),
+                message,
+            },
+        );
     }
 }
 
 /// What a send in flight is about, to log it if it never finishes.
 struct Pending {
     dest: Destination,
-    alert: Arc<AlertData>,
+    message: Message,
 }
 
 /// The sends of one input: spawned by [`Deliverer::dispatch`], reaped as
@@ -195,7 +242,7 @@ impl Sends {
             Ok((id, result)) => {
                 self.pending.remove(&id);
                 match result {
-                    Ok(()) => self.delivered += 1,
+                    Ok(_) => self.delivered += 1,
                     // Logged by the send itself.
                     Err(_) => self.undelivered += 1,
                 }
@@ -211,7 +258,7 @@ impl Sends {
                     format!("the send task failed: {e}")
                 };
                 match self.pending.remove(&e.id()) {
-                    Some(p) => log_undelivered(&p.dest, &p.alert, &why),
+                    Some(p) => log_undelivered(&p.dest, &p.message, &why),
                     None => error!(message = "send_task_failed", error = why.as_str()),
                 }
             }
@@ -219,37 +266,93 @@ impl Sends {
     }
 }
 
-struct Send {
-    clients: Clients,
-    settings: Settings,
-    dest: Destination,
-    alert: Arc<AlertData>,
+/// One send: a message to a destination, with its retries.
+pub(crate) struct Send {
+    pub(crate) clients: Clients,
+    pub(crate) settings: Settings,
+    pub(crate) dest: Destination,
+    pub(crate) message: Message,
+    /// A Slack app message to reply to.
+    pub(crate) thread: Option<String>,
     counters: Arc<Counters>,
+    on_delivered: Option<OnDelivered>,
+}
+
+/// What one HTTP attempt came to.
+pub(crate) enum Verdict<T> {
+    /// Delivered.
+    Done(T),
+    /// Worth another attempt (after the wait given, else backoff).
+    Retry(String, Option<Duration>),
+    /// Refused for good.
+    Fail(String),
+}
+
+/// One HTTP answer, read whole.
+pub(crate) struct Reply {
+    /// HTTP status.
+    pub(crate) status: u16,
+    /// `Retry-After` in seconds, capped at 30 s.
+    pub(crate) retry_after: Option<Duration>,
+    /// The body.
+    pub(crate) body: String,
+}
+
+impl Reply {
+    /// The body's first 200 characters, for messages.
+    pub(crate) fn excerpt(&self) -> String {
+        self.body.chars().take(200).collect()
+    }
+
+    /// The usual reading: 2xx delivered; 429 and 5xx retried; anything
+    /// else refused.
+    pub(crate) fn verdict(&self) -> Verdict<()> {
+        let why = format!("HTTP {} {}", self.status, self.excerpt());
+        match self.status {
+            200..=299 => Verdict::Done(()),
+            429 | 500.. => Verdict::Retry(why, self.retry_after),
+            _ => Verdict::Fail(why),
+        }
+    }
 }
 
 impl Send {
     async fn run(self, _permit: OwnedSemaphorePermit) -> SendResult {
-        let a = &self.alert;
+        let m = &self.message;
         let result = match &self.dest.kind {
             DestinationKind::Sns { topic_arn } => self.sns(topic_arn).await,
             DestinationKind::Ses { to, from } => self.ses(from, to).await,
             DestinationKind::SlackWebhook { url } => self.slack(url).await,
+            DestinationKind::SlackApp { token, channel } => {
+                crate::slack_app::post(&self, token, channel).await
+            }
+            DestinationKind::Webhook {
+                url,
+                headers,
+                body,
+                hmac,
+            } => crate::webhook::post(&self, url, headers, body.as_ref(), hmac.as_ref()).await,
         };
         match &result {
-            Ok(()) => {
+            Ok(receipt) => {
                 self.counters.delivered.fetch_add(1, Ordering::Relaxed);
                 info!(
                     message = "publish_alert",
-                    rule = a.name.as_str(),
-                    alert_id = a.alert_id.as_str(),
+                    rule = m.rule(),
+                    alert_id = m.alert_id(),
+                    kind = m.kind(),
                     destination = self.dest.id.as_str(),
                     r#type = self.dest.kind.type_name(),
-                    target = target(&self.dest).as_str()
+                    target = target(&self.dest).as_str(),
+                    thread = receipt.thread.as_deref().unwrap_or("")
                 );
+                if let Some(f) = &self.on_delivered {
+                    f(m, &self.dest, receipt);
+                }
             }
             Err(e) => {
                 self.counters.undelivered.fetch_add(1, Ordering::Relaxed);
-                log_undelivered(&self.dest, a, &e.to_string());
+                log_undelivered(&self.dest, m, &e.to_string());
             }
         }
         result
@@ -258,23 +361,23 @@ impl Send {
     async fn sns(&self, topic_arn: &str) -> SendResult {
         let attr = MessageAttributeValue::builder()
             .data_type("String")
-            .string_value(&self.alert.alert_id)
+            .string_value(self.message.alert_id())
             .build()
             .map_err(|e| SendError::Message(error_chain(&e)))?;
         self.clients
             .sns()?
             .publish()
             .topic_arn(topic_arn)
-            .message(payload::sns_message(&self.alert))
+            .message(sns_payload(&self.message))
             .message_attributes("tattletail_alert_id", attr)
             .send()
             .await
-            .map(|_| ())
+            .map(|_| Receipt::default())
             .map_err(|e| SendError::Failed(format!("SNS Publish failed: {}", describe_error(&e))))
     }
 
     async fn ses(&self, from: &str, to: &[String]) -> SendResult {
-        let (subject, body) = payload::email(&self.alert);
+        let (subject, body) = email_payload(&self.message);
         let content = |text: String| {
             Content::builder()
                 .data(text)
@@ -282,7 +385,7 @@ impl Send {
                 .build()
                 .map_err(|e| SendError::Message(error_chain(&e)))
         };
-        let message = Message::builder()
+        let message = SesMessage::builder()
             .subject(content(subject)?)
             .body(Body::builder().text(content(body)?).build())
             .build();
@@ -298,18 +401,45 @@ impl Send {
             .content(EmailContent::builder().simple(message).build())
             .send()
             .await
-            .map(|_| ())
+            .map(|_| Receipt::default())
             .map_err(|e| SendError::Failed(format!("SES SendEmail failed: {}", describe_error(&e))))
     }
 
     async fn slack(&self, url: &str) -> SendResult {
-        let body = payload::slack(&self.alert);
+        let body = match &self.message {
+            Message::Alert(a) => payload::slack(a),
+            Message::FollowUp(f) => payload::slack_followup(f),
+        };
         let masked = payload::mask_url(url);
+        self.post_retrying(
+            &masked,
+            || self.clients.http().post(url).json(&body),
+            Reply::verdict,
+        )
+        .await
+        .map(|()| Receipt::default())
+        .map_err(|(attempts, why)| {
+            SendError::Failed(format!(
+                "Slack webhook {masked} failed after {attempts} attempt(s): {why}"
+            ))
+        })
+    }
+
+    /// POST with retries: each attempt's answer is read whole and judged;
+    /// 429s wait for `Retry-After` (capped at 30 s), other retries back
+    /// off; network errors and timeouts are retried. `Err((attempts,
+    /// why))` when every attempt failed or one was refused. `masked`: the
+    /// target, safe to log.
+    pub(crate) async fn post_retrying<T>(
+        &self,
+        masked: &str,
+        request: impl Fn() -> reqwest::RequestBuilder,
+        judge: impl Fn(&Reply) -> Verdict<T>,
+    ) -> Result<T, (u32, String)> {
         let mut attempt = 1;
         loop {
-            let response = self.clients.http().post(url).json(&body).send().await;
+            let response = request().send().await;
             let (retryable, wait, why) = match response {
-                Ok(r) if r.status().is_success() => return Ok(()),
                 Ok(r) => {
                     let status = r.status().as_u16();
                     let retry_after = r
@@ -318,18 +448,17 @@ impl Send {
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<u64>().ok())
                         .map(|s| Duration::from_secs(s.min(30)));
-                    let text: String = r
-                        .text()
-                        .await
-                        .unwrap_or_default()
-                        .chars()
-                        .take(200)
-                        .collect();
-                    (
-                        status == 429 || status >= 500,
+                    let body = r.text().await.unwrap_or_default();
+                    let reply = Reply {
+                        status,
                         retry_after,
-                        format!("HTTP {status} {text}"),
-                    )
+                        body,
+                    };
+                    match judge(&reply) {
+                        Verdict::Done(t) => return Ok(t),
+                        Verdict::Retry(why, wait) => (true, wait, why),
+                        Verdict::Fail(why) => (false, None, why),
+                    }
                 }
                 // reqwest's error text includes the URL: mask it.
                 Err(e) if e.is_timeout() => (
@@ -340,17 +469,15 @@ impl Send {
                 Err(e) => (true, None, error_chain(&e.without_url())),
             };
             if !retryable || attempt >= self.settings.attempts {
-                return Err(SendError::Failed(format!(
-                    "Slack webhook {masked} failed after {attempt} attempt(s): {why}"
-                )));
+                return Err((attempt, why));
             }
             let delay = wait.unwrap_or_else(|| backoff(attempt));
             warn!(
                 message = "send_retry",
-                rule = self.alert.name.as_str(),
-                alert_id = self.alert.alert_id.as_str(),
+                rule = self.message.rule(),
+                alert_id = self.message.alert_id(),
                 destination = self.dest.id.as_str(),
-                target = masked.as_str(),
+                target = masked,
                 attempt = attempt as u64,
                 error = why.as_str(),
                 delay_ms = delay.as_millis() as u64
@@ -376,36 +503,65 @@ pub fn target(d: &Destination) -> String {
         DestinationKind::Sns { topic_arn } => topic_arn.clone(),
         DestinationKind::Ses { to, .. } => to.join(","),
         DestinationKind::SlackWebhook { url } => payload::mask_url(url),
+        DestinationKind::SlackApp { channel, .. } => format!("slack:{channel}"),
+        DestinationKind::Webhook { url, .. } => crate::webhook::mask(url),
     }
 }
 
-/// The payload that failed, as JSON text, for the log line.
-fn payload_for_log(d: &Destination, a: &AlertData) -> String {
+/// The SNS message of an alert or a follow-up.
+fn sns_payload(m: &Message) -> String {
+    match m {
+        Message::Alert(a) => payload::sns_message(a),
+        Message::FollowUp(f) => payload::sns_followup(f),
+    }
+}
+
+/// The email of an alert or a follow-up.
+fn email_payload(m: &Message) -> (String, String) {
+    match m {
+        Message::Alert(a) => payload::email(a),
+        Message::FollowUp(f) => payload::email_followup(f),
+    }
+}
+
+/// The payload that failed, as JSON text, for the log line (secrets
+/// masked).
+fn payload_for_log(d: &Destination, m: &Message) -> String {
     match &d.kind {
-        DestinationKind::Sns { .. } => payload::sns_message(a),
+        DestinationKind::Sns { .. } => sns_payload(m),
         DestinationKind::Ses { from, to } => {
-            let (subject, body) = payload::email(a);
+            let (subject, body) = email_payload(m);
             serde_json::json!({"from": from, "to": to, "subject": subject, "body": body})
                 .to_string()
         }
-        DestinationKind::SlackWebhook { .. } => payload::slack(a).to_string(),
+        DestinationKind::SlackWebhook { .. } => match m {
+            Message::Alert(a) => payload::slack(a).to_string(),
+            Message::FollowUp(f) => payload::slack_followup(f).to_string(),
+        },
+        DestinationKind::SlackApp { channel, .. } => {
+            crate::slack_app::body(m, channel, None).to_string()
+        }
+        DestinationKind::Webhook { body, .. } => {
+            crate::webhook::body(m, body.as_ref(), &|_| "********".to_string())
+        }
     }
 }
 
-/// The `undelivered_alert` line: the alert in full, where it should have
-/// gone and why it did not.
-fn log_undelivered(dest: &Destination, a: &AlertData, why: &str) {
+/// The `undelivered_alert` line: the alert or follow-up in full, where it
+/// should have gone and why it did not.
+fn log_undelivered(dest: &Destination, m: &Message, why: &str) {
     error!(
         message = "undelivered_alert",
-        rule = a.name.as_str(),
-        alert_id = a.alert_id.as_str(),
-        event_id = a.event_id().unwrap_or(""),
-        origin = a.origin.as_str(),
+        rule = m.rule(),
+        alert_id = m.alert_id(),
+        kind = m.kind(),
+        event_id = m.event_id().unwrap_or(""),
+        origin = m.origin(),
         destination = dest.id.as_str(),
         r#type = dest.kind.type_name(),
         target = target(dest).as_str(),
         error = why,
-        payload_json = payload_for_log(dest, a).as_str()
+        payload_json = payload_for_log(dest, m).as_str()
     );
 }
 

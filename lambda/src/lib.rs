@@ -1,7 +1,8 @@
 //! Tattletail's AWS side. With the `aws` feature (the default): the Lambda
 //! handler ([`handler`]) and its inputs ([`event`], [`s3`], [`config_source`]),
-//! delivery to SNS, SES and Slack in upstream's payload formats
-//! ([`payload`], [`deliver`]), the shared scan-and-deliver step
+//! delivery to SNS, SES and Slack in upstream's payload formats, to Slack
+//! apps and any webhook ([`payload`], [`deliver`], [`slack_app`],
+//! [`webhook`], with [`secrets`] for their tokens), the shared scan-and-deliver step
 //! ([`pipeline`]), the invocation deadline ([`deadline`]) and JSON logs with CloudWatch metrics ([`logging`]). The
 //! engine crates (`tattletail-compiler`, `tattletail-runtime`) stay free of
 //! the AWS SDK; this crate is the only one that builds it.
@@ -32,4 +33,10 @@ pub mod pipeline;
 #[cfg(feature = "aws")]
 pub mod s3;
 #[cfg(feature = "aws")]
+pub mod secrets;
+#[cfg(feature = "aws")]
+pub mod slack_app;
+#[cfg(feature = "aws")]
 pub mod state;
+#[cfg(feature = "aws")]
+pub mod webhook;

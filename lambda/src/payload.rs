@@ -21,10 +21,22 @@
 //! make a `<https://evil|link>`, and attachments have markdown turned off.
 //! Nothing is rejected for size: an oversized record is shortened with a
 //! visible marker.
+//!
+//! Submodules: [`message`] (what a send carries, an alert or a follow-up,
+//! and webhook body templates rendered for it), [`followup`] (follow-up
+//! payloads for SNS, SES and Slack webhooks), [`slack_app`] (Block Kit
+//! messages of the `slack_app` destination).
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tattletail_compiler::config::{RuleMeta, Severity};
+
+pub mod followup;
+pub mod message;
+pub mod slack_app;
+pub use followup::{email_followup, slack_followup, sns_followup};
+pub use message::{render, Message};
+pub use slack_app::{slack_app_followup, slack_app_message};
 
 /// SNS's message limit (256 KiB), minus room for the message attribute.
 pub const SNS_LIMIT: usize = 256 * 1024 - 1024;

@@ -32,6 +32,7 @@ pub fn lambda_event(data: &[u8]) {
                 UnitResult::Succeeded(format!("{} objects", objects.len()))
             }
             Work::Ignore(why) => UnitResult::Succeeded(why.clone()),
+            Work::Sweep => UnitResult::Succeeded("sweep".into()),
             Work::Invalid(why) => {
                 assert!(!why.is_empty(), "an invalid unit without a reason");
                 UnitResult::PermanentFailure(why.clone())
