@@ -166,6 +166,10 @@ pub struct ScanArgs {
     #[cfg(feature = "aws")]
     #[arg(long)]
     pub send: bool,
+    /// With --send: keep noise-control state (dedup, thresholds, cooldowns, exactly-once sends) in this DynamoDB table, shared with the Lambda; without it the state lives in this run.
+    #[cfg(feature = "aws")]
+    #[arg(long, value_name = "TABLE", requires = "send")]
+    pub state_table: Option<String>,
     /// Threads evaluating records [default: the number of cores].
     #[arg(long, short = 'j', value_name = "N", value_parser = at_least_one)]
     pub jobs: Option<usize>,
@@ -184,6 +188,18 @@ fn at_least_one(text: &str) -> Result<usize, String> {
 }
 
 impl ScanArgs {
+    /// `--state-table` (always none without the `aws` feature).
+    pub fn state_table(&self) -> Option<String> {
+        #[cfg(feature = "aws")]
+        {
+            self.state_table.clone()
+        }
+        #[cfg(not(feature = "aws"))]
+        {
+            None
+        }
+    }
+
     /// `--send` (always false without the `aws` feature).
     pub fn send(&self) -> bool {
         #[cfg(feature = "aws")]

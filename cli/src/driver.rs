@@ -84,7 +84,8 @@ pub fn run(run: ScanRun) -> Status {
 
     #[cfg(feature = "aws")]
     let aws = if remote || run.send {
-        match crate::remote::Aws::start(&run.compiled, remote, run.send) {
+        match crate::remote::Aws::start(&run.compiled, remote, run.send, run.state_table.as_deref())
+        {
             Ok(a) => Some(a),
             Err(e) => {
                 note(escape(&e));
@@ -253,10 +254,16 @@ pub fn run(run: ScanRun) -> Status {
     let sent = {
         drop(deliver_sink);
         delivery.map(|d| {
-            let (delivered, undelivered) = d.finish();
+            let done = d.finish();
             Sent {
-                delivered,
-                undelivered,
+                delivered: done.delivered,
+                undelivered: done.undelivered,
+                skipped: done.skipped,
+                busy: done.busy,
+                deduplicated: done.noise.deduplicated,
+                below_threshold: done.noise.below_threshold,
+                throttled: done.noise.throttled,
+                follow_ups: done.noise.follow_ups,
             }
         })
     };

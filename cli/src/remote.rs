@@ -3,7 +3,9 @@
 //! prefixes are listed up front (so the progress bar has a total), and
 //! objects are opened a few ahead of the one being scanned, each streamed
 //! exactly as the Lambda streams it. Delivery is the Lambda's own
-//! ([`pipeline::Delivery`]).
+//! ([`pipeline::Delivery`]), noise control included: its state lives in
+//! the run, or in the DynamoDB table of `--state-table` (shared with the
+//! Lambda, so a backfill does not send again what the Lambda sent).
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
@@ -13,8 +15,10 @@ use tattletail_compiler::plan::Compiled;
 use tattletail_lambda::aws::{Clients, Needs, Settings};
 use tattletail_lambda::deliver::Deliverer;
 use tattletail_lambda::event::ObjectRef;
+use tattletail_lambda::noise::{Clock, NoiseControl};
 use tattletail_lambda::pipeline::Delivery;
 use tattletail_lambda::s3::{self, FetchError, Object};
+use tattletail_lambda::state::Store;
 use tokio::task::JoinHandle;
 
 /// Objects opened ahead of the one being scanned.
@@ -25,6 +29,7 @@ pub struct Aws {
     runtime: tokio::runtime::Runtime,
     clients: Clients,
     settings: Settings,
+    noise: Arc<NoiseControl>,
 }
 
 impl Aws {
@@ -32,7 +37,15 @@ impl Aws {
     /// SES when `send` and a rule sends to a destination of that kind
     /// (Slack needs no AWS at all: no region, credential or metadata
     /// lookup then).
-    pub fn start(compiled: &Compiled, s3: bool, send: bool) -> Result<Aws, String> {
+    ///
+    /// `state_table`: noise-control state (and exactly-once claims) in
+    /// that DynamoDB table; without it, in memory for the run.
+    pub fn start(
+        compiled: &Compiled,
+        s3: bool,
+        send: bool,
+        state_table: Option<&str>,
+    ) -> Result<Aws, String> {
         tattletail_lambda::logging::init_cli();
         let settings = Settings::from_env(|k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -41,6 +54,7 @@ impl Aws {
             .map_err(|e| format!("cannot start the async runtime: {e}"))?;
         let needs = Needs {
             s3,
+            dynamodb: state_table.is_some(),
             ..if send {
                 Needs::for_plan(&compiled.plan)
             } else {
@@ -50,10 +64,19 @@ impl Aws {
         let clients = runtime
             .block_on(Clients::new(&settings, needs))
             .map_err(|e| e.to_string())?;
+        let store = match state_table {
+            Some(t) => Store::from_table(&clients, t).map_err(|e| e.to_string())?,
+            None => Store::memory(),
+        };
+        let lease = settings.claim_lease.as_millis() as i64;
+        // Claims in memory still make each (alert, destination) go out
+        // once per run.
+        let noise = Arc::new(NoiseControl::new(store, Clock::system(), true, lease));
         Ok(Aws {
             runtime,
             clients,
             settings,
+            noise,
         })
     }
 
@@ -69,7 +92,10 @@ impl Aws {
 
     /// Start delivering `compiled`'s alerts.
     pub fn delivery(&self, compiled: Arc<Compiled>) -> Delivery {
-        let deliverer = Arc::new(Deliverer::new(self.clients.clone(), self.settings.clone()));
+        let deliverer = Arc::new(
+            Deliverer::new(self.clients.clone(), self.settings.clone())
+                .with_noise(self.noise.clone()),
+        );
         Delivery::start(self.runtime.handle().clone(), compiled, deliverer)
     }
 

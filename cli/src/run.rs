@@ -41,6 +41,8 @@ pub struct ScanRun {
     pub no_index: bool,
     /// Deliver to the destinations.
     pub send: bool,
+    /// `--state-table`: noise-control state in this DynamoDB table.
+    pub state_table: Option<String>,
     /// Threads evaluating records.
     pub jobs: usize,
     /// Largest record read.
@@ -90,6 +92,7 @@ impl ScanRun {
             fail_on_alert: args.fail_on_alert,
             no_index: args.no_index,
             send: args.send(),
+            state_table: args.state_table(),
             jobs,
             max_record,
         })

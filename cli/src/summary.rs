@@ -21,6 +21,42 @@ pub struct Sent {
     pub delivered: u64,
     /// Sends that failed after every attempt.
     pub undelivered: u64,
+    /// Sends not made: made already (`--state-table`: by an earlier run or
+    /// the Lambda; else the same alert twice in this run).
+    pub skipped: u64,
+    /// Sends not made: another sender holds their claim.
+    pub busy: u64,
+    /// Alerts held back by a rule's dedup, threshold window or cooldown.
+    pub deduplicated: u64,
+    /// Matches of threshold rules that did not reach the threshold.
+    pub below_threshold: u64,
+    /// Alerts over a destination's rate limit (summarised).
+    pub throttled: u64,
+    /// Follow-up messages (counts of held-back alerts).
+    pub follow_ups: u64,
+}
+
+impl Sent {
+    /// The noise-control part of the summary line, empty when nothing of
+    /// it happened.
+    fn noise_text(&self) -> String {
+        let parts = [
+            (self.skipped, "already sent"),
+            (self.busy, "being sent by another sender"),
+            (
+                self.deduplicated,
+                "held back by dedup, threshold or cooldown",
+            ),
+            (self.below_threshold, "matches below a threshold"),
+            (self.throttled, "over a rate limit"),
+            (self.follow_ups, "follow-up(s)"),
+        ];
+        parts
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!(", {n} {what}"))
+            .collect()
+    }
 }
 
 /// The summary as one JSON object on one line (with its newline).
@@ -101,6 +137,14 @@ pub fn render_json(
         "unreadable_inputs": pairs(&stats.failed),
         "delivered": sent.map(|s| s.delivered),
         "undelivered": sent.map(|s| s.undelivered),
+        "noise_control": sent.map(|s| json!({
+            "already_sent": s.skipped,
+            "being_sent_elsewhere": s.busy,
+            "held_back": s.deduplicated,
+            "below_threshold": s.below_threshold,
+            "throttled": s.throttled,
+            "follow_ups": s.follow_ups,
+        })),
     });
     let mut v = v;
     if let Some(c) = correlated.filter(|_| !plan.correlations.is_empty()) {
@@ -294,8 +338,10 @@ pub fn render_text(
     if let Some(s) = sent {
         let _ = writeln!(
             out,
-            "sent: {} delivered, {} undelivered",
-            s.delivered, s.undelivered
+            "sent: {} delivered, {} undelivered{}",
+            s.delivered,
+            s.undelivered,
+            s.noise_text()
         );
     }
     out

@@ -101,6 +101,7 @@ const SUMMARY_KEYS: &[&str] = &[
     "unreadable_inputs",
     "delivered",
     "undelivered",
+    "noise_control",
 ];
 
 /// Summary keys present only when the config has correlations.

@@ -22,6 +22,13 @@
 //!
 //! A successful send returns a [`Receipt`] (a Slack app message's `ts`,
 //! for threading follow-ups); [`Deliverer::on_delivered`] sees each one.
+//!
+//! Exactly once: with noise control ([`Deliverer::with_noise`]) every send
+//! first claims (message id, destination) in the state store and marks it
+//! done after (`noise`); a send already done is skipped
+//! (`send_skipped_already_done`), one claimed by another live sender is
+//! not made and counted as [`Sends::busy`], so the caller fails its unit
+//! for a retry after the claim's lease. A failed send releases its claim.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +45,7 @@ use tokio::task::{Id, JoinError, JoinSet};
 use tracing::{error, info, warn};
 
 use crate::aws::{error_chain, Clients, Settings, SetupError};
+use crate::noise::{Claim, NoiseControl};
 use crate::payload::{self, Message};
 use crate::s3::describe_error;
 use crate::secrets::SecretError;
@@ -57,6 +65,7 @@ pub struct Deliverer {
     settings: Settings,
     permits: Arc<Semaphore>,
     on_delivered: Option<OnDelivered>,
+    noise: Option<Arc<NoiseControl>>,
     /// Totals since this deliverer was made.
     pub counters: Arc<Counters>,
 }
@@ -71,6 +80,8 @@ pub struct Receipt {
     /// The Slack app message's `ts` (a follow-up's `thread_ts`); `None`
     /// for the other types.
     pub thread: Option<String>,
+    /// Not sent: it had been sent already (its claim was done).
+    pub skipped: bool,
 }
 
 /// Why one send failed (after every attempt); logged in the
@@ -92,6 +103,13 @@ pub enum SendError {
     /// reference, never a value).
     #[error("{0}")]
     Secret(#[from] SecretError),
+    /// Another sender (a concurrent invocation) holds this send's claim
+    /// until its lease ends; not sent now, the caller retries later.
+    #[error("another invocation is sending it (its claim's lease ends in {} ms); retry after that", .wait_ms)]
+    Busy {
+        /// How long until the lease ends.
+        wait_ms: i64,
+    },
 }
 
 /// Result of one send.
@@ -105,8 +123,21 @@ impl Deliverer {
             clients,
             settings,
             on_delivered: None,
+            noise: None,
             counters: Arc::default(),
         }
+    }
+
+    /// With noise control: claims for exactly-once sends, and the state
+    /// the delivery loop's gate keeps (`pipeline`).
+    pub fn with_noise(mut self, noise: Arc<NoiseControl>) -> Deliverer {
+        self.noise = Some(noise);
+        self
+    }
+
+    /// The noise control, if any.
+    pub fn noise(&self) -> Option<&Arc<NoiseControl>> {
+        self.noise.as_ref()
     }
 
     /// Call `f` after every successful send.
@@ -156,6 +187,7 @@ impl Deliverer {
             thread,
             counters: self.counters.clone(),
             on_delivered: self.on_delivered.clone(),
+            noise: self.noise.clone(),
         };
         let handle = sends.tasks.spawn(job.run(permit));
         sends.pending.insert(
@@ -185,6 +217,10 @@ pub struct Sends {
     pub delivered: u64,
     /// Sends that failed after every attempt, or were abandoned.
     pub undelivered: u64,
+    /// Sends not made: another sender holds their claim (retry later).
+    pub busy: u64,
+    /// Sends not made: already sent (by an earlier invocation or run).
+    pub skipped: u64,
 }
 
 /// Why a send still in flight was given up.
@@ -242,7 +278,9 @@ impl Sends {
             Ok((id, result)) => {
                 self.pending.remove(&id);
                 match result {
+                    Ok(r) if r.skipped => self.skipped += 1,
                     Ok(_) => self.delivered += 1,
+                    Err(SendError::Busy { .. }) => self.busy += 1,
                     // Logged by the send itself.
                     Err(_) => self.undelivered += 1,
                 }
@@ -276,6 +314,7 @@ pub(crate) struct Send {
     pub(crate) thread: Option<String>,
     counters: Arc<Counters>,
     on_delivered: Option<OnDelivered>,
+    noise: Option<Arc<NoiseControl>>,
 }
 
 /// What one HTTP attempt came to.
@@ -318,6 +357,61 @@ impl Reply {
 
 impl Send {
     async fn run(self, _permit: OwnedSemaphorePermit) -> SendResult {
+        let m = &self.message;
+        let claim = match &self.noise {
+            None => Claim::Off,
+            Some(n) => match n.claim(m.alert_id(), &self.dest.id).await {
+                Ok(c) => c,
+                Err(e) => {
+                    n.state_error("claim a send", &e);
+                    Claim::Off
+                }
+            },
+        };
+        match claim {
+            Claim::Done => {
+                info!(
+                    message = "send_skipped_already_done",
+                    rule = m.rule(),
+                    alert_id = m.alert_id(),
+                    kind = m.kind(),
+                    destination = self.dest.id.as_str()
+                );
+                return Ok(Receipt {
+                    thread: None,
+                    skipped: true,
+                });
+            }
+            Claim::Busy { until_ms } => {
+                let wait_ms = self.noise.as_ref().map_or(0, |n| until_ms - n.now_ms());
+                warn!(
+                    message = "send_in_flight_elsewhere",
+                    rule = m.rule(),
+                    alert_id = m.alert_id(),
+                    kind = m.kind(),
+                    destination = self.dest.id.as_str(),
+                    lease_left_ms = wait_ms,
+                    help = "another invocation claimed this send and has not finished it; this unit fails so that it is retried after the claim's lease (TATTLETAIL_CLAIM_LEASE_SECS)"
+                );
+                return Err(SendError::Busy { wait_ms });
+            }
+            Claim::Off | Claim::Claimed { .. } => {}
+        }
+        let result = self.send().await;
+        if let Some(n) = &self.noise {
+            let stored = match &result {
+                Ok(r) => n.complete(&claim, r.thread.as_deref()).await,
+                Err(_) => n.release(&claim).await,
+            };
+            if let Err(e) = stored {
+                n.state_error("record a send", &e);
+            }
+        }
+        result
+    }
+
+    /// The send itself, logged.
+    async fn send(&self) -> SendResult {
         let m = &self.message;
         let result = match &self.dest.kind {
             DestinationKind::Sns { topic_arn } => self.sns(topic_arn).await,

@@ -42,11 +42,13 @@ use tracing::{error, info, warn};
 use crate::aws::{Clients, Needs, Settings, SetupError};
 use crate::config_source::{ConfigCache, ConfigError, ConfigLocation};
 use crate::deadline::{Cutoff, Stop};
-use crate::deliver::Deliverer;
+use crate::deliver::{Deliverer, Sends};
 use crate::event::{self, NotificationsFailed, ObjectRef, UnitResult, Work};
 use crate::logging::{self, Metric};
+use crate::noise::{self, Clock, CounterValues, NoiseControl};
 use crate::pipeline::{self, Outputs, Until};
 use crate::s3::{self, FetchError};
+use crate::state::Store;
 
 /// Why an invocation failed as a whole. SQS and Batch Operations
 /// invocations report failed units in their answer instead; they fail
@@ -118,6 +120,7 @@ pub struct App {
     s3: aws_sdk_s3::Client,
     settings: Settings,
     deliverer: Arc<Deliverer>,
+    noise: Arc<NoiseControl>,
     config: Mutex<ConfigCache>,
     function_name: String,
 }
@@ -134,6 +137,12 @@ struct Totals {
     bytes: u64,
     delivered: u64,
     undelivered: u64,
+    /// Sends not made: another invocation holds their claim.
+    busy: u64,
+    /// Sends not made: already sent.
+    sends_skipped: u64,
+    /// Correlation alerts (on the state table).
+    correlation_alerts: u64,
     /// Alerts of live rules (sent).
     alerts: BTreeMap<String, u64>,
     /// Alerts of `mode = "dry_run"` rules (counted and logged, never sent).
@@ -198,6 +207,7 @@ fn json_text<T: serde::Serialize>(v: &T) -> String {
 enum ObjectResult {
     Done {
         undelivered: u64,
+        busy: u64,
     },
     Skipped,
     Failed(FetchError),
@@ -226,14 +236,28 @@ impl App {
             version = env!("CARGO_PKG_VERSION"),
             config = location.name().as_str(),
             fail_on_undelivered = settings.fail_on_undelivered,
+            state_table = settings.state_table.as_deref().unwrap_or(""),
             send_attempts = settings.attempts as u64,
             send_concurrency = settings.concurrency as u64,
             deadline_margin_ms = settings.deadline_margin.as_millis() as u64
         );
         let stateful = settings.state_table.is_some();
+        let store = match &settings.state_table {
+            Some(table) => Store::from_table(&clients, table)?,
+            None => Store::memory(),
+        };
+        let noise = Arc::new(NoiseControl::new(
+            store,
+            Clock::system(),
+            stateful,
+            settings.claim_lease.as_millis() as i64,
+        ));
         Ok(App {
             s3: clients.s3()?.clone(),
-            deliverer: Arc::new(Deliverer::new(clients, settings.clone())),
+            deliverer: Arc::new(
+                Deliverer::new(clients, settings.clone()).with_noise(noise.clone()),
+            ),
+            noise,
             settings,
             config: Mutex::new(ConfigCache::new(location, stateful)),
             function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
@@ -298,6 +322,7 @@ impl App {
             );
         }
         let mut totals = Totals::default();
+        let noise_before = self.noise.counters.snapshot();
         let mut results = Vec::with_capacity(invocation.units.len());
         for unit in &invocation.units {
             let result = match &unit.work {
@@ -325,8 +350,13 @@ impl App {
                             stop_sends: c.stop_sends,
                         });
                         match self.object(&compiled, obj, until, &mut totals).await {
-                            ObjectResult::Done { undelivered } => {
-                                if undelivered > 0 && self.settings.fail_on_undelivered {
+                            ObjectResult::Done { undelivered, busy } => {
+                                if busy > 0 {
+                                    result = UnitResult::TemporaryFailure(format!(
+                                        "{busy} alert send(s) from {} are being made by another invocation; retry after their claims' lease",
+                                        obj.url()
+                                    ));
+                                } else if undelivered > 0 && self.settings.fail_on_undelivered {
                                     result = UnitResult::TemporaryFailure(format!(
                                         "{undelivered} alert send(s) from {} failed",
                                         obj.url()
@@ -358,6 +388,21 @@ impl App {
             };
             results.push(result);
         }
+        // Follow-ups of noise-control windows whose time has come, unless
+        // the deadline is already here (the next invocation sweeps).
+        if !stop.is_set() {
+            let jobs = noise::sweep(&self.noise, &compiled.plan, false).await;
+            if !jobs.is_empty() {
+                let mut sends = Sends::new();
+                pipeline::deliver_follow_ups(&self.deliverer, jobs, &mut sends).await;
+                let (delivered, undelivered) = sends.finish(cutoff.map(|c| c.stop_sends)).await;
+                totals.delivered += delivered;
+                totals.undelivered += undelivered;
+                totals.busy += sends.busy;
+                totals.sends_skipped += sends.skipped;
+            }
+        }
+        let noise_counts = self.noise.counters.snapshot().since(&noise_before);
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         let failed_units = results.iter().filter(|r| r.failed()).count() as u64;
         let summary = json!({
@@ -371,6 +416,9 @@ impl App {
             "suppressed_alerts": totals.suppressed.values().sum::<u64>(),
             "alerts_delivered": totals.delivered,
             "alerts_undelivered": totals.undelivered,
+            "alerts_deduplicated": noise_counts.deduplicated,
+            "alerts_throttled": noise_counts.throttled,
+            "sends_skipped_already_done": totals.sends_skipped,
         });
         info!(
             message = "invocation_complete",
@@ -395,9 +443,17 @@ impl App {
             bytes = totals.bytes,
             alerts_delivered = totals.delivered,
             alerts_undelivered = totals.undelivered,
+            alerts_deduplicated = noise_counts.deduplicated,
+            matches_below_threshold = noise_counts.below_threshold,
+            alerts_throttled = noise_counts.throttled,
+            follow_ups = noise_counts.follow_ups,
+            sends_skipped_already_done = totals.sends_skipped,
+            sends_in_flight_elsewhere = totals.busy,
+            state_errors = noise_counts.state_errors,
+            correlation_alerts = totals.correlation_alerts,
             duration_ms = duration_ms
         );
-        self.metrics(&totals, duration_ms);
+        self.metrics(&totals, &noise_counts, duration_ms);
         event::respond(&invocation, &results, summary)
             .map_err(|failed| HandlerError::units(failed, totals.incomplete > 0))
     }
@@ -478,6 +534,7 @@ impl App {
             no_index: false,
             // Objects are scanned one at a time: every core evaluates.
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            correlate: self.settings.state_table.is_some(),
         };
         let report =
             match pipeline::scan_until(compiled.clone(), url.clone(), body, outputs, until).await {
@@ -496,6 +553,15 @@ impl App {
         totals.add(&report.stats, &compiled.plan);
         totals.delivered += report.delivered;
         totals.undelivered += report.undelivered;
+        totals.busy += report.busy;
+        totals.sends_skipped += report.skipped;
+        totals.correlation_alerts += report.correlations.total_alerts();
+        for (i, &n) in report.correlations.alerts.iter().enumerate() {
+            if n > 0 {
+                let name = compiled.plan.correlations[i].display_name();
+                *totals.alerts.entry(name).or_default() += n;
+            }
+        }
         let stats = &report.stats;
         let bad: Vec<Value> = stats
             .bad_examples
@@ -592,6 +658,7 @@ impl App {
                 log("object_complete", "scanned", "");
                 ObjectResult::Done {
                     undelivered: report.undelivered,
+                    busy: report.busy,
                 }
             }
             InputOutcome::Skipped(why) => skip(totals, why),
@@ -612,7 +679,7 @@ impl App {
         }
     }
 
-    fn metrics(&self, t: &Totals, duration_ms: f64) {
+    fn metrics(&self, t: &Totals, n: &CounterValues, duration_ms: f64) {
         let ns = &self.settings.metrics_namespace;
         let f = self.function_name.as_str();
         let count = |name, v: u64| Metric {
@@ -638,6 +705,14 @@ impl App {
                 count("ObjectsIncomplete", t.incomplete),
                 count("AlertsDelivered", t.delivered),
                 count("AlertsUndelivered", t.undelivered),
+                count("AlertsDeduplicated", n.deduplicated),
+                count("MatchesBelowThreshold", n.below_threshold),
+                count("AlertsThrottled", n.throttled),
+                count("FollowUps", n.follow_ups),
+                count("SendsSkippedAlreadyDone", t.sends_skipped),
+                count("SendsInFlightElsewhere", t.busy),
+                count("StateErrors", n.state_errors),
+                count("CorrelationAlerts", t.correlation_alerts),
                 Metric {
                     name: "BytesRead",
                     value: t.bytes as f64,

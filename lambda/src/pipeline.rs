@@ -24,8 +24,12 @@ use tracing::info;
 
 use crate::deadline::{self, Stop};
 use crate::deliver::{Deliverer, Sends};
-use crate::payload::{AlertData, Extra};
+use crate::noise::window::Decision;
+use crate::noise::{self, CounterValues, FollowUpJob, Gate};
+use crate::payload::{AlertData, Extra, Message};
+use tattletail_compiler::config::DestinationKind;
 use tattletail_compiler::config::Mode;
+use tattletail_runtime::correlate::CorrelationStats;
 
 /// Alerts buffered between the scan and the delivery.
 const CHANNEL_ALERTS: usize = 64;
@@ -41,6 +45,13 @@ pub struct ScanReport {
     pub delivered: u64,
     /// Sends that failed after every attempt.
     pub undelivered: u64,
+    /// Sends not made because another invocation holds their claim: the
+    /// input must be retried after the claim's lease.
+    pub busy: u64,
+    /// Sends not made because they had been made already.
+    pub skipped: u64,
+    /// Correlation alerts (evaluated on the state store).
+    pub correlations: CorrelationStats,
     /// Wall time, scan and delivery.
     pub duration: Duration,
     /// Set when the scan was stopped before the end of the input.
@@ -58,6 +69,10 @@ pub struct Outputs {
     pub no_index: bool,
     /// Threads evaluating records (0 or 1: the scanning thread alone).
     pub workers: usize,
+    /// Evaluate the plan's correlations on the deliverer's state store
+    /// (the Lambda with a state table; the CLI evaluates them in memory
+    /// ahead of delivery instead).
+    pub correlate: bool,
 }
 
 /// Stopping a scan before its end (the Lambda's deadline).
@@ -274,7 +289,8 @@ pub async fn scan_until(
         mut sends,
         stopping,
         mut abandoned,
-    } = deliver_loop(plan, &outputs, &mut rx, until.as_ref(), &cut).await;
+        correlations,
+    } = deliver_loop(&compiled, &outputs, &mut rx, until.as_ref(), &cut).await;
     let (stats, outcome) = if abandoned {
         let stats = Stats::new(plan.rules.len());
         (
@@ -303,6 +319,7 @@ pub async fn scan_until(
         }
     };
     let (delivered, undelivered) = sends.finish(stop_sends).await;
+    let (busy, skipped) = (sends.busy, sends.skipped);
     // Stopped: the stop is set and the input was not handled to its end
     // (alerts cut, or the scan ended early because of it).
     let stop_set = stop.as_ref().is_some_and(Stop::is_set);
@@ -329,6 +346,9 @@ pub async fn scan_until(
         outcome,
         delivered,
         undelivered,
+        busy,
+        skipped,
+        correlations,
         duration: started.elapsed(),
         stopped,
     })
@@ -342,6 +362,8 @@ struct LoopEnd {
     stopping: bool,
     /// The scan did not come to a stop in time and was left behind.
     abandoned: bool,
+    /// Correlations evaluated on the state store.
+    correlations: CorrelationStats,
 }
 
 /// The async side of a scan: every alert that comes through `rx` is
@@ -350,12 +372,13 @@ struct LoopEnd {
 /// `until`, stops as [`scan_until`] says, noting in `cut` the first
 /// record whose alerts were not handed to delivery.
 async fn deliver_loop(
-    plan: &Plan,
+    compiled: &Compiled,
     outputs: &Outputs,
     rx: &mut mpsc::Receiver<Forwarded>,
     until: Option<&Until>,
     cut: &Cut,
 ) -> LoopEnd {
+    let plan = &compiled.plan;
     let stop = until.map(|u| u.stop.clone());
     let stop_sends = until.map(|u| u.stop_sends);
     // Never resolves when there is no stop.
@@ -374,6 +397,21 @@ async fn deliver_loop(
     let mut sends = Sends::new();
     let mut stopping = false;
     let mut abandoned = false;
+    let mut gate = outputs
+        .deliver
+        .as_ref()
+        .and_then(|d| d.noise())
+        .map(|n| n.gate());
+    let feeds = if outputs.correlate && gate.is_some() {
+        noise::correlate::feeds(plan)
+    } else {
+        vec![Vec::new(); plan.rules.len()]
+    };
+    let mut correlations = CorrelationStats {
+        alerts: vec![0; plan.correlations.len()],
+        withheld: vec![0; plan.rules.len()],
+        ..CorrelationStats::default()
+    };
     loop {
         tokio::select! {
             biased;
@@ -391,64 +429,172 @@ async fn deliver_loop(
                     cut.at(record);
                     continue;
                 }
-                let (name, mode) = match origin {
-                    Origin::Rule(r) => {
-                        let c = &plan.rules[r].config;
-                        (c.display_name(), c.meta.mode)
-                    }
-                    Origin::Correlation(i) => {
-                        let c = &plan.correlations[i];
-                        (c.display_name(), c.meta.mode)
-                    }
-                };
-                if outputs.log_matches {
-                    info!(
-                        message = "rule_matched",
-                        rule = name.as_str(),
-                        alert_id = alert.alert_id.as_str(),
-                        event_id = alert.event_id().unwrap_or(""),
-                        event_name = alert
-                            .record
-                            .get("eventName")
-                            .and_then(|v| v.as_str())
-                            .unwrap_or(""),
-                        origin = alert.origin.as_str()
-                    );
-                }
-                if mode == Mode::DryRun {
-                    // Evaluated, counted and logged like any alert; never sent.
-                    info!(
-                        message = "dry_run_alert",
-                        rule = name.as_str(),
-                        alert_id = alert.alert_id.as_str(),
-                        event_id = alert.event_id().unwrap_or(""),
-                        origin = alert.origin.as_str()
-                    );
-                    continue;
-                }
-                if let Some(d) = &outputs.deliver {
-                    let targets = match origin {
-                        Origin::Rule(r) => plan.targets(r, alert.account_id(), alert.region()),
-                        Origin::Correlation(i) => {
-                            plan.correlation_targets(i, alert.account_id(), alert.region())
+                let mut items = vec![(origin, alert)];
+                // Correlations on the state store: the rule's match feeds
+                // them; what they complete is delivered after it.
+                if let (Origin::Rule(r), Some(g)) = (origin, gate.as_mut()) {
+                    if !feeds[r].is_empty() {
+                        let fired = g.correlate(plan, &feeds[r], &items[0].1, &mut correlations).await;
+                        if plan.rules[r].config.meta.correlation_only {
+                            correlations.withheld[r] += 1;
+                            items.clear();
                         }
-                    };
-                    tokio::select! {
+                        for c in &fired {
+                            let (o, a, _) = forwarded_correlation(c, compiled);
+                            items.push((o, a));
+                        }
+                    }
+                }
+                for (origin, alert) in items {
+                    let interrupted = tokio::select! {
                         biased;
-                        () = stopped() => {
-                            stopping = true;
-                            cut.at(record);
-                        }
-                        () = d.dispatch(alert, &targets, &mut sends) => {}
+                        () = stopped() => true,
+                        () = handle(plan, outputs, gate.as_mut(), origin, alert, &mut sends) => false,
+                    };
+                    if interrupted {
+                        stopping = true;
+                        cut.at(record);
+                        break;
                     }
                 }
             }
+        }
+    }
+    if let (Some(g), Some(d)) = (gate.as_mut(), &outputs.deliver) {
+        if !abandoned {
+            let jobs = g.flush(plan).await;
+            deliver_follow_ups(d, jobs, &mut sends).await;
         }
     }
     LoopEnd {
         sends,
         stopping,
         abandoned,
+        correlations,
+    }
+}
+
+/// One alert through logging, dry-run, noise control and delivery.
+async fn handle(
+    plan: &Plan,
+    outputs: &Outputs,
+    mut gate: Option<&mut Gate>,
+    origin: Origin,
+    alert: Arc<AlertData>,
+    sends: &mut Sends,
+) {
+    let (name, mode) = match origin {
+        Origin::Rule(r) => {
+            let c = &plan.rules[r].config;
+            (c.display_name(), c.meta.mode)
+        }
+        Origin::Correlation(i) => {
+            let c = &plan.correlations[i];
+            (c.display_name(), c.meta.mode)
+        }
+    };
+    if outputs.log_matches {
+        info!(
+            message = "rule_matched",
+            rule = name.as_str(),
+            alert_id = alert.alert_id.as_str(),
+            event_id = alert.event_id().unwrap_or(""),
+            event_name = alert
+                .record
+                .get("eventName")
+                .and_then(|v| v.as_str())
+                .unwrap_or(""),
+            origin = alert.origin.as_str()
+        );
+    }
+    if mode == Mode::DryRun {
+        // Evaluated, counted and logged like any alert; never sent.
+        info!(
+            message = "dry_run_alert",
+            rule = name.as_str(),
+            alert_id = alert.alert_id.as_str(),
+            event_id = alert.event_id().unwrap_or(""),
+            origin = alert.origin.as_str()
+        );
+        return;
+    }
+    let Some(d) = &outputs.deliver else { return };
+    let targets = match origin {
+        Origin::Rule(r) => plan.targets(r, alert.account_id(), alert.region()),
+        Origin::Correlation(i) => plan.correlation_targets(i, alert.account_id(), alert.region()),
+    };
+    let Some(g) = gate.as_deref_mut() else {
+        d.dispatch(alert, &targets, sends).await;
+        return;
+    };
+    let rule = match origin {
+        Origin::Rule(r) => Some(r),
+        Origin::Correlation(_) => None,
+    };
+    if let Some(r) = rule {
+        match g.admit(plan, r, &alert, &targets).await {
+            Decision::Send => {}
+            Decision::Held => {
+                info!(
+                    message = "alert_deduplicated",
+                    rule = name.as_str(),
+                    alert_id = alert.alert_id.as_str(),
+                    event_id = alert.event_id().unwrap_or("")
+                );
+                return;
+            }
+            Decision::Below => return,
+        }
+    }
+    for dest in targets {
+        if let Some(r) = rule {
+            if !g.cooldown(plan, r, &alert, dest).await {
+                info!(
+                    message = "alert_cooled_down",
+                    rule = name.as_str(),
+                    alert_id = alert.alert_id.as_str(),
+                    destination = dest.id.as_str()
+                );
+                continue;
+            }
+        }
+        if !g.rate(plan, rule, &alert, dest) {
+            continue;
+        }
+        d.dispatch_to(Message::Alert(alert.clone()), dest, None, sends)
+            .await;
+    }
+    let due = g.take_due(plan);
+    deliver_follow_ups(d, due, sends).await;
+}
+
+/// Send follow-ups, each into its alert's Slack thread where known.
+pub async fn deliver_follow_ups(d: &Deliverer, jobs: Vec<FollowUpJob>, sends: &mut Sends) {
+    let Some(noise) = d.noise() else { return };
+    for job in jobs {
+        info!(
+            message = "follow_up",
+            rule = job.follow_up.rule.as_str(),
+            alert_id = job.follow_up.alert_id.as_str(),
+            reason = job.follow_up.reason.kind(),
+            count = job.follow_up.count,
+            first_alert_id = job.follow_up.first_alert_id.as_deref().unwrap_or("")
+        );
+        for dest in &job.destinations {
+            let thread = match (&job.follow_up.first_alert_id, &dest.kind) {
+                (Some(first), DestinationKind::SlackApp { .. }) => {
+                    noise.thread_of(first, &dest.id).await
+                }
+                _ => None,
+            };
+            d.dispatch_to(
+                Message::FollowUp(job.follow_up.clone()),
+                dest,
+                thread,
+                sends,
+            )
+            .await;
+        }
     }
 }
 
@@ -459,12 +605,31 @@ async fn deliver_loop(
 pub struct Delivery {
     tx: mpsc::Sender<Forwarded>,
     compiled: Arc<Compiled>,
-    task: tokio::task::JoinHandle<(u64, u64)>,
+    task: tokio::task::JoinHandle<Delivered>,
     runtime: tokio::runtime::Handle,
 }
 
+/// What a [`Delivery`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Delivered {
+    /// Sends that succeeded (alerts and follow-ups).
+    pub delivered: u64,
+    /// Sends that failed after every attempt.
+    pub undelivered: u64,
+    /// Sends not made: already made (an earlier run, with a state table).
+    pub skipped: u64,
+    /// Sends not made: another sender holds their claim.
+    pub busy: u64,
+    /// Noise control's counts over the run.
+    pub noise: CounterValues,
+}
+
 impl Delivery {
-    /// Start delivering `compiled`'s alerts with `deliverer`.
+    /// Start delivering `compiled`'s alerts with `deliverer`. At the end
+    /// ([`Delivery::finish`]) the noise-control windows are swept: all of
+    /// them with the in-memory store (the run is the whole of their life),
+    /// the due ones with a state table (the others stay for a later run or
+    /// the Lambda's sweep).
     pub fn start(
         runtime: tokio::runtime::Handle,
         compiled: Arc<Compiled>,
@@ -473,13 +638,29 @@ impl Delivery {
         let (tx, mut rx) = mpsc::channel::<Forwarded>(CHANNEL_ALERTS);
         let for_sink = compiled.clone();
         let task = runtime.spawn(async move {
+            let before = deliverer.noise().map(|n| n.counters.snapshot());
             let outputs = Outputs {
-                deliver: Some(deliverer),
+                deliver: Some(deliverer.clone()),
                 ..Outputs::default()
             };
-            let end = deliver_loop(&compiled.plan, &outputs, &mut rx, None, &Cut::new()).await;
+            let end = deliver_loop(&compiled, &outputs, &mut rx, None, &Cut::new()).await;
             let mut sends = end.sends;
-            sends.finish(None).await
+            if let Some(n) = deliverer.noise() {
+                let jobs = noise::sweep(n, &compiled.plan, !n.is_shared()).await;
+                deliver_follow_ups(&deliverer, jobs, &mut sends).await;
+            }
+            let (delivered, undelivered) = sends.finish(None).await;
+            let noise = match (deliverer.noise(), before) {
+                (Some(n), Some(b)) => n.counters.snapshot().since(&b),
+                _ => CounterValues::default(),
+            };
+            Delivered {
+                delivered,
+                undelivered,
+                skipped: sends.skipped,
+                busy: sends.busy,
+                noise,
+            }
         });
         Delivery {
             tx,
@@ -498,12 +679,12 @@ impl Delivery {
         }
     }
 
-    /// Wait for every send to finish: (delivered, undelivered).
-    pub fn finish(self) -> (u64, u64) {
+    /// Wait for every send to finish (and the final sweep).
+    pub fn finish(self) -> Delivered {
         let Delivery {
             tx, task, runtime, ..
         } = self;
         drop(tx);
-        runtime.block_on(task).unwrap_or((0, 0))
+        runtime.block_on(task).unwrap_or_default()
     }
 }

@@ -94,7 +94,10 @@ pub(crate) async fn post(send: &Send, token: &SecretRef, channel: &str) -> SendR
             };
             if v["ok"] == true {
                 let ts = v["ts"].as_str().map(str::to_string);
-                return Verdict::Done(Receipt { thread: ts });
+                return Verdict::Done(Receipt {
+                    thread: ts,
+                    skipped: false,
+                });
             }
             let error = v["error"].as_str().unwrap_or("unknown_error");
             if error == "ratelimited" {

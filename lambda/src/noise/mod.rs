@@ -228,6 +228,11 @@ impl NoiseControl {
         self.store.name()
     }
 
+    /// Is the state shared beyond this process (a table)?
+    pub fn is_shared(&self) -> bool {
+        self.store.is_shared()
+    }
+
     /// Are sends claimed?
     pub fn claims(&self) -> bool {
         self.claims
@@ -351,7 +356,7 @@ impl NoiseControl {
     /// Take a token from `destination`'s rate-limit bucket (always true
     /// without a `rate_limit`).
     pub fn take_token(&self, destination: &Destination) -> bool {
-        let Some(limit) = rate_limit(destination) else {
+        let Some(limit) = destination.rate_limit.as_ref() else {
             return true;
         };
         let now = self.now_ms();
@@ -362,7 +367,8 @@ impl NoiseControl {
             .take(now)
     }
 
-    fn state_error(&self, what: &str, e: &StoreError) {
+    /// Count and log a state store error (the caller fails safe).
+    pub fn state_error(&self, what: &str, e: &StoreError) {
         self.counters.state_errors.fetch_add(1, Ordering::Relaxed);
         warn!(
             message = "state_store_error",
@@ -371,18 +377,6 @@ impl NoiseControl {
             help = "noise control failed safe: the alert is sent (it may be a duplicate, it is never lost)"
         );
     }
-}
-
-/// A destination's `rate_limit`.
-fn rate_limit(_d: &Destination) -> Option<&RateLimit> {
-    None
-}
-
-/// Placeholder until destinations carry `rate_limit`.
-pub struct RateLimit {
-    count: u32,
-    per_secs: u64,
-    text: String,
 }
 
 /// A follow-up and where it goes.
@@ -820,7 +814,7 @@ impl Gate {
             alert_id = alert.alert_id.as_str(),
             event_id = alert.event_id().unwrap_or(""),
             destination = dest.id.as_str(),
-            limit = rate_limit(dest).map_or("", |l| l.text.as_str()),
+            limit = dest.rate_limit.as_ref().map_or("", |l| l.text.as_str()),
             payload_json = crate::payload::sns_message(alert).as_str(),
             help = "over the destination's rate_limit: counted into one summary message; the alert is in this line"
         );
@@ -869,7 +863,10 @@ impl Gate {
             let Some(dest) = plan.destinations.iter().find(|d| d.id == dest_id) else {
                 continue;
             };
-            let limit = rate_limit(dest).map_or(String::new(), |l| l.text.clone());
+            let limit = dest
+                .rate_limit
+                .as_ref()
+                .map_or(String::new(), |l| l.text.clone());
             let first_id = o
                 .first
                 .as_ref()
