@@ -69,9 +69,10 @@ impl Aws {
             None => Store::memory(),
         };
         let lease = settings.claim_lease.as_millis() as i64;
-        // Claims in memory still make each (alert, destination) go out
-        // once per run.
-        let noise = Arc::new(NoiseControl::new(store, Clock::system(), true, lease));
+        // Exactly-once claims with a table only, as in the Lambda: without
+        // one, every alert of every input is sent, as upstream does.
+        let claims = state_table.is_some();
+        let noise = Arc::new(NoiseControl::new(store, Clock::system(), claims, lease));
         Ok(Aws {
             runtime,
             clients,

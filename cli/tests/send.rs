@@ -8,6 +8,8 @@
 
 #[path = "../../lambda/tests/harness/mod.rs"]
 mod harness;
+#[path = "../../lambda/tests/harness/state_table.rs"]
+mod state_table;
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -210,4 +212,92 @@ fn an_s3_input_without_a_region_says_how_to_set_one() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("AWS_REGION"), "{stderr}");
     assert_eq!(imds.connections(), 0, "{stderr}");
+}
+
+/// `--state-table`: a backfill shares the Lambda's exactly-once claims, so
+/// a second run (or a run over what the Lambda already sent) sends nothing
+/// twice; without a table, noise control lives in the run and its windows
+/// are all summarised at the end.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_state_table_makes_a_second_backfill_send_nothing_and_dedup_summarises_at_the_end() {
+    let moto = Moto::get();
+    let bucket = "cli-noise";
+    let arns = setup(moto, bucket, &["cli-noise-alerts"], &[]).await;
+    state_table::table(moto, "cli-noise-state").await;
+    let base: Value = serde_json::from_slice(&upstream_file()).unwrap();
+    for i in 0..3 {
+        let mut r = base["Records"][1].clone();
+        r["eventID"] = serde_json::json!(format!("cli-noise-{i}"));
+        let body = serde_json::json!({"Records": [r]}).to_string();
+        put(
+            moto,
+            bucket,
+            &format!("AWSLogs/n{i}.json"),
+            body.into_bytes(),
+            false,
+        )
+        .await;
+    }
+    let dir = temp_dir("cli-noise");
+    let sns = format!(
+        "[[destination]]\nid = \"sns\"\ntype = \"sns\"\nsns_arn = \"{}\"\n\n",
+        arns[0]
+    );
+    let plain = dir.join("plain.toml");
+    std::fs::write(
+        &plain,
+        format!("{sns}[[rule]]\nname = \"Create User\"\njq_match = 'select(.eventName == \"CreateUser\")'\ndestinations = [\"sns\"]\n"),
+    )
+    .unwrap();
+    let run = |cfg: &Path, table: Option<&str>| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["scan", "--quiet", "--summary", "text", "--send", "--config"])
+            .arg(cfg)
+            .arg(format!("s3://{bucket}/AWSLogs/"))
+            .env_remove("AWS_PROFILE");
+        if let Some(t) = table {
+            cmd.args(["--state-table", t]);
+        }
+        for (k, v) in moto.env() {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(&plain, Some("cli-noise-state"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("sent: 3 delivered, 0 undelivered\n"),
+        "{stderr}"
+    );
+    let out = run(&plain, Some("cli-noise-state"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("sent: 0 delivered, 0 undelivered, 3 already sent"),
+        "{stderr}"
+    );
+    assert_eq!(moto.sns_messages(&arns[0]).len(), 3);
+
+    // Dedup without a table: one alert, then the run's end brings the
+    // follow-up with the two held back.
+    let dedup = dir.join("dedup.toml");
+    std::fs::write(
+        &dedup,
+        format!("{sns}[[rule]]\nname = \"Create User once\"\njq_match = 'select(.eventName == \"CreateUser\")'\ndestinations = [\"sns\"]\ndedup = {{ window = \"1h\" }}\n"),
+    )
+    .unwrap();
+    let out = run(&dedup, None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("sent: 2 delivered, 0 undelivered, 2 held back by dedup, threshold or cooldown, 1 follow-up(s)"),
+        "{stderr}"
+    );
+    let msgs: Vec<Value> = moto
+        .sns_messages(&arns[0])
+        .iter()
+        .map(|(m, _)| serde_json::from_str(m).unwrap())
+        .filter(|m: &Value| m["name"] == "Create User once")
+        .collect();
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(msgs[1]["follow_up"]["count"], 2, "{}", msgs[1]);
 }

@@ -191,10 +191,54 @@ impl Store {
 #[derive(Default)]
 pub struct MemoryStore {
     items: Mutex<BTreeMap<Key, Item>>,
+    requests: Requests,
+}
+
+/// Requests made to a store, by kind: what the same calls would cost on
+/// DynamoDB (one GetItem, PutItem, DeleteItem or Query page each).
+#[derive(Debug, Default)]
+pub struct Requests {
+    /// Reads.
+    pub gets: std::sync::atomic::AtomicU64,
+    /// Conditional writes.
+    pub puts: std::sync::atomic::AtomicU64,
+    /// Conditional deletes.
+    pub deletes: std::sync::atomic::AtomicU64,
+    /// Queries.
+    pub queries: std::sync::atomic::AtomicU64,
+}
+
+impl Requests {
+    /// (gets, puts, deletes, queries) so far.
+    pub fn counts(&self) -> (u64, u64, u64, u64) {
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        (
+            get(&self.gets),
+            get(&self.puts),
+            get(&self.deletes),
+            get(&self.queries),
+        )
+    }
+
+    fn add(a: &std::sync::atomic::AtomicU64) {
+        a.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Store {
+    /// The requests made so far, for the in-memory store (`None` for a
+    /// table, whose requests CloudWatch counts).
+    pub fn requests(&self) -> Option<&Requests> {
+        match self {
+            Store::Memory(m) => Some(&m.requests),
+            Store::Dynamo(_) => None,
+        }
+    }
 }
 
 impl MemoryStore {
     fn get(&self, key: &Key, now: i64) -> Option<Item> {
+        Requests::add(&self.requests.gets);
         let items = self.items.lock().unwrap_or_else(|e| e.into_inner());
         items.get(key).filter(|i| i.expires_at > now).cloned()
     }
@@ -207,6 +251,7 @@ impl MemoryStore {
         expires_at: i64,
         now: i64,
     ) -> bool {
+        Requests::add(&self.requests.puts);
         let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
         let current = items
             .get(key)
@@ -228,6 +273,7 @@ impl MemoryStore {
     }
 
     fn delete(&self, key: &Key, expected: u64) -> bool {
+        Requests::add(&self.requests.deletes);
         let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
         if items.get(key).map(|i| i.version) != Some(expected) {
             return false;
@@ -237,6 +283,7 @@ impl MemoryStore {
     }
 
     fn query(&self, pk: &str, upto: &str, limit: usize, now: i64) -> Vec<(Key, Item)> {
+        Requests::add(&self.requests.queries);
         let items = self.items.lock().unwrap_or_else(|e| e.into_inner());
         let from = Key::new(pk, "");
         items

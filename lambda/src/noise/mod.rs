@@ -183,11 +183,14 @@ pub enum Claim {
 
 /// Shared noise-control state of the process.
 pub struct NoiseControl {
-    store: Store,
+    store: Arc<Store>,
     clock: Clock,
     claims: bool,
     lease_ms: i64,
     buckets: Mutex<HashMap<String, rate::Bucket>>,
+    /// Claims this process holds (sends in flight here): a second send of
+    /// the same alert here (a duplicated record) is skipped, not failed.
+    ours: Mutex<std::collections::HashSet<String>>,
     /// Counts since the process started.
     pub counters: Counters,
 }
@@ -213,12 +216,19 @@ impl NoiseControl {
     /// upstream's). `lease_ms`: how long a claim stays with a sender that
     /// may have died.
     pub fn new(store: Store, clock: Clock, claims: bool, lease_ms: i64) -> NoiseControl {
+        NoiseControl::on(Arc::new(store), clock, claims, lease_ms)
+    }
+
+    /// [`NoiseControl::new`] on a store shared with others (tests: two
+    /// "processes" on one store).
+    pub fn on(store: Arc<Store>, clock: Clock, claims: bool, lease_ms: i64) -> NoiseControl {
         NoiseControl {
             store,
             clock,
             claims,
             lease_ms,
             buckets: Mutex::new(HashMap::new()),
+            ours: Mutex::new(std::collections::HashSet::new()),
             counters: Counters::default(),
         }
     }
@@ -226,6 +236,12 @@ impl NoiseControl {
     /// The store's name (`memory` or the table).
     pub fn store_name(&self) -> String {
         self.store.name()
+    }
+
+    /// Requests made to an in-memory store so far (what they would cost
+    /// on a table).
+    pub fn requests(&self) -> Option<&crate::state::Requests> {
+        self.store.requests()
     }
 
     /// Is the state shared beyond this process (a table)?
@@ -273,6 +289,11 @@ impl NoiseControl {
                             .get("lease_until")
                             .and_then(Value::as_i64)
                             .unwrap_or(0);
+                        if until > now && self.is_ours(&key) {
+                            // Being sent by this process: a duplicate.
+                            self.counters.skipped_done.fetch_add(1, Ordering::Relaxed);
+                            return Ok(Claim::Done);
+                        }
                         if until > now {
                             self.counters.skipped_busy.fetch_add(1, Ordering::Relaxed);
                             return Ok(Claim::Busy { until_ms: until });
@@ -294,6 +315,10 @@ impl NoiseControl {
                 )
                 .await?
             {
+                self.ours
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key.pk.clone());
                 return Ok(Claim::Claimed {
                     key,
                     version: expected.map_or(1, |v| v + 1),
@@ -307,12 +332,27 @@ impl NoiseControl {
         })
     }
 
+    fn is_ours(&self, key: &Key) -> bool {
+        self.ours
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&key.pk)
+    }
+
+    fn not_ours(&self, key: &Key) {
+        self.ours
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key.pk);
+    }
+
     /// The send of a claim went out: mark it done (with the Slack `ts` of
     /// the message, for threads).
     pub async fn complete(&self, claim: &Claim, thread: Option<&str>) -> Result<(), StoreError> {
         let Claim::Claimed { key, version } = claim else {
             return Ok(());
         };
+        self.not_ours(key);
         let now = self.now_ms();
         let mut state = json!({"status": "done", "at": now});
         if let Some(t) = thread {
@@ -337,6 +377,7 @@ impl NoiseControl {
     /// The send of a claim failed: let the next attempt have it at once.
     pub async fn release(&self, claim: &Claim) -> Result<(), StoreError> {
         if let Claim::Claimed { key, version } = claim {
+            self.not_ours(key);
             self.store.delete(key, *version).await?;
         }
         Ok(())

@@ -248,11 +248,14 @@ async fn cooldown_holds_a_rule_on_one_destination_for_its_period() {
 #[tokio::test]
 async fn a_send_is_claimed_once_and_a_dead_senders_claim_is_taken_over_after_its_lease() {
     let clock = Arc::new(AtomicI64::new(T0));
-    let noise = noise(&clock, true);
+    let store = Arc::new(Store::memory());
+    // Two processes (Lambda execution environments) on one table.
+    let noise = NoiseControl::on(store.clone(), Clock::manual(clock.clone()), true, 60_000);
+    let other = NoiseControl::on(store, Clock::manual(clock.clone()), true, 60_000);
     let first = noise.claim("alert-1", "slack").await.unwrap();
     assert!(matches!(first, Claim::Claimed { .. }));
     // A second sender (a duplicated notification) while the first sends.
-    let busy = noise.claim("alert-1", "slack").await.unwrap();
+    let busy = other.claim("alert-1", "slack").await.unwrap();
     assert_eq!(
         busy,
         Claim::Busy {
@@ -261,16 +264,16 @@ async fn a_send_is_claimed_once_and_a_dead_senders_claim_is_taken_over_after_its
     );
     // Another destination is its own claim.
     assert!(matches!(
-        noise.claim("alert-1", "sns").await.unwrap(),
+        other.claim("alert-1", "sns").await.unwrap(),
         Claim::Claimed { .. }
     ));
     noise
         .complete(&first, Some("1700000000.000100"))
         .await
         .unwrap();
-    assert_eq!(noise.claim("alert-1", "slack").await.unwrap(), Claim::Done);
+    assert_eq!(other.claim("alert-1", "slack").await.unwrap(), Claim::Done);
     assert_eq!(
-        noise.thread_of("alert-1", "slack").await.as_deref(),
+        other.thread_of("alert-1", "slack").await.as_deref(),
         Some("1700000000.000100")
     );
     // The first sender dies after claiming: after the lease the retry sends.
@@ -278,22 +281,22 @@ async fn a_send_is_claimed_once_and_a_dead_senders_claim_is_taken_over_after_its
     assert!(matches!(dead, Claim::Claimed { .. }));
     clock.fetch_add(30_000, Ordering::Relaxed);
     assert!(matches!(
-        noise.claim("alert-2", "slack").await.unwrap(),
+        other.claim("alert-2", "slack").await.unwrap(),
         Claim::Busy { .. }
     ));
     clock.fetch_add(30_001, Ordering::Relaxed);
-    let retry = noise.claim("alert-2", "slack").await.unwrap();
+    let retry = other.claim("alert-2", "slack").await.unwrap();
     assert!(
         matches!(retry, Claim::Claimed { version: 2, .. }),
         "{retry:?}"
     );
     // A failed send releases its claim: the next attempt may send at once.
-    noise.release(&retry).await.unwrap();
+    other.release(&retry).await.unwrap();
     assert!(matches!(
         noise.claim("alert-2", "slack").await.unwrap(),
         Claim::Claimed { version: 1, .. }
     ));
-    let c = noise.counters.snapshot();
+    let c = other.counters.snapshot();
     assert_eq!((c.skipped_done, c.skipped_busy), (1, 2));
     // Without claims (a Lambda without a state table) every send goes.
     let off = NoiseControl::new(Store::memory(), Clock::manual(clock.clone()), false, 60_000);
@@ -416,4 +419,76 @@ async fn a_correlation_split_over_invocations_fires_once_and_a_retry_adds_nothin
     );
     assert_eq!(fired.len(), 1);
     assert_eq!(stats.alerts, [1]);
+}
+
+/// What noise control costs in state-table requests (BENCHMARKS.md
+/// quotes these): counted on the memory store, which the same code calls
+/// exactly as it calls DynamoDB.
+#[tokio::test]
+async fn the_cost_in_table_requests() {
+    let clock = Arc::new(AtomicI64::new(T0));
+    // Exactly-once alone: a read and a write to claim, a write when done.
+    let noise_only_claims = noise(&clock, true);
+    for i in 0..100 {
+        let claim = noise_only_claims
+            .claim(&format!("a{i}"), "slack")
+            .await
+            .unwrap();
+        noise_only_claims.complete(&claim, None).await.unwrap();
+    }
+    assert_eq!(
+        noise_only_claims.requests().unwrap().counts(),
+        (100, 200, 0, 0),
+        "3 per send"
+    );
+
+    // A dedup burst: 1,000 alerts of 2 keys in one pass, then the sweep.
+    let c = compiled("[[rule]]\nname = \"r\"\njq_match = 'select(.eventName == \"A\")'\ndedup = { window = \"15m\" }\n");
+    let n = noise(&clock, true);
+    let mut gate = n.gate();
+    for i in 0..1000 {
+        let who = if i % 2 == 0 { "alice" } else { "bob" };
+        admit(&mut gate, &c, &alert("r", who, "A", i, &format!("e{i}"))).await;
+    }
+    gate.flush(&c.plan).await;
+    let (gets, puts, deletes, queries) = n.requests().unwrap().counts();
+    // Per key: read + open; at the flush: read + count + the due index.
+    assert_eq!((gets, puts, deletes, queries), (4, 6, 0, 0));
+    clock.fetch_add(15 * MIN, Ordering::Relaxed);
+    sweep(&n, &c.plan, false).await;
+    let after = n.requests().unwrap().counts();
+    // The sweep: two queries (a page, then an empty one), per window a
+    // read, the close and the index entry's delete.
+    assert_eq!(after, (6, 8, 2, 2));
+
+    // A threshold's matches below it: one read per group and pass, one
+    // write per match.
+    let c = compiled(
+        "[[rule]]\nname = \"t\"\njq_match = 'select(.eventName == \"A\")'\nthreshold = { count = 1000, window = \"1h\" }\n",
+    );
+    let n = noise(&clock, true);
+    let mut gate = n.gate();
+    for i in 0..100 {
+        admit(&mut gate, &c, &alert("t", "x", "A", i, &format!("t{i}"))).await;
+    }
+    assert_eq!(n.requests().unwrap().counts(), (1, 100, 0, 0));
+}
+
+#[tokio::test]
+async fn the_same_alert_twice_in_one_process_is_a_duplicate_not_a_busy_claim() {
+    let clock = Arc::new(AtomicI64::new(T0));
+    let n = noise(&clock, true);
+    let first = n.claim("dup", "slack").await.unwrap();
+    assert!(matches!(first, Claim::Claimed { .. }));
+    assert_eq!(
+        n.claim("dup", "slack").await.unwrap(),
+        Claim::Done,
+        "ours, in flight"
+    );
+    n.release(&first).await.unwrap();
+    // Released (the send failed): the next attempt claims again.
+    assert!(matches!(
+        n.claim("dup", "slack").await.unwrap(),
+        Claim::Claimed { .. }
+    ));
 }
