@@ -69,25 +69,34 @@ pub struct NoisePrograms {
 }
 
 /// Each rule's identity, which its alert ids are made from: its name (a
-/// Sigma rule's `id` when it has one), and for the second and later rules
-/// of one name `name#2`, `name#3`, … in config order. A config whose names
-/// are unique keeps upstream's alert ids; two rules that share a name no
-/// longer share ids (config.rs warns about the shared name).
+/// Sigma rule's `sigma:<id>` when it has an `id`), and for the second and
+/// later rules of one name `name#2`, `name#3`, … in config order (a suffix
+/// no other rule has as its own). jq rules with unique names keep
+/// upstream's alert ids; two rules that share a name no longer share ids
+/// (config.rs warns about the shared name).
 pub fn identities(rules: &[RuleConfig]) -> Vec<String> {
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    rules
+    let bases: Vec<String> = rules
         .iter()
-        .map(|r| {
-            let base = match r.sigma.as_ref().and_then(|s| s.id.clone()) {
-                Some(id) => format!("sigma:{id}"),
-                None => r.name.clone().unwrap_or_default(),
-            };
-            let n = seen.entry(base.clone()).or_default();
-            *n += 1;
-            if *n == 1 {
-                base
-            } else {
-                format!("{base}#{n}")
+        .map(|r| match r.sigma.as_ref().and_then(|s| s.id.clone()) {
+            Some(id) => format!("sigma:{id}"),
+            None => r.name.clone().unwrap_or_default(),
+        })
+        .collect();
+    let all: std::collections::HashSet<&String> = bases.iter().collect();
+    let mut used: std::collections::HashSet<String> = std::collections::HashSet::new();
+    bases
+        .iter()
+        .map(|base| {
+            if used.insert(base.clone()) {
+                return base.clone();
+            }
+            let mut n = 2;
+            loop {
+                let candidate = format!("{base}#{n}");
+                if !all.contains(&candidate) && used.insert(candidate.clone()) {
+                    return candidate;
+                }
+                n += 1;
             }
         })
         .collect()
@@ -378,6 +387,17 @@ mod tests {
             .unwrap_or("")
             .contains("look-around"));
         assert_eq!(&src[errs[0].span.clone()], "\"(?=x)\"");
+    }
+
+    #[test]
+    fn identities_are_unique_even_against_names_that_look_like_suffixes() {
+        let c = compile(
+            "[[rule]]\nname = \"x\"\njq_match = '.'\n[[rule]]\nname = \"x\"\njq_match = '.'\n\
+             [[rule]]\nname = \"x#2\"\njq_match = '.'\n[[rule]]\njq_match = '.'\n[[rule]]\njq_match = '.'\n",
+        )
+        .unwrap();
+        let ids: Vec<&str> = c.plan.rules.iter().map(|r| r.identity.as_str()).collect();
+        assert_eq!(ids, ["x", "x#3", "x#2", "", "#2"]);
     }
 
     #[test]

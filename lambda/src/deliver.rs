@@ -221,6 +221,8 @@ pub struct Sends {
     pub busy: u64,
     /// Sends not made: already sent (by an earlier invocation or run).
     pub skipped: u64,
+    /// Sends cut off at the time limit (also counted as undelivered).
+    pub abandoned: u64,
 }
 
 /// Why a send still in flight was given up.
@@ -290,6 +292,9 @@ impl Sends {
                 if let Some(c) = &self.counters {
                     c.undelivered.fetch_add(1, Ordering::Relaxed);
                 }
+                if e.is_cancelled() {
+                    self.abandoned += 1;
+                }
                 let why = if e.is_cancelled() {
                     ABANDONED.to_string()
                 } else {
@@ -301,6 +306,16 @@ impl Sends {
                 }
             }
         }
+    }
+}
+
+/// Tells noise control a claim is no longer this process's when a send
+/// ends (completed, released, or cut off).
+struct ForgetOnDrop<'a>(&'a NoiseControl, &'a Claim);
+
+impl Drop for ForgetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.forget(self.1);
     }
 }
 
@@ -397,7 +412,19 @@ impl Send {
             }
             Claim::Off | Claim::Claimed { .. } => {}
         }
+        // Cut off at the deadline (this future dropped): the claim stays
+        // until its lease ends, and is no longer this process's.
+        let _forget = self.noise.as_ref().map(|n| ForgetOnDrop(n, &claim));
         let result = self.send().await;
+        if let (
+            Some(n),
+            Ok(Receipt {
+                thread: Some(ts), ..
+            }),
+        ) = (&self.noise, &result)
+        {
+            n.remember_thread(m.alert_id(), &self.dest.id, ts).await;
+        }
         if let Some(n) = &self.noise {
             let stored = match &result {
                 Ok(r) => n.complete(&claim, r.thread.as_deref()).await,
@@ -418,14 +445,14 @@ impl Send {
             DestinationKind::Ses { to, from } => self.ses(from, to).await,
             DestinationKind::SlackWebhook { url } => self.slack(url).await,
             DestinationKind::SlackApp { token, channel } => {
-                crate::slack_app::post(&self, token, channel).await
+                crate::slack_app::post(self, token, channel).await
             }
             DestinationKind::Webhook {
                 url,
                 headers,
                 body,
                 hmac,
-            } => crate::webhook::post(&self, url, headers, body.as_ref(), hmac.as_ref()).await,
+            } => crate::webhook::post(self, url, headers, body.as_ref(), hmac.as_ref()).await,
         };
         match &result {
             Ok(receipt) => {

@@ -42,10 +42,10 @@ use tracing::{error, info, warn};
 use crate::aws::{Clients, Needs, Settings, SetupError};
 use crate::config_source::{ConfigCache, ConfigError, ConfigLocation};
 use crate::deadline::{Cutoff, Stop};
-use crate::deliver::{Deliverer, Sends};
+use crate::deliver::Deliverer;
 use crate::event::{self, NotificationsFailed, ObjectRef, UnitResult, Work};
 use crate::logging::{self, Metric};
-use crate::noise::{self, Clock, CounterValues, NoiseControl};
+use crate::noise::{Clock, CounterValues, NoiseControl};
 use crate::pipeline::{self, Outputs, Until};
 use crate::s3::{self, FetchError};
 use crate::state::Store;
@@ -391,16 +391,17 @@ impl App {
         // Follow-ups of noise-control windows whose time has come, unless
         // the deadline is already here (the next invocation sweeps).
         if !stop.is_set() {
-            let jobs = noise::sweep(&self.noise, &compiled.plan, false).await;
-            if !jobs.is_empty() {
-                let mut sends = Sends::new();
-                pipeline::deliver_follow_ups(&self.deliverer, jobs, &mut sends).await;
-                let (delivered, undelivered) = sends.finish(cutoff.map(|c| c.stop_sends)).await;
-                totals.delivered += delivered;
-                totals.undelivered += undelivered;
-                totals.busy += sends.busy;
-                totals.sends_skipped += sends.skipped;
-            }
+            let swept = pipeline::send_due(
+                &self.deliverer,
+                &compiled.plan,
+                false,
+                cutoff.map(|c| c.stop_sends),
+            )
+            .await;
+            totals.delivered += swept.delivered;
+            totals.undelivered += swept.undelivered;
+            totals.busy += swept.busy;
+            totals.sends_skipped += swept.skipped;
         }
         let noise_counts = self.noise.counters.snapshot().since(&noise_before);
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -444,6 +445,7 @@ impl App {
             alerts_delivered = totals.delivered,
             alerts_undelivered = totals.undelivered,
             alerts_deduplicated = noise_counts.deduplicated,
+            sends_cooled_down = noise_counts.cooled_down,
             matches_below_threshold = noise_counts.below_threshold,
             alerts_throttled = noise_counts.throttled,
             follow_ups = noise_counts.follow_ups,
@@ -706,6 +708,7 @@ impl App {
                 count("AlertsDelivered", t.delivered),
                 count("AlertsUndelivered", t.undelivered),
                 count("AlertsDeduplicated", n.deduplicated),
+                count("SendsCooledDown", n.cooled_down),
                 count("MatchesBelowThreshold", n.below_threshold),
                 count("AlertsThrottled", n.throttled),
                 count("FollowUps", n.follow_ups),

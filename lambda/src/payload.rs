@@ -121,6 +121,15 @@ impl AlertData {
         }
     }
 
+    /// With the alert id made from the rule's identity
+    /// ([`identities`](tattletail_compiler::plan::identities): its name,
+    /// `name#2` for a second rule of that name, `sigma:<id>` for a Sigma
+    /// rule) instead of its display name.
+    pub fn identified_by(mut self, identity: &str) -> AlertData {
+        self.alert_id = alert_id(identity, &self.record);
+        self
+    }
+
     /// With the rule's metadata and the account's name.
     pub fn with_extra(mut self, extra: Extra) -> AlertData {
         self.extra = extra;

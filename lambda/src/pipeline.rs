@@ -139,6 +139,7 @@ fn forwarded(a: &Alert<'_>, compiled: &Compiled) -> Forwarded {
         a.annotation.map(|v| v.value()),
         format!("{}#{}", a.source, a.position.index),
     )
+    .identified_by(&a.rule.identity)
     .with_extra(Extra::new(&a.rule.config.meta, account));
     (Origin::Rule(a.rule_index), Arc::new(data), a.position.index)
 }
@@ -434,8 +435,8 @@ async fn deliver_loop(
                 // them; what they complete is delivered after it.
                 if let (Origin::Rule(r), Some(g)) = (origin, gate.as_mut()) {
                     if !feeds[r].is_empty() {
-                        let fired = g.correlate(plan, &feeds[r], &items[0].1, &mut correlations).await;
-                        if plan.rules[r].config.meta.correlation_only {
+                        let (fired, failed) = g.correlate(plan, &feeds[r], &items[0].1, &mut correlations).await;
+                        if plan.rules[r].config.meta.correlation_only && !failed {
                             correlations.withheld[r] += 1;
                             items.clear();
                         }
@@ -478,7 +479,7 @@ async fn deliver_loop(
 async fn handle(
     plan: &Plan,
     outputs: &Outputs,
-    mut gate: Option<&mut Gate>,
+    gate: Option<&mut Gate>,
     origin: Origin,
     alert: Arc<AlertData>,
     sends: &mut Sends,
@@ -523,7 +524,7 @@ async fn handle(
         Origin::Rule(r) => plan.targets(r, alert.account_id(), alert.region()),
         Origin::Correlation(i) => plan.correlation_targets(i, alert.account_id(), alert.region()),
     };
-    let Some(g) = gate.as_deref_mut() else {
+    let Some(g) = gate else {
         d.dispatch(alert, &targets, sends).await;
         return;
     };
@@ -546,7 +547,22 @@ async fn handle(
             Decision::Below => return,
         }
     }
+    let noise = d.noise().cloned();
     for dest in targets {
+        // A send already made (a retried file) neither starts a cooldown
+        // nor takes a token; its claim skips it below anyway.
+        let cools = rule.is_some_and(|r| plan.rules[r].config.noise.cooldown.is_some());
+        let done = match &noise {
+            Some(n) if n.claims() && (cools || dest.rate_limit.is_some()) => {
+                n.is_done(&alert.alert_id, &dest.id).await
+            }
+            _ => false,
+        };
+        if done {
+            d.dispatch_to(Message::Alert(alert.clone()), dest, None, sends)
+                .await;
+            continue;
+        }
         if let Some(r) = rule {
             if !g.cooldown(plan, r, &alert, dest).await {
                 info!(
@@ -564,8 +580,63 @@ async fn handle(
         d.dispatch_to(Message::Alert(alert.clone()), dest, None, sends)
             .await;
     }
-    let due = g.take_due(plan);
-    deliver_follow_ups(d, due, sends).await;
+}
+
+/// What sending the due follow-ups did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Follow-ups sent (and acknowledged).
+    pub follow_ups: u64,
+    /// Sends that succeeded.
+    pub delivered: u64,
+    /// Sends that failed after every attempt (logged in full).
+    pub undelivered: u64,
+    /// Sends not made: already made.
+    pub skipped: u64,
+    /// Sends not made: another sender holds them; they stay due.
+    pub busy: u64,
+}
+
+/// Send the follow-ups that are due (see `noise::sweep`): one page of them
+/// (every page when `all`), each acknowledged once its sends are done; a
+/// page whose sends were cut off at `until`, or held by another sender,
+/// stays due for the next sweep.
+pub async fn send_due(
+    d: &Deliverer,
+    plan: &Plan,
+    all: bool,
+    until: Option<tokio::time::Instant>,
+) -> SweepReport {
+    let mut report = SweepReport::default();
+    let Some(noise) = d.noise() else {
+        return report;
+    };
+    // The bound only guards against a store answering the same page forever.
+    for _ in 0..1_000 {
+        let due = noise::sweep(noise, plan, all).await;
+        if due.is_empty() {
+            break;
+        }
+        let mut sends = Sends::new();
+        let jobs = due.iter().map(|d| d.job.clone()).collect();
+        deliver_follow_ups(d, jobs, &mut sends).await;
+        let (delivered, undelivered) = sends.finish(until).await;
+        report.delivered += delivered;
+        report.undelivered += undelivered;
+        report.skipped += sends.skipped;
+        report.busy += sends.busy;
+        if sends.abandoned > 0 || sends.busy > 0 {
+            break;
+        }
+        for x in &due {
+            noise::acknowledge(noise, x).await;
+        }
+        report.follow_ups += due.len() as u64;
+        if !all {
+            break;
+        }
+    }
+    report
 }
 
 /// Send follow-ups, each into its alert's Slack thread where known.
@@ -645,11 +716,19 @@ impl Delivery {
             };
             let end = deliver_loop(&compiled, &outputs, &mut rx, None, &Cut::new()).await;
             let mut sends = end.sends;
+            let (mut delivered, mut undelivered) = sends.finish(None).await;
+            let (mut skipped, mut busy) = (sends.skipped, sends.busy);
+            // After the alerts' sends (their Slack threads are known):
+            // every window's follow-up without a table (the run is their
+            // whole life), the due ones with a table.
             if let Some(n) = deliverer.noise() {
-                let jobs = noise::sweep(n, &compiled.plan, !n.is_shared()).await;
-                deliver_follow_ups(&deliverer, jobs, &mut sends).await;
+                let all = !n.is_shared();
+                let swept = send_due(&deliverer, &compiled.plan, all, None).await;
+                delivered += swept.delivered;
+                undelivered += swept.undelivered;
+                skipped += swept.skipped;
+                busy += swept.busy;
             }
-            let (delivered, undelivered) = sends.finish(None).await;
             let noise = match (deliverer.noise(), before) {
                 (Some(n), Some(b)) => n.counters.snapshot().since(&b),
                 _ => CounterValues::default(),
@@ -657,8 +736,8 @@ impl Delivery {
             Delivered {
                 delivered,
                 undelivered,
-                skipped: sends.skipped,
-                busy: sends.busy,
+                skipped,
+                busy,
                 noise,
             }
         });

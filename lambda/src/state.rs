@@ -253,6 +253,16 @@ impl MemoryStore {
     ) -> bool {
         Requests::add(&self.requests.puts);
         let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+        // Expired items go now and then (DynamoDB's TTL does this for a
+        // table), so a long run or a warm Lambda does not keep them all.
+        if self
+            .requests
+            .puts
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .is_multiple_of(1024)
+        {
+            items.retain(|_, i| i.expires_at > now);
+        }
         let current = items
             .get(key)
             .filter(|i| i.expires_at > now)

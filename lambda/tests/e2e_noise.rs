@@ -225,6 +225,12 @@ async fn a_burst_of_a_thousand_is_one_alert_and_one_threaded_follow_up_per_key()
         follow_ups(&sns(moto, &arns[0])).is_empty(),
         "not before the window ends"
     );
+    // S3 delivers the notification twice: nothing is sent again, and the
+    // file's held alerts are counted once.
+    f.invoke(s3_event(&bucket, &["AWSLogs/burst.json"]))
+        .unwrap();
+    assert_eq!(alerts(&sns(moto, &arns[0])).len(), 2);
+    assert_eq!(api.posts().len(), 2);
 
     // The window ends; the scheduled sweep sends one follow-up per key.
     std::thread::sleep(Duration::from_millis(3_200));
@@ -299,6 +305,12 @@ async fn a_threshold_fires_on_the_tenth_event_of_a_group_not_the_ninth() {
     f.invoke(s3_event(&bucket, &["AWSLogs/t1.json"])).unwrap();
     assert!(sns(moto, &arns[0]).is_empty(), "nine is not ten");
     assert_eq!(summary(&f)["matches_below_threshold"], 18);
+    // The same file again (a retry) does not make nine eighteen.
+    f.invoke(s3_event(&bucket, &["AWSLogs/t1.json"])).unwrap();
+    assert!(
+        sns(moto, &arns[0]).is_empty(),
+        "a match seen twice counts once"
+    );
     // The tenth of mallory's, in another file (another invocation).
     let tenth = record("ListUsers", "mallory", "2026-11-30T10:04:40Z", "mallory-9");
     put(moto, &bucket, "AWSLogs/t2.json", file(&[tenth]), false).await;
@@ -531,4 +543,69 @@ async fn a_sigma_correlation_split_over_two_files_fires_once() {
     // A retried file counts nothing twice.
     f.invoke(s3_event(&bucket, &["AWSLogs/bf2.json"])).unwrap();
     assert_eq!(sns(moto, &arns[0]).len(), 1);
+}
+
+/// What noise control adds to an invocation, on moto (not DynamoDB): 200
+/// alerts to SNS without a table, with the table (claims), and with the
+/// table and a dedup rule. Prints `duration_ms` of each; run with
+/// `--ignored --nocapture` (BENCHMARKS.md).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn noise_cost_on_moto() {
+    let moto = Moto::get();
+    let (bucket, arns) = start(moto, "cost", &["noise-cost"]).await;
+    let records: Vec<Value> = (0..200)
+        .map(|i| {
+            record(
+                "CreateUser",
+                &format!("u{}", i % 4),
+                "2026-11-30T10:00:00Z",
+                &format!("cost-{i}"),
+            )
+        })
+        .collect();
+    let rule = |extra: &str| {
+        format!(
+            "{}[[rule]]\nname = \"Create User\"\njq_match = 'select(.eventName == \"CreateUser\")'\ndestinations = [\"sns\"]\n{extra}\n",
+            sns_dest(&arns[0])
+        )
+    };
+    for (label, table, extra) in [
+        ("no table", false, ""),
+        ("table, claims", true, ""),
+        ("table, claims, dedup", true, "dedup = { window = \"1h\" }"),
+    ] {
+        let root = bundle(&format!("noise-cost-{}", label.len()), &rule(extra));
+        let mut times = Vec::new();
+        for run in 0..3 {
+            let key = format!("AWSLogs/cost-{}-{run}.json", label.len());
+            // Fresh event ids each run, so that claims are made, not skipped.
+            let fresh: Vec<Value> = records
+                .iter()
+                .map(|r| {
+                    let mut r = r.clone();
+                    r["eventID"] = json!(format!(
+                        "{}-{}-{run}",
+                        r["eventID"].as_str().unwrap(),
+                        label.len()
+                    ));
+                    r
+                })
+                .collect();
+            put(moto, &bucket, &key, file(&fresh), false).await;
+            let env = if table {
+                env_with("state-cost", &[])
+            } else {
+                Vec::new()
+            };
+            let mut f = function(moto, &env, &root);
+            f.invoke(s3_event(&bucket, &[&key])).unwrap();
+            times.push(summary(&f)["duration_ms"].as_f64().unwrap());
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "{label}: median {:.0} ms of {:?} (200 alerts, 1 SNS destination)",
+            times[1], times
+        );
+    }
 }

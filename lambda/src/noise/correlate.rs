@@ -28,6 +28,16 @@ pub const MAX_EVENTS: usize = 500;
 /// Largest group state written (DynamoDB's item limit is 400 KB).
 const MAX_STATE_BYTES: usize = 300 * 1024;
 
+/// What a correlation's groups are keyed by: its Sigma `id`, else its
+/// title and its position (two correlations of one title are two).
+pub fn identity(plan: &Plan, c: usize) -> String {
+    let corr = &plan.correlations[c].correlation;
+    match &corr.id {
+        Some(id) => format!("sigma:{id}"),
+        None => format!("{}#{c}", corr.title),
+    }
+}
+
 /// Which correlations (and slots) each rule feeds.
 pub fn feeds(plan: &Plan) -> Vec<Vec<(usize, usize)>> {
     let mut feeds = vec![Vec::new(); plan.rules.len()];
@@ -41,14 +51,16 @@ pub fn feeds(plan: &Plan) -> Vec<Vec<(usize, usize)>> {
 
 impl Gate {
     /// Feed the alert of rule `r` (fed to the correlations in `feeds`) to
-    /// their groups in the store: the correlation alerts it completes.
+    /// their groups in the store: the correlation alerts it completes, and
+    /// whether a group could not be updated (then the caller alerts on the
+    /// match itself, even for a rule that only feeds correlations).
     pub async fn correlate(
         &mut self,
         plan: &Plan,
         feeds: &[(usize, usize)],
         alert: &AlertData,
         stats: &mut CorrelationStats,
-    ) -> Vec<CorrelationAlert> {
+    ) -> (Vec<CorrelationAlert>, bool) {
         let (source, index) = match alert.origin.rsplit_once('#') {
             Some((s, i)) => (s, i.parse().unwrap_or(0)),
             None => (alert.origin.as_str(), 0),
@@ -59,6 +71,7 @@ impl Gate {
             index,
         });
         let mut out = Vec::new();
+        let mut failed = false;
         for &(c, slot) in feeds {
             let Some(m) = correlate::prepare(plan, c, slot, &alert.record, info.clone()) else {
                 stats.no_time += 1;
@@ -66,7 +79,11 @@ impl Gate {
             };
             let name = plan.correlations[c].display_name();
             let key = Key::new(
-                format!("correlation#{}#{}", digest(&[&name]), digest(&[&m.key])),
+                format!(
+                    "correlation#{}#{}",
+                    digest(&[&identity(plan, c)]),
+                    digest(&[&m.key])
+                ),
                 "group",
             );
             let timespan_ms = plan.correlations[c].correlation.timespan as i64 * 1000;
@@ -136,15 +153,16 @@ impl Gate {
                 }
             }
             if !done {
+                failed = true;
                 warn!(
                     message = "correlation_not_updated",
                     correlation = name.as_str(),
                     alert_id = alert.alert_id.as_str(),
-                    help = "the group could not be read or written: this match was not correlated (its rule's own alert is not affected)"
+                    help = "the group could not be read or written: this match was not correlated; it is sent as its rule's own alert instead"
                 );
             }
         }
         out.sort_by_key(|a| a.window_end);
-        out
+        (out, failed)
     }
 }

@@ -35,32 +35,30 @@
 //! it is retried after the lease.
 
 pub mod correlate;
+mod gate;
 pub mod rate;
+mod sweep;
 pub mod window;
 
-use std::collections::{BTreeMap, HashMap};
+pub use gate::Gate;
+pub use sweep::{acknowledge, sweep, Due, FollowUpJob};
+
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tattletail_compiler::config::{Destination, RuleConfig};
-use tattletail_compiler::plan::{Plan, PlannedRule};
-use tattletail_runtime::matcher::AlertFields;
-use tracing::{info, warn};
+use tattletail_compiler::config::Destination;
+use tracing::warn;
 
-use crate::followup::{FollowUp, Held, Reason};
-use crate::payload::{AlertData, Extra};
-use crate::state::{Item, Key, Store, StoreError};
-use window::{Closed, Decision, Seen, Spec, State};
+use crate::state::{Key, Store, StoreError};
 
 /// How long state outlives the longest window: follow-ups thread to the
 /// alert they follow, whose claim must still be there.
 const KEEP_SECS: i64 = 8 * 86_400;
 /// Attempts at one compare-and-swap before giving up (and sending).
 const CAS_ATTEMPTS: usize = 8;
-/// Due windows handled per sweep query.
-const SWEEP_PAGE: usize = 200;
 
 /// Milliseconds since the epoch; the system clock, or a manual one for
 /// tests.
@@ -92,8 +90,10 @@ impl Clock {
 /// Counts since the process started (the handler reports differences).
 #[derive(Debug, Default)]
 pub struct Counters {
-    /// Alerts held back by a dedup or threshold window or a cooldown.
+    /// Alerts held back by a dedup or threshold window.
     pub deduplicated: AtomicU64,
+    /// Sends held back by a rule's cooldown on a destination.
+    pub cooled_down: AtomicU64,
     /// Matches of a threshold rule that did not reach it (not alerts).
     pub below_threshold: AtomicU64,
     /// Alerts over a destination's rate limit (summarised).
@@ -114,6 +114,7 @@ impl Counters {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         CounterValues {
             deduplicated: get(&self.deduplicated),
+            cooled_down: get(&self.cooled_down),
             below_threshold: get(&self.below_threshold),
             throttled: get(&self.throttled),
             skipped_done: get(&self.skipped_done),
@@ -129,6 +130,8 @@ impl Counters {
 pub struct CounterValues {
     /// See [`Counters::deduplicated`].
     pub deduplicated: u64,
+    /// See [`Counters::cooled_down`].
+    pub cooled_down: u64,
     /// See [`Counters::below_threshold`].
     pub below_threshold: u64,
     /// See [`Counters::throttled`].
@@ -148,6 +151,7 @@ impl CounterValues {
     pub fn since(&self, earlier: &CounterValues) -> CounterValues {
         CounterValues {
             deduplicated: self.deduplicated - earlier.deduplicated,
+            cooled_down: self.cooled_down - earlier.cooled_down,
             below_threshold: self.below_threshold - earlier.below_threshold,
             throttled: self.throttled - earlier.throttled,
             skipped_done: self.skipped_done - earlier.skipped_done,
@@ -332,6 +336,16 @@ impl NoiseControl {
         })
     }
 
+    /// The send of `claim` ended without `complete` or `release` (cut off
+    /// at the deadline): the claim is no longer this process's, so a retry
+    /// here waits for its lease like any other sender instead of taking it
+    /// for a duplicate of a send in flight.
+    pub fn forget(&self, claim: &Claim) {
+        if let Claim::Claimed { key, .. } = claim {
+            self.not_ours(key);
+        }
+    }
+
     fn is_ours(&self, key: &Key) -> bool {
         self.ours
             .lock()
@@ -383,6 +397,42 @@ impl NoiseControl {
         Ok(())
     }
 
+    /// Has `alert_id` been sent to `destination` (its claim is done)?
+    /// Always false without claims.
+    pub async fn is_done(&self, alert_id: &str, destination: &str) -> bool {
+        if !self.claims {
+            return false;
+        }
+        let key = Self::claim_key(alert_id, destination);
+        match self.store.get(&key, self.now_ms() / 1000).await {
+            Ok(Some(item)) => item.state.get("status").and_then(Value::as_str) == Some("done"),
+            Ok(None) => false,
+            Err(e) => {
+                self.state_error("read a send", &e);
+                false
+            }
+        }
+    }
+
+    /// Keep the Slack `ts` of a message sent without claims (no table),
+    /// so that its follow-ups can still reply in its thread.
+    pub async fn remember_thread(&self, alert_id: &str, destination: &str, thread: &str) {
+        if self.claims {
+            return; // `complete` keeps it
+        }
+        let key = Self::claim_key(alert_id, destination);
+        let now = self.now_ms();
+        let state = json!({"status": "sent", "thread": thread});
+        // An older one for the same alert stays (first message wins).
+        if let Err(e) = self
+            .store
+            .put(&key, &state, None, self.expires(0), now / 1000)
+            .await
+        {
+            self.state_error("remember a thread", &e);
+        }
+    }
+
     /// The Slack `ts` of `alert_id`'s message on `destination`, if it was
     /// sent there and the store still knows.
     pub async fn thread_of(&self, alert_id: &str, destination: &str) -> Option<String> {
@@ -415,709 +465,9 @@ impl NoiseControl {
             message = "state_store_error",
             operation = what,
             error = e.to_string().as_str(),
-            help = "noise control failed safe: the alert is sent (it may be a duplicate, it is never lost)"
+            help = "noise control fails safe: an alert it cannot decide on is sent (a duplicate is possible, a loss is not); a follow-up it cannot close stays due for the next sweep"
         );
     }
-}
-
-/// A follow-up and where it goes.
-#[derive(Clone, Debug)]
-pub struct FollowUpJob {
-    /// The message.
-    pub follow_up: Arc<FollowUp>,
-    /// Its destinations.
-    pub destinations: Vec<Destination>,
-}
-
-/// A window this gate has read or written, and alerts it held since.
-struct Cached {
-    version: u64,
-    state: State,
-    /// Held in memory since the last write.
-    held: u64,
-    first: Option<Seen>,
-    last: Option<Seen>,
-}
-
-/// Alerts a destination's rate limit held back in this pass.
-#[derive(Default)]
-struct Overflow {
-    count: u64,
-    by_rule: BTreeMap<String, u64>,
-    first: Option<Held>,
-    last: Option<Held>,
-}
-
-/// One pass of delivery through noise control (see the module docs).
-pub struct Gate {
-    noise: Arc<NoiseControl>,
-    cache: HashMap<Key, Cached>,
-    overflow: BTreeMap<String, Overflow>,
-    due: Vec<Closed>,
-}
-
-/// How a rule's alerts are windowed, if at all.
-fn spec_of(rule: &RuleConfig) -> Option<(&'static str, Spec, String)> {
-    let n = &rule.noise;
-    if let Some(t) = &n.threshold {
-        return Some((
-            "threshold",
-            Spec {
-                count: t.count,
-                window_ms: t.window.secs as i64 * 1000,
-            },
-            t.window.text.clone(),
-        ));
-    }
-    n.dedup.as_ref().map(|d| {
-        (
-            "dedup",
-            Spec {
-                count: 1,
-                window_ms: d.window.secs as i64 * 1000,
-            },
-            d.window.text.clone(),
-        )
-    })
-}
-
-/// Event time of `alert` in ms, or `now` without a readable one.
-fn event_ms(alert: &AlertData, now: i64) -> i64 {
-    alert
-        .record
-        .get("eventTime")
-        .and_then(Value::as_str)
-        .and_then(tattletail_runtime::correlate::event_seconds)
-        .map_or(now, |s| s.saturating_mul(1000))
-}
-
-fn seen_of(alert: &AlertData, t: i64) -> Seen {
-    Seen {
-        alert_id: alert.alert_id.clone(),
-        event_id: alert.event_id().map(str::to_string),
-        event_time: alert
-            .record
-            .get("eventTime")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        t,
-    }
-}
-
-fn held_of(s: &Seen) -> Held {
-    Held {
-        alert_id: s.alert_id.clone(),
-        event_id: s.event_id.clone(),
-        event_time: s.event_time.clone(),
-    }
-}
-
-/// The key of `alert` for `rule`'s window: the rule's `dedup.key` or
-/// `threshold.group_by` (jq), else for dedup the actor and eventName, for
-/// a threshold the whole rule. A key that fails to evaluate makes the
-/// alert its own key (so it is sent, never lost).
-fn key_text(rule: &PlannedRule, kind: &str, alert: &AlertData) -> String {
-    let program = if kind == "threshold" {
-        rule.noise.group_by.as_ref()
-    } else {
-        rule.noise.dedup_key.as_ref()
-    };
-    match program {
-        Some(p) => match tattletail_runtime::keys::evaluate(p, &alert.record) {
-            Ok(Some(k)) => k,
-            Ok(None) => "null".into(),
-            Err(e) => {
-                warn!(
-                    message = "noise_key_failed",
-                    rule = rule.config.display_name().as_str(),
-                    alert_id = alert.alert_id.as_str(),
-                    error = e.as_str(),
-                    help = "the alert is its own key, so it is sent; fix the rule's dedup key or group_by"
-                );
-                json!({"alert": alert.alert_id}).to_string()
-            }
-        },
-        None if kind == "threshold" => "null".into(),
-        None => {
-            let f = AlertFields::from_json(&alert.record);
-            json!([f.actor(), f.event_name]).to_string()
-        }
-    }
-}
-
-impl NoiseControl {
-    /// A new pass.
-    pub fn gate(self: &Arc<Self>) -> Gate {
-        Gate {
-            noise: self.clone(),
-            cache: HashMap::new(),
-            overflow: BTreeMap::new(),
-            due: Vec::new(),
-        }
-    }
-}
-
-impl Gate {
-    /// Decide on an alert of rule `r` going to `targets`.
-    pub async fn admit(
-        &mut self,
-        plan: &Plan,
-        r: usize,
-        alert: &AlertData,
-        targets: &[&Destination],
-    ) -> Decision {
-        let rule = &plan.rules[r];
-        let Some((kind, spec, _)) = spec_of(&rule.config) else {
-            return Decision::Send;
-        };
-        let key_text = key_text(rule, kind, alert);
-        let key = Key::new(
-            format!("{kind}#{}#{}", rule.identity, digest(&[&key_text])),
-            "window",
-        );
-        let now = self.noise.now_ms();
-        let t = event_ms(alert, now);
-        let seen = seen_of(alert, t);
-        let ids: Vec<String> = targets.iter().map(|d| d.id.clone()).collect();
-        let decision = self
-            .decide(&key, spec, t, &seen, |s| {
-                s.kind = kind.into();
-                s.rule = rule.identity.clone();
-                s.key = Some(key_text.clone());
-                s.destinations = ids.clone();
-            })
-            .await;
-        self.count(decision.clone());
-        decision
-    }
-
-    /// Is the alert of rule `r` sent to `dest` now, or held by the rule's
-    /// `cooldown` on that destination?
-    pub async fn cooldown(
-        &mut self,
-        plan: &Plan,
-        r: usize,
-        alert: &AlertData,
-        dest: &Destination,
-    ) -> bool {
-        let rule = &plan.rules[r];
-        let Some(period) = &rule.config.noise.cooldown else {
-            return true;
-        };
-        let now = self.noise.now_ms();
-        let spec = Spec {
-            count: 1,
-            window_ms: period.secs as i64 * 1000,
-        };
-        let key = Key::new(format!("cooldown#{}#{}", rule.identity, dest.id), "window");
-        let seen = seen_of(alert, now);
-        let decision = self
-            .decide(&key, spec, now, &seen, |s| {
-                s.kind = "cooldown".into();
-                s.rule = rule.identity.clone();
-                s.key = Some(dest.id.clone());
-                s.destinations = vec![dest.id.clone()];
-            })
-            .await;
-        self.count(decision.clone());
-        decision == Decision::Send
-    }
-
-    fn count(&self, d: Decision) {
-        let c = &self.noise.counters;
-        match d {
-            Decision::Send => {}
-            Decision::Held => {
-                c.deduplicated.fetch_add(1, Ordering::Relaxed);
-            }
-            Decision::Below => {
-                c.below_threshold.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// Run one match through the window at `key`: in memory when the gate
-    /// knows the window and the match is held, else one compare-and-swap.
-    async fn decide(
-        &mut self,
-        key: &Key,
-        spec: Spec,
-        t: i64,
-        seen: &Seen,
-        init: impl Fn(&mut State),
-    ) -> Decision {
-        if let Some(c) = self.cache.get_mut(key) {
-            if c.state.holds(t) && c.state.sent.as_deref() != Some(seen.alert_id.as_str()) {
-                c.held += 1;
-                if c.first.as_ref().is_none_or(|f| seen.t < f.t) {
-                    c.first = Some(seen.clone());
-                }
-                if c.last.as_ref().is_none_or(|l| seen.t >= l.t) {
-                    c.last = Some(seen.clone());
-                }
-                return Decision::Held;
-            }
-        }
-        let noise = self.noise.clone();
-        for _ in 0..CAS_ATTEMPTS {
-            let now = noise.now_ms();
-            let (expected, current, pending) = match self.cache.remove(key) {
-                Some(c) => {
-                    let mut s = c.state;
-                    if let Some(f) = &c.first {
-                        s.hold(f, 0);
-                    }
-                    if let Some(l) = &c.last {
-                        s.hold(l, 0);
-                    }
-                    s.held += c.held;
-                    (Some(c.version), Some(s), Some((c.held, c.first, c.last)))
-                }
-                None => match noise.store.get(key, now / 1000).await {
-                    Ok(item) => (
-                        item.as_ref().map(|i| i.version),
-                        item.and_then(|i| parse_state(key, &i)),
-                        None,
-                    ),
-                    Err(e) => {
-                        noise.state_error("read a window", &e);
-                        return Decision::Send;
-                    }
-                },
-            };
-            let (mut next, decision, closed) = window::admit(current, spec, t, now, seen);
-            init(&mut next);
-            let due = next.pending() && !next.indexed;
-            if due {
-                next.indexed = true;
-            }
-            let state = serde_json::to_value(&next).unwrap_or(Value::Null);
-            let expires = noise.expires(spec.window_ms.max(next.close_at - now));
-            match noise
-                .store
-                .put(key, &state, expected, expires, now / 1000)
-                .await
-            {
-                Ok(true) => {
-                    if due {
-                        self.index(key, &next).await;
-                    }
-                    self.due.extend(closed);
-                    self.cache.insert(
-                        key.clone(),
-                        Cached {
-                            version: expected.map_or(1, |v| v + 1),
-                            state: next,
-                            held: 0,
-                            first: None,
-                            last: None,
-                        },
-                    );
-                    return decision;
-                }
-                Ok(false) => {
-                    // Someone else wrote first. What we held in memory is
-                    // folded into their state on the next round.
-                    if let Some((held, first, last)) = pending.filter(|p| p.0 > 0) {
-                        self.requeue(key, held, first, last).await;
-                    }
-                    continue;
-                }
-                Err(e) => {
-                    noise.state_error("write a window", &e);
-                    return Decision::Send;
-                }
-            }
-        }
-        warn!(
-            message = "state_contended",
-            item = key.pk.as_str(),
-            help = "the window changed under us too often: the alert is sent"
-        );
-        Decision::Send
-    }
-
-    /// Add alerts held in memory to the stored window after a lost race:
-    /// into the same window when it is still open, else straight into a
-    /// follow-up of their own (they are never dropped).
-    async fn requeue(&mut self, key: &Key, held: u64, first: Option<Seen>, last: Option<Seen>) {
-        let noise = self.noise.clone();
-        for _ in 0..CAS_ATTEMPTS {
-            let now = noise.now_ms();
-            let item = match noise.store.get(key, now / 1000).await {
-                Ok(i) => i,
-                Err(e) => {
-                    noise.state_error("read a window", &e);
-                    break;
-                }
-            };
-            let Some((version, mut s)) = item
-                .as_ref()
-                .and_then(|i| parse_state(key, i).map(|s| (i.version, s)))
-            else {
-                break;
-            };
-            let Some(t) = first.as_ref().map(|f| f.t) else {
-                break;
-            };
-            if !s.holds(t) {
-                break;
-            }
-            s.held += held;
-            for x in first.iter().chain(last.iter()) {
-                s.hold(x, 0);
-            }
-            let due = !s.indexed;
-            s.indexed = true;
-            let state = serde_json::to_value(&s).unwrap_or(Value::Null);
-            match noise
-                .store
-                .put(
-                    key,
-                    &state,
-                    Some(version),
-                    item.map_or(0, |i| i.expires_at),
-                    now / 1000,
-                )
-                .await
-            {
-                Ok(true) => {
-                    if due {
-                        self.index(key, &s).await;
-                    }
-                    return;
-                }
-                Ok(false) => continue,
-                Err(e) => {
-                    noise.state_error("write a window", &e);
-                    break;
-                }
-            }
-        }
-        // The window closed (or cannot be written): their own follow-up.
-        let mut s = self
-            .cache
-            .get(key)
-            .map(|c| c.state.clone())
-            .unwrap_or_default();
-        s.held = held;
-        s.first = first;
-        s.last = last;
-        s.open = true;
-        s.reported = false;
-        self.due.push(Closed { state: s });
-    }
-
-    /// Put a window in the sweep's due index.
-    async fn index(&self, key: &Key, s: &State) {
-        let noise = &self.noise;
-        let now = noise.now_ms();
-        let due = Key::new("due", format!("{:015}#{}", s.close_at.max(0), key.pk));
-        let state = json!({"pk": key.pk, "sk": key.sk, "start": s.start});
-        if let Err(e) = noise
-            .store
-            .put(
-                &due,
-                &state,
-                None,
-                noise.expires(s.close_at - now),
-                now / 1000,
-            )
-            .await
-        {
-            noise.state_error("index a window", &e);
-        }
-    }
-
-    /// Is an alert of rule `r` within `dest`'s rate limit? When not, it
-    /// is logged in full and counted into the destination's summary.
-    pub fn rate(
-        &mut self,
-        plan: &Plan,
-        r: Option<usize>,
-        alert: &AlertData,
-        dest: &Destination,
-    ) -> bool {
-        if self.noise.take_token(dest) {
-            return true;
-        }
-        self.noise
-            .counters
-            .throttled
-            .fetch_add(1, Ordering::Relaxed);
-        let rule = r.map_or_else(
-            || alert.name.clone(),
-            |r| plan.rules[r].config.display_name(),
-        );
-        warn!(
-            message = "alert_throttled",
-            rule = rule.as_str(),
-            alert_id = alert.alert_id.as_str(),
-            event_id = alert.event_id().unwrap_or(""),
-            destination = dest.id.as_str(),
-            limit = dest.rate_limit.as_ref().map_or("", |l| l.text.as_str()),
-            payload_json = crate::payload::sns_message(alert).as_str(),
-            help = "over the destination's rate_limit: counted into one summary message; the alert is in this line"
-        );
-        let o = self.overflow.entry(dest.id.clone()).or_default();
-        o.count += 1;
-        *o.by_rule.entry(rule).or_default() += 1;
-        let t = event_ms(alert, self.noise.now_ms());
-        let held = held_of(&seen_of(alert, t));
-        if o.first.is_none() {
-            o.first = Some(held.clone());
-        }
-        o.last = Some(held);
-        false
-    }
-
-    /// Follow-ups of windows closed by alerts of this pass so far.
-    pub fn take_due(&mut self, plan: &Plan) -> Vec<FollowUpJob> {
-        let due = std::mem::take(&mut self.due);
-        due.into_iter()
-            .filter_map(|c| follow_up(&self.noise, plan, &c.state))
-            .collect()
-    }
-
-    /// End of the pass: write what was held in memory, and the follow-ups
-    /// now due (windows closed meanwhile, the rate limits' summaries).
-    pub async fn flush(&mut self, plan: &Plan) -> Vec<FollowUpJob> {
-        let pending: Vec<(Key, u64, Option<Seen>, Option<Seen>)> = self
-            .cache
-            .iter_mut()
-            .filter(|(_, c)| c.held > 0)
-            .map(|(k, c)| {
-                (
-                    k.clone(),
-                    std::mem::take(&mut c.held),
-                    c.first.take(),
-                    c.last.take(),
-                )
-            })
-            .collect();
-        for (key, held, first, last) in pending {
-            self.requeue(&key, held, first, last).await;
-        }
-        self.cache.clear();
-        let mut out = self.take_due(plan);
-        for (dest_id, o) in std::mem::take(&mut self.overflow) {
-            let Some(dest) = plan.destinations.iter().find(|d| d.id == dest_id) else {
-                continue;
-            };
-            let limit = dest
-                .rate_limit
-                .as_ref()
-                .map_or(String::new(), |l| l.text.clone());
-            let first_id = o
-                .first
-                .as_ref()
-                .map_or("", |h| h.alert_id.as_str())
-                .to_string();
-            let f = FollowUp {
-                alert_id: digest(&["rate_limit", &dest_id, &first_id, &o.count.to_string()]),
-                reason: Reason::RateLimit { limit },
-                rule: String::new(),
-                description: String::new(),
-                key: Some(dest_id.clone()),
-                count: o.count,
-                by_rule: o.by_rule.into_iter().collect(),
-                first_alert_id: None,
-                first: o.first,
-                last: o.last,
-                extra: Extra::default(),
-            };
-            self.noise
-                .counters
-                .follow_ups
-                .fetch_add(1, Ordering::Relaxed);
-            out.push(FollowUpJob {
-                follow_up: Arc::new(f),
-                destinations: vec![dest.clone()],
-            });
-        }
-        out
-    }
-}
-
-fn parse_state(key: &Key, item: &Item) -> Option<State> {
-    match serde_json::from_value::<State>(item.state.clone()) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            warn!(
-                message = "state_item_unreadable",
-                item = key.pk.as_str(),
-                error = e.to_string().as_str(),
-                help = "the item is replaced by a new window"
-            );
-            None
-        }
-    }
-}
-
-/// The follow-up of a closed window `s` (none when it held nothing).
-fn follow_up(noise: &NoiseControl, plan: &Plan, s: &State) -> Option<FollowUpJob> {
-    if s.held == 0 {
-        return None;
-    }
-    let rule = plan.rules.iter().find(|r| r.identity == s.rule);
-    let (name, description, extra, reason) = match rule {
-        Some(r) => {
-            let c = &r.config;
-            let reason = match s.kind.as_str() {
-                "threshold" => c.noise.threshold.as_ref().map(|t| Reason::Threshold {
-                    count: t.count,
-                    window: t.window.text.clone(),
-                }),
-                "cooldown" => c.noise.cooldown.as_ref().map(|p| Reason::Cooldown {
-                    period: p.text.clone(),
-                }),
-                _ => c.noise.dedup.as_ref().map(|d| Reason::Dedup {
-                    window: d.window.text.clone(),
-                }),
-            };
-            let window = format!("{}s", (s.end - s.start) / 1000);
-            (
-                c.display_name(),
-                c.description.clone().unwrap_or_default(),
-                Extra::new(&c.meta, None),
-                reason.unwrap_or(Reason::Dedup { window }),
-            )
-        }
-        None => (
-            s.rule.clone(),
-            String::new(),
-            Extra::default(),
-            Reason::Dedup {
-                window: format!("{}s", (s.end - s.start) / 1000),
-            },
-        ),
-    };
-    let destinations: Vec<Destination> = plan
-        .destinations
-        .iter()
-        .filter(|d| s.destinations.contains(&d.id))
-        .cloned()
-        .collect();
-    if destinations.is_empty() {
-        info!(message = "follow_up_without_destination", rule = name.as_str(), count = s.held, help = "the alert this window followed went nowhere (or its destinations were removed from the config)");
-        return None;
-    }
-    noise.counters.follow_ups.fetch_add(1, Ordering::Relaxed);
-    let f = FollowUp {
-        alert_id: digest(&[
-            "follow_up",
-            &s.kind,
-            &s.rule,
-            s.key.as_deref().unwrap_or(""),
-            &s.start.to_string(),
-        ]),
-        reason,
-        rule: name,
-        description,
-        key: s.key.clone(),
-        count: s.held,
-        by_rule: Vec::new(),
-        first_alert_id: s.sent.clone(),
-        first: s.first.as_ref().map(held_of),
-        last: s.last.as_ref().map(held_of),
-        extra,
-    };
-    Some(FollowUpJob {
-        follow_up: Arc::new(f),
-        destinations,
-    })
-}
-
-/// Send-side sweep: the follow-ups of windows whose `close_at` has passed
-/// (every due window when `all`: the end of a CLI run without a table).
-/// Each window is marked reported with a compare-and-swap, so a window's
-/// follow-up is made once even when sweeps run concurrently.
-pub async fn sweep(noise: &NoiseControl, plan: &Plan, all: bool) -> Vec<FollowUpJob> {
-    let mut out = Vec::new();
-    let now = noise.now_ms();
-    let upto = if all {
-        "~".to_string()
-    } else {
-        format!("{:015}~", now.max(0))
-    };
-    // Each page's items are deleted as they are handled; the bound only
-    // guards against a store that keeps answering with the same page.
-    for _ in 0..1000 {
-        let due = match noise
-            .store
-            .query("due", &upto, SWEEP_PAGE, now / 1000)
-            .await
-        {
-            Ok(d) => d,
-            Err(e) => {
-                noise.state_error("query due windows", &e);
-                return out;
-            }
-        };
-        if due.is_empty() {
-            return out;
-        }
-        for (due_key, due_item) in due {
-            let pk = due_item
-                .state
-                .get("pk")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            let sk = due_item
-                .state
-                .get("sk")
-                .and_then(Value::as_str)
-                .unwrap_or("window")
-                .to_string();
-            let start = due_item.state.get("start").and_then(Value::as_i64);
-            let key = Key::new(pk, sk);
-            for _ in 0..CAS_ATTEMPTS {
-                let item = match noise.store.get(&key, now / 1000).await {
-                    Ok(i) => i,
-                    Err(e) => {
-                        noise.state_error("read a window", &e);
-                        break;
-                    }
-                };
-                let Some(item) = item else { break };
-                let Some(mut s) = parse_state(&key, &item) else {
-                    break;
-                };
-                if Some(s.start) != start || !s.pending() {
-                    break; // replaced (its follow-up went with the next alert) or done
-                }
-                s.reported = true;
-                let state = serde_json::to_value(&s).unwrap_or(Value::Null);
-                match noise
-                    .store
-                    .put(
-                        &key,
-                        &state,
-                        Some(item.version),
-                        item.expires_at,
-                        now / 1000,
-                    )
-                    .await
-                {
-                    Ok(true) => {
-                        out.extend(follow_up(noise, plan, &s));
-                        break;
-                    }
-                    Ok(false) => continue,
-                    Err(e) => {
-                        noise.state_error("close a window", &e);
-                        break;
-                    }
-                }
-            }
-            if let Err(e) = noise.store.delete(&due_key, due_item.version).await {
-                noise.state_error("unindex a window", &e);
-                return out;
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -7,8 +7,23 @@ use std::sync::Arc;
 use serde_json::json;
 use tattletail_compiler::plan::Compiled;
 
+use super::window::Decision;
 use super::*;
 use crate::payload::AlertData;
+use tattletail_compiler::config::Destination;
+
+/// Sweep and acknowledge (as if every follow-up was sent): the jobs.
+async fn swept(
+    noise: &NoiseControl,
+    plan: &tattletail_compiler::plan::Plan,
+    all: bool,
+) -> Vec<FollowUpJob> {
+    let due = sweep(noise, plan, all).await;
+    for d in &due {
+        acknowledge(noise, d).await;
+    }
+    due.into_iter().map(|d| d.job).collect()
+}
 
 const MIN: i64 = 60_000;
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
@@ -68,9 +83,9 @@ async fn a_burst_of_a_thousand_is_one_alert_and_one_follow_up_per_key() {
         gate.flush(&c.plan).await.is_empty(),
         "nothing due before the window closes"
     );
-    assert!(sweep(&noise, &c.plan, false).await.is_empty());
+    assert!(swept(&noise, &c.plan, false).await.is_empty());
     clock.fetch_add(15 * MIN, Ordering::Relaxed);
-    let mut jobs = sweep(&noise, &c.plan, false).await;
+    let mut jobs = swept(&noise, &c.plan, false).await;
     assert_eq!(jobs.len(), 2, "one follow-up per key");
     jobs.sort_by_key(|j| j.follow_up.first.as_ref().unwrap().event_id.clone());
     let f = &jobs[0].follow_up;
@@ -80,7 +95,7 @@ async fn a_burst_of_a_thousand_is_one_alert_and_one_follow_up_per_key() {
     assert!(f.first_alert_id.is_some());
     assert_eq!(jobs[0].destinations.len(), 2);
     assert!(
-        sweep(&noise, &c.plan, false).await.is_empty(),
+        swept(&noise, &c.plan, false).await.is_empty(),
         "a window is reported once"
     );
     let counts = noise.counters.snapshot();
@@ -111,7 +126,7 @@ async fn two_gates_share_a_window_through_the_store() {
     assert!(g1.flush(&c.plan).await.is_empty());
     assert!(g2.flush(&c.plan).await.is_empty());
     clock.fetch_add(61 * MIN, Ordering::Relaxed);
-    let jobs = sweep(&noise, &c.plan, false).await;
+    let jobs = swept(&noise, &c.plan, false).await;
     assert_eq!(jobs.len(), 1);
     assert_eq!(
         jobs[0].follow_up.count, 9,
@@ -133,18 +148,18 @@ async fn the_next_alert_after_a_window_brings_its_follow_up() {
         )
         .await;
     }
-    assert!(gate.take_due(&c.plan).is_empty());
+    assert!(swept(&noise, &c.plan, false).await.is_empty());
     assert_eq!(
         admit(&mut gate, &c, &alert("r", "a", "A", 16 * MIN, "late")).await,
         Decision::Send
     );
-    let due = gate.take_due(&c.plan);
+    let due = swept(&noise, &c.plan, false).await;
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].follow_up.count, 4);
     // Its due-index entry is stale now: the sweep sends nothing more.
     clock.fetch_add(20 * MIN, Ordering::Relaxed);
     gate.flush(&c.plan).await;
-    assert!(sweep(&noise, &c.plan, false).await.is_empty());
+    assert!(swept(&noise, &c.plan, false).await.is_empty());
 }
 
 #[tokio::test]
@@ -232,7 +247,7 @@ async fn cooldown_holds_a_rule_on_one_destination_for_its_period() {
             .await,
         "the cooldown is over"
     );
-    let due = gate.take_due(&c.plan);
+    let due = swept(&noise, &c.plan, false).await;
     assert_eq!(
         due.len(),
         1,
@@ -381,7 +396,8 @@ async fn a_correlation_split_over_invocations_fires_once_and_a_retry_adds_nothin
         let mut gate = noise.gate();
         fired.extend(
             gate.correlate(&c.plan, &feeds[0], &login(i, "10.0.0.1"), &mut stats)
-                .await,
+                .await
+                .0,
         );
     }
     assert!(fired.is_empty());
@@ -390,7 +406,8 @@ async fn a_correlation_split_over_invocations_fires_once_and_a_retry_adds_nothin
     for i in 0..3 {
         fired.extend(
             gate.correlate(&c.plan, &feeds[0], &login(i, "10.0.0.1"), &mut stats)
-                .await,
+                .await
+                .0,
         );
     }
     assert!(fired.is_empty());
@@ -398,7 +415,8 @@ async fn a_correlation_split_over_invocations_fires_once_and_a_retry_adds_nothin
     for i in 0..4 {
         fired.extend(
             gate.correlate(&c.plan, &feeds[0], &login(i, "10.9.9.9"), &mut stats)
-                .await,
+                .await
+                .0,
         );
     }
     assert!(fired.is_empty());
@@ -406,7 +424,8 @@ async fn a_correlation_split_over_invocations_fires_once_and_a_retry_adds_nothin
     for i in 3..5 {
         fired.extend(
             gate.correlate(&c.plan, &feeds[0], &login(i, "10.0.0.1"), &mut stats)
-                .await,
+                .await
+                .0,
         );
     }
     assert_eq!(fired.len(), 1, "{fired:?}");
@@ -415,7 +434,8 @@ async fn a_correlation_split_over_invocations_fires_once_and_a_retry_adds_nothin
     // More in the same window: no second alert.
     fired.extend(
         gate.correlate(&c.plan, &feeds[0], &login(6, "10.0.0.1"), &mut stats)
-            .await,
+            .await
+            .0,
     );
     assert_eq!(fired.len(), 1);
     assert_eq!(stats.alerts, [1]);
@@ -455,11 +475,12 @@ async fn the_cost_in_table_requests() {
     // Per key: read + open; at the flush: read + count + the due index.
     assert_eq!((gets, puts, deletes, queries), (4, 6, 0, 0));
     clock.fetch_add(15 * MIN, Ordering::Relaxed);
-    sweep(&n, &c.plan, false).await;
+    swept(&n, &c.plan, false).await;
     let after = n.requests().unwrap().counts();
-    // The sweep: two queries (a page, then an empty one), per window a
-    // read, the close and the index entry's delete.
-    assert_eq!(after, (6, 8, 2, 2));
+    // The sweep: one query; per window a read and a write to mark it
+    // closing, then (acknowledged once sent) a read, a write to mark it
+    // reported and the due entry's delete.
+    assert_eq!(after, (8, 10, 2, 1));
 
     // A threshold's matches below it: one read per group and pass, one
     // write per match.
@@ -491,4 +512,75 @@ async fn the_same_alert_twice_in_one_process_is_a_duplicate_not_a_busy_claim() {
         n.claim("dup", "slack").await.unwrap(),
         Claim::Claimed { .. }
     ));
+}
+
+#[tokio::test]
+async fn a_follow_up_not_acknowledged_is_made_again_with_the_same_id() {
+    let c = compiled("[[rule]]\nname = \"r\"\njq_match = 'select(.eventName == \"A\")'\ndedup = { window = \"15m\" }\n");
+    let clock = Arc::new(AtomicI64::new(T0));
+    let n = noise(&clock, true);
+    let mut gate = n.gate();
+    for i in 0..3 {
+        admit(&mut gate, &c, &alert("r", "a", "A", i, &format!("e{i}"))).await;
+    }
+    gate.flush(&c.plan).await;
+    clock.fetch_add(15 * MIN, Ordering::Relaxed);
+    // The invocation dies after the sweep made the follow-up, before it
+    // was sent and acknowledged.
+    let first = sweep(&n, &c.plan, false).await;
+    assert_eq!(first.len(), 1);
+    // The window is closing: a new alert of the key opens a new window.
+    let mut gate = n.gate();
+    let mut late = alert("r", "a", "A", 1000, "e9");
+    late.origin = "another-file#0".into();
+    assert_eq!(admit(&mut gate, &c, &late).await, Decision::Send);
+    let again = sweep(&n, &c.plan, false).await;
+    assert_eq!(again.len(), 1, "still due");
+    assert_eq!(
+        again[0].job.follow_up.alert_id,
+        first[0].job.follow_up.alert_id
+    );
+    assert_eq!(again[0].job.follow_up.count, 2);
+    acknowledge(&n, &again[0]).await;
+    assert!(sweep(&n, &c.plan, false).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_cut_off_send_leaves_its_claim_to_the_lease_not_to_a_duplicate_skip() {
+    let clock = Arc::new(AtomicI64::new(T0));
+    let n = noise(&clock, true);
+    let claim = n.claim("cut", "slack").await.unwrap();
+    n.forget(&claim); // the send's future was dropped at the deadline
+    assert!(
+        matches!(n.claim("cut", "slack").await.unwrap(), Claim::Busy { .. }),
+        "not skipped as done"
+    );
+    clock.fetch_add(60_001, Ordering::Relaxed);
+    assert!(matches!(
+        n.claim("cut", "slack").await.unwrap(),
+        Claim::Claimed { .. }
+    ));
+}
+
+#[tokio::test]
+async fn alerts_routed_to_other_destinations_are_other_windows() {
+    let c = compiled("[[rule]]\nname = \"r\"\njq_match = 'select(.eventName == \"A\")'\ndedup = { key = '.eventName', window = \"15m\" }\n");
+    let clock = Arc::new(AtomicI64::new(T0));
+    let n = noise(&clock, true);
+    let mut gate = n.gate();
+    let slack: Vec<&Destination> = vec![&c.plan.destinations[0]];
+    let sns: Vec<&Destination> = vec![&c.plan.destinations[1]];
+    let a = alert("r", "a", "A", 0, "e0");
+    let b = alert("r", "b", "A", 1, "e1");
+    assert_eq!(gate.admit(&c.plan, 0, &a, &slack).await, Decision::Send);
+    assert_eq!(
+        gate.admit(&c.plan, 0, &b, &sns).await,
+        Decision::Send,
+        "another team's channel"
+    );
+    assert_eq!(
+        gate.admit(&c.plan, 0, &b, &[]).await,
+        Decision::Send,
+        "going nowhere: not windowed"
+    );
 }

@@ -13,6 +13,13 @@
 //! the processing clock (the sweep sends it), or at once when the next
 //! window of the key opens, whichever comes first. A dedup window is a
 //! threshold of 1.
+//!
+//! **Retries count once.** Held alerts are counted per input (the S3
+//! object they came from): a pass that touches a window for an input
+//! first sets that input's count to zero ([`State::restart`]), so a
+//! retried or duplicated file replaces its count instead of adding to it.
+//! A threshold keeps each match's alert id, so a match seen twice counts
+//! once.
 
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +45,18 @@ pub struct Seen {
     pub event_time: Option<String>,
     /// `eventTime`, milliseconds (for first/last ordering).
     pub t: i64,
+    /// The input it came from (held counts are kept per input).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+}
+
+/// One match of a threshold not reached yet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mark {
+    /// Its `eventTime`, ms.
+    pub t: i64,
+    /// Its alert id (a match seen twice counts once).
+    pub id: String,
 }
 
 /// The stored state of one (rule, key) window.
@@ -67,9 +86,9 @@ pub struct State {
     /// Destination ids the sent alert went to (the follow-up goes there).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub destinations: Vec<String>,
-    /// Alerts held back in the open window.
-    #[serde(default)]
-    pub held: u64,
+    /// Alerts held back in the open window, per input.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub held_by: std::collections::BTreeMap<String, u64>,
     /// The first and last of them (by event time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first: Option<Seen>,
@@ -83,9 +102,12 @@ pub struct State {
     /// The window is in the sweep's due index.
     #[serde(default)]
     pub indexed: bool,
-    /// Threshold: event times (ms) of recent matches, not yet enough.
+    /// The sweep is sending its follow-up: it holds nothing more.
+    #[serde(default)]
+    pub closing: bool,
+    /// Threshold: recent matches, not yet enough (sorted by time).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub times: Vec<i64>,
+    pub times: Vec<Mark>,
 }
 
 /// What to do with one match.
@@ -106,18 +128,41 @@ pub struct Closed {
     pub state: State,
 }
 
-/// The most match times a threshold keeps (its `count` is at most this).
-pub const MAX_TIMES: usize = 10_000;
+/// The most matches a threshold keeps (its `count` is at most this).
+pub const MAX_TIMES: usize = 1_000;
+/// Inputs counted apart in one window; more are counted together.
+pub const MAX_SOURCES: usize = 256;
+/// Where the counts of inputs beyond [`MAX_SOURCES`] go.
+const OTHER_SOURCES: &str = "(other inputs)";
 
 impl State {
     /// Is `t` (event time, ms) held by this window?
     pub fn holds(&self, t: i64) -> bool {
-        self.open && !self.reported && t < self.end
+        self.open && !self.reported && !self.closing && t < self.end
     }
 
-    /// Count `seen` into the open window.
+    /// Alerts held back in all.
+    pub fn held(&self) -> u64 {
+        self.held_by.values().sum()
+    }
+
+    /// Forget what `source` held before (a pass reads it again).
+    pub fn restart(&mut self, source: &str) {
+        self.held_by.remove(source);
+    }
+
+    /// Count `n` alerts of `seen`'s input into the open window, and `seen`
+    /// as first or last of them (`n` = 0: only that).
     pub fn hold(&mut self, seen: &Seen, n: u64) {
-        self.held += n;
+        if n > 0 {
+            let source =
+                if self.held_by.len() >= MAX_SOURCES && !self.held_by.contains_key(&seen.source) {
+                    OTHER_SOURCES
+                } else {
+                    seen.source.as_str()
+                };
+            *self.held_by.entry(source.to_string()).or_default() += n;
+        }
         if self.first.as_ref().is_none_or(|f| seen.t < f.t) {
             self.first = Some(seen.clone());
         }
@@ -128,7 +173,7 @@ impl State {
 
     /// The window has alerts held back and no follow-up yet.
     pub fn pending(&self) -> bool {
-        self.open && !self.reported && self.held > 0
+        self.open && !self.reported && self.held() > 0
     }
 }
 
@@ -153,16 +198,26 @@ pub fn admit(
         s.hold(seen, 1);
         return (s, Decision::Held, None);
     }
+    // Also when the sweep is closing it: the sweep may die before sending,
+    // and both make the same follow-up (same id: sent once).
     let closed = s.pending().then(|| Closed { state: s.clone() });
     let mut times = if s.open {
         Vec::new()
     } else {
         std::mem::take(&mut s.times)
     };
-    let at = times.partition_point(|&x| x <= t);
-    times.insert(at, t);
-    let newest = *times.last().unwrap_or(&t);
-    times.retain(|&x| x > newest - spec.window_ms);
+    if !times.iter().any(|m| m.id == seen.alert_id) {
+        let at = times.partition_point(|m| m.t <= t);
+        times.insert(
+            at,
+            Mark {
+                t,
+                id: seen.alert_id.clone(),
+            },
+        );
+    }
+    let newest = times.last().map_or(t, |m| m.t);
+    times.retain(|m| m.t > newest - spec.window_ms);
     if times.len() > MAX_TIMES {
         times.drain(..times.len() - MAX_TIMES);
     }
@@ -192,12 +247,14 @@ pub fn admit(
 
 /// Are `count` of `times` (sorted) within less than the window of each
 /// other?
-fn reached(times: &[i64], spec: Spec) -> bool {
+fn reached(times: &[Mark], spec: Spec) -> bool {
     let n = spec.count.max(1) as usize;
     if times.len() < n {
         return false;
     }
-    times.windows(n).any(|w| w[n - 1] - w[0] < spec.window_ms)
+    times
+        .windows(n)
+        .any(|w| w[n - 1].t - w[0].t < spec.window_ms)
 }
 
 #[cfg(test)]
@@ -212,6 +269,7 @@ mod tests {
             event_id: Some(format!("e{i}")),
             event_time: None,
             t: i,
+            source: "s3://b/k".into(),
         }
     }
 
@@ -243,7 +301,7 @@ mod tests {
         assert!(closed.is_empty());
         let s = state.unwrap();
         assert_eq!(
-            (s.held, s.start, s.end, s.close_at),
+            (s.held(), s.start, s.end, s.close_at),
             (999, 0, 15 * MIN, 5 + 15 * MIN)
         );
         assert_eq!(s.first.unwrap().t, 100);
@@ -273,7 +331,7 @@ mod tests {
             1,
             "the first window's follow-up is due at the next alert"
         );
-        assert_eq!(closed[0].state.held, 1);
+        assert_eq!(closed[0].state.held(), 1);
         // A window that held nothing closes without a follow-up.
         let (_, _, closed) = feed(spec, &[0, 20 * MIN], 0);
         assert!(closed.is_empty());
@@ -303,7 +361,7 @@ mod tests {
         );
         // Then the rest of the window is held like dedup.
         let (s3, d, _) = admit(Some(s2), spec, 200_000, 8, &seen(10));
-        assert_eq!((d, s3.held), (Decision::Held, 1));
+        assert_eq!((d, s3.held()), (Decision::Held, 1));
     }
 
     #[test]
@@ -338,7 +396,7 @@ mod tests {
             "a new window: nothing is folded into a summary already sent"
         );
         assert!(closed.is_none());
-        assert_eq!(s.held, 0);
+        assert_eq!(s.held(), 0);
     }
 
     #[test]
@@ -349,7 +407,36 @@ mod tests {
         };
         let (s, _, _) = feed(spec, &[0, 10], 0);
         let (s, d, _) = admit(s, spec, 0, 0, &seen(0));
-        assert_eq!((d, s.held), (Decision::Send, 1));
+        assert_eq!((d, s.held()), (Decision::Send, 1));
+    }
+
+    #[test]
+    fn a_retried_input_replaces_its_count_and_a_match_seen_twice_counts_once() {
+        let spec = Spec {
+            count: 1,
+            window_ms: MIN,
+        };
+        let (s, _, _) = feed(spec, &[0, 10, 20], 0);
+        let mut s = s.unwrap();
+        assert_eq!(s.held(), 2);
+        // The same file again: its count starts over, then counts the same.
+        s.restart("s3://b/k");
+        let mut state = Some(s);
+        for t in [0, 10, 20] {
+            let (next, _, _) = admit(state.take(), spec, t, 0, &seen(t));
+            state = Some(next);
+        }
+        assert_eq!(state.unwrap().held(), 2);
+        let spec = Spec {
+            count: 3,
+            window_ms: MIN,
+        };
+        let (s, d, _) = feed(spec, &[0, 0, 0], 0);
+        assert!(
+            d.iter().all(|d| *d == Decision::Below),
+            "one match three times is one"
+        );
+        assert_eq!(s.unwrap().times.len(), 1);
     }
 
     #[test]

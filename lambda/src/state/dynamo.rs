@@ -171,7 +171,20 @@ impl DynamoStore {
                     string(attrs, "pk").unwrap_or_default(),
                     string(attrs, "sk").unwrap_or_default(),
                 );
-                let item = decode(attrs).map_err(|m| self.malformed(&key, m))?;
+                // One item not written by Tattletail must not block the
+                // partition (the sweep reads it every few minutes): it is
+                // skipped and said.
+                let item = match decode(attrs) {
+                    Ok(item) => item,
+                    Err(m) => {
+                        tracing::warn!(
+                            message = "state_item_skipped",
+                            error = self.malformed(&key, m).to_string().as_str(),
+                            help = "delete the item, or leave it: it expires with its TTL"
+                        );
+                        continue;
+                    }
+                };
                 if item.expires_at > now && found.len() < limit {
                     found.push((key, item));
                 }
