@@ -339,6 +339,31 @@ fn meta_text(out: &mut String, m: &crate::config::RuleMeta) {
     }
 }
 
+/// The noise-control line of a rule, when it has any setting.
+fn noise_text(out: &mut String, n: &crate::config::Noise) {
+    let mut parts = Vec::new();
+    if let Some(d) = &n.dedup {
+        let key = d
+            .key
+            .as_ref()
+            .map_or("the actor and eventName".to_string(), |k| format!("`{}`", k.jq));
+        parts.push(format!("dedup by {key} within {}", d.window.text));
+    }
+    if let Some(t) = &n.threshold {
+        let group = t
+            .group_by
+            .as_ref()
+            .map_or(String::new(), |g| format!(" per `{}`", g.jq));
+        parts.push(format!("threshold {} within {}{group}", t.count, t.window.text));
+    }
+    if let Some(c) = &n.cooldown {
+        parts.push(format!("cooldown {} per destination", c.text));
+    }
+    if !parts.is_empty() {
+        let _ = writeln!(out, "  noise:       {}", escape(&parts.join("; ")));
+    }
+}
+
 /// The text form.
 pub fn text(plan: &Plan, file: &str, source: &str) -> String {
     let mut out = String::new();
@@ -352,6 +377,7 @@ pub fn text(plan: &Plan, file: &str, source: &str) -> String {
             escape(rule_file)
         );
         meta_text(&mut out, &r.config.meta);
+        noise_text(&mut out, &r.config.noise);
         sigma_text(&mut out, r);
         match r.prefilter() {
             Prefilter::Any => {
@@ -540,6 +566,8 @@ struct RuleJson<'a> {
     references: &'a [String],
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     correlation_only: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    noise: Option<serde_json::Value>,
     severity: Option<&'static str>,
     tags: &'a [String],
     runbook: Option<&'a str>,
@@ -551,6 +579,31 @@ struct RuleJson<'a> {
     evaluation: &'static str,
     literals: Option<Vec<LiteralJson>>,
     reasons: Vec<ReasonJson<'a>>,
+}
+
+/// The `noise` object of a rule in `--format json` (none without settings).
+fn noise_json(n: &crate::config::Noise) -> Option<serde_json::Value> {
+    if !n.any() {
+        return None;
+    }
+    let mut v = serde_json::Map::new();
+    if let Some(d) = &n.dedup {
+        v.insert(
+            "dedup".into(),
+            serde_json::json!({"key": d.key.as_ref().map(|k| &k.jq), "window": d.window.text, "window_secs": d.window.secs}),
+        );
+    }
+    if let Some(t) = &n.threshold {
+        v.insert(
+            "threshold".into(),
+            serde_json::json!({"count": t.count, "window": t.window.text, "window_secs": t.window.secs,
+                               "group_by": t.group_by.as_ref().map(|g| &g.jq)}),
+        );
+    }
+    if let Some(c) = &n.cooldown {
+        v.insert("cooldown".into(), serde_json::json!({"period": c.text, "secs": c.secs}));
+    }
+    Some(serde_json::Value::Object(v))
 }
 
 #[derive(Serialize)]
@@ -652,6 +705,7 @@ pub fn json(plan: &Plan, source: &str) -> String {
                 sigma_id: r.config.sigma.as_ref().and_then(|o| o.id.as_deref()),
                 references: &r.config.meta.references,
                 correlation_only: r.config.meta.correlation_only,
+                noise: noise_json(&r.config.noise),
                 severity: r.config.meta.severity.map(|s| s.as_str()),
                 tags: &r.config.meta.tags,
                 runbook: r.config.meta.runbook.as_deref(),

@@ -133,11 +133,11 @@ pub fn read(source: &str, table: &Table<'_>, label: &str, diags: &mut Vec<Diagno
                 }
                 Some((_, c)) => match c.get_ref() {
                     DeValue::Integer(i) => match i.as_str().parse::<u64>() {
-                        Ok(n) if (1..=10_000).contains(&n) => Some(n),
+                        Ok(n) if (1..=1_000).contains(&n) => Some(n),
                         _ => {
                             diags.push(
                                 Diagnostic::error(
-                                    format!("`count` must be from 1 to 10000, found {}", i.as_str()),
+                                    format!("`count` must be from 1 to 1000, found {}", i.as_str()),
                                     c.span(),
                                 )
                                 .with_help("count = 10 alerts when 10 matches of a group fall within the window"),
