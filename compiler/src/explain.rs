@@ -346,7 +346,9 @@ fn noise_text(out: &mut String, n: &crate::config::Noise) {
         let key = d
             .key
             .as_ref()
-            .map_or("the actor and eventName".to_string(), |k| format!("`{}`", k.jq));
+            .map_or("the actor and eventName".to_string(), |k| {
+                format!("`{}`", k.jq)
+            });
         parts.push(format!("dedup by {key} within {}", d.window.text));
     }
     if let Some(t) = &n.threshold {
@@ -354,7 +356,10 @@ fn noise_text(out: &mut String, n: &crate::config::Noise) {
             .group_by
             .as_ref()
             .map_or(String::new(), |g| format!(" per `{}`", g.jq));
-        parts.push(format!("threshold {} within {}{group}", t.count, t.window.text));
+        parts.push(format!(
+            "threshold {} within {}{group}",
+            t.count, t.window.text
+        ));
     }
     if let Some(c) = &n.cooldown {
         parts.push(format!("cooldown {} per destination", c.text));
@@ -601,7 +606,10 @@ fn noise_json(n: &crate::config::Noise) -> Option<serde_json::Value> {
         );
     }
     if let Some(c) = &n.cooldown {
-        v.insert("cooldown".into(), serde_json::json!({"period": c.text, "secs": c.secs}));
+        v.insert(
+            "cooldown".into(),
+            serde_json::json!({"period": c.text, "secs": c.secs}),
+        );
     }
     Some(serde_json::Value::Object(v))
 }

@@ -102,6 +102,15 @@ impl AlertFields {
                 .and_then(|v| v.as_str())
                 .map(str::to_string)
         };
+        AlertFields::read(field, of_identity)
+    }
+
+    /// The fields from `field` (a top-level string field) and
+    /// `of_identity` (a string field of `userIdentity`).
+    fn read(
+        field: impl Fn(&str) -> Option<String>,
+        of_identity: impl Fn(&str) -> Option<String>,
+    ) -> AlertFields {
         AlertFields {
             event_id: field("eventID"),
             event_name: field("eventName"),
@@ -514,7 +523,7 @@ impl<'p> Matcher<'p> {
             self.apply_exceptions(&root, &fields, out);
         }
         if !out.matches.is_empty() {
-            let field = |key| {
+            let field = |key: &str| {
                 fields
                     .get(&root, key)
                     .and_then(|v| v.as_str().map(str::to_string))
@@ -526,19 +535,7 @@ impl<'p> Matcher<'p> {
                     .and_then(|o| o.object_get(key))
                     .and_then(|v| v.as_str().map(str::to_string))
             };
-            out.fields = AlertFields {
-                event_id: field("eventID"),
-                event_name: field("eventName"),
-                event_source: field("eventSource"),
-                event_time: field("eventTime"),
-                source_ip: field("sourceIPAddress"),
-                account: field("recipientAccountId"),
-                region: field("awsRegion"),
-                identity_arn: of_identity("arn"),
-                identity_type: of_identity("type"),
-                principal_id: of_identity("principalId"),
-                invoked_by: of_identity("invokedBy"),
-            };
+            out.fields = AlertFields::read(field, of_identity);
         }
     }
 }

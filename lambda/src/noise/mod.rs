@@ -22,17 +22,20 @@
 //!    notification or an SQS redelivery finds it done and sends nothing; a
 //!    claim whose sender died is taken over once its lease expires.
 //!
-//! Follow-ups ([`FollowUp`]) come from windows that close: at the next
-//! alert of the key after the window, or when the processing clock passes
-//! the window's `close_at` ([`sweep`], run at the end of every invocation,
-//! by the scheduled sweep event, and at the end of a CLI run), and from
-//! the rate limit's overflow at [`Gate::flush`].
+//! Follow-ups (`crate::followup::FollowUp`) come from windows that close:
+//! at the next alert of the key after the window, or when the processing
+//! clock passes the window's `close_at`. Both go through the due index and
+//! [`sweep`] (run at the end of every invocation, by the scheduled sweep
+//! event, and at the end of a CLI run), which makes them, and
+//! [`acknowledge`] once they are sent (see `sweep.rs`). The rate limit's
+//! overflow summaries come from [`Gate::flush`].
 //!
 //! Failure policy: the state store failing never loses an alert. A
 //! decision that cannot be read or written is Send (and logged), a claim
 //! that cannot be made sends anyway (a possible duplicate beats a lost
-//! alert), and a claim held by another live sender fails the unit so that
-//! it is retried after the lease.
+//! alert), a claim held by another live sender fails the unit so that it
+//! is retried after the lease, a send cut off at the deadline leaves its
+//! claim to the lease, and a follow-up stays due until it is sent.
 
 pub mod correlate;
 mod gate;
