@@ -457,6 +457,10 @@ impl Send {
         match &result {
             Ok(receipt) => {
                 self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                let (path, latency) = match m {
+                    Message::Alert(a) => (input_path(&a.origin), latency_ms(a)),
+                    Message::FollowUp(_) => ("", None),
+                };
                 info!(
                     message = "publish_alert",
                     rule = m.rule(),
@@ -465,8 +469,26 @@ impl Send {
                     destination = self.dest.id.as_str(),
                     r#type = self.dest.kind.type_name(),
                     target = target(&self.dest).as_str(),
-                    thread = receipt.thread.as_deref().unwrap_or("")
+                    thread = receipt.thread.as_deref().unwrap_or(""),
+                    path = path,
+                    latency_ms_json = latency
+                        .map_or("null".to_string(), |l| l.to_string())
+                        .as_str()
                 );
+                if let (Some(l), Ok(function)) =
+                    (latency, std::env::var("AWS_LAMBDA_FUNCTION_NAME"))
+                {
+                    // In the Lambda only (the CLI's stdout is its alerts).
+                    crate::logging::emit_metrics(
+                        &self.settings.metrics_namespace,
+                        &[("FunctionName", function.as_str()), ("Path", path)],
+                        &[crate::logging::Metric {
+                            name: "AlertLatencyMs",
+                            value: l as f64,
+                            unit: "Milliseconds",
+                        }],
+                    );
+                }
                 if let Some(f) = &self.on_delivered {
                     f(m, &self.dest, receipt);
                 }
@@ -607,6 +629,35 @@ impl Send {
             attempt += 1;
         }
     }
+}
+
+/// Which input path an alert came through, from its origin: `s3`,
+/// `eventbridge`, `cloudwatch-logs` or `file` (the CLI's local inputs).
+pub fn input_path(origin: &str) -> &'static str {
+    if origin.starts_with("s3://") {
+        "s3"
+    } else if origin.starts_with("eventbridge:") {
+        "eventbridge"
+    } else if origin.starts_with("cloudwatch-logs:") {
+        "cloudwatch-logs"
+    } else {
+        "file"
+    }
+}
+
+/// Milliseconds from the alert's `eventTime` to now (the send), if it has
+/// a readable one.
+fn latency_ms(a: &payload::AlertData) -> Option<i64> {
+    let t = a
+        .record
+        .get("eventTime")
+        .and_then(serde_json::Value::as_str)
+        .and_then(tattletail_runtime::correlate::event_seconds)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis() as i64;
+    Some(now - t * 1000)
 }
 
 /// Exponential backoff with jitter: 200 ms, 400 ms, 800 ms, ... capped at

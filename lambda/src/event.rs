@@ -7,6 +7,14 @@
 //! SNS and EventBridge invocations each notification record is a unit and
 //! the invocation fails as a whole when any unit failed. Pure functions over
 //! `serde_json::Value`, so every shape is unit-tested without AWS.
+//!
+//! Besides S3 objects, a unit can carry CloudTrail records themselves
+//! ([`Work::Records`]): an EventBridge event whose `detail` is one record
+//! (the five "… via CloudTrail" detail types; directly, in SQS or via SNS),
+//! or a CloudWatch Logs subscription payload (base64 of gzip of JSON, each
+//! log event's `message` one record; control messages are skipped, a
+//! message that is not a CloudTrail record is counted as bad). The records
+//! are then evaluated exactly as records read from a log file.
 
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Value};
@@ -44,7 +52,37 @@ pub enum Work {
     /// template's scheduled event: `{"tattletail": "sweep"}`, or any
     /// EventBridge "Scheduled Event").
     Sweep,
+    /// Evaluate these CloudTrail records (real-time inputs).
+    Records(Records),
 }
+
+/// CloudTrail records delivered in the event itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Records {
+    /// Where they came from, as alerts and logs name it
+    /// (`eventbridge:<event id>`, `cloudwatch-logs:<group>/<stream>`).
+    pub label: String,
+    /// Each record's JSON text.
+    pub records: Vec<String>,
+    /// Messages that were not CloudTrail records: (position, why).
+    pub bad: Vec<(u64, String)>,
+}
+
+/// The EventBridge detail types whose `detail` is one CloudTrail record
+/// (the sign-in type in both spellings: events say "Sign In", EventBridge's
+/// documentation "Signin").
+pub const CLOUDTRAIL_DETAIL_TYPES: [&str; 6] = [
+    "AWS API Call via CloudTrail",
+    "AWS Console Sign In via CloudTrail",
+    "AWS Console Signin via CloudTrail",
+    "AWS Console Action via CloudTrail",
+    "AWS Service Event via CloudTrail",
+    "AWS Insight via CloudTrail",
+];
+
+/// Largest CloudWatch Logs payload once decompressed (Lambda's own payload
+/// limit is 6 MB of base64; anything that inflates past this is refused).
+pub const MAX_LOGS_BYTES: u64 = 64 * 1024 * 1024;
 
 /// One reportable part of an invocation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,7 +152,8 @@ fn kind(v: &Value) -> &'static str {
 }
 
 const EXPECTED: &str = "expected an S3 event notification, an SNS or SQS message carrying one, \
-an EventBridge \"Object Created\" event, or an S3 Batch Operations job";
+an EventBridge \"Object Created\" event, an EventBridge CloudTrail event, a CloudWatch Logs \
+subscription payload, or an S3 Batch Operations job";
 
 /// Decode an invocation payload.
 pub fn parse(event: &Value) -> Result<Invocation, String> {
@@ -134,6 +173,15 @@ pub fn parse(event: &Value) -> Result<Invocation, String> {
     }
     if let Some(schema) = event.get("invocationSchemaVersion").and_then(Value::as_str) {
         return batch_operations(event, schema);
+    }
+    if let Some(logs) = event.get("awslogs") {
+        return Ok(Invocation {
+            shape: Shape::Notification,
+            units: vec![Unit {
+                id: None,
+                work: cloudwatch_logs(logs),
+            }],
+        });
     }
     if event.get("detail-type").is_some() {
         return Ok(Invocation {
@@ -215,6 +263,85 @@ fn message(body: &str, depth: usize) -> Work {
     }
 }
 
+/// Is `v` a CloudTrail record? `Err` says why not.
+fn is_cloudtrail_record(v: &Value) -> Result<(), String> {
+    let Some(o) = v.as_object() else {
+        return Err(format!(
+            "not a CloudTrail record: a JSON {}, not an object",
+            kind(v)
+        ));
+    };
+    let has = |k: &str| o.get(k).is_some_and(Value::is_string);
+    if has("eventName") && has("eventSource") || has("eventID") && has("eventVersion") {
+        Ok(())
+    } else {
+        let keys: Vec<&str> = o.keys().map(String::as_str).take(8).collect();
+        Err(format!(
+            "not a CloudTrail record: no eventName and eventSource (keys: {})",
+            keys.join(", ")
+        ))
+    }
+}
+
+/// A CloudWatch Logs subscription payload: `{"data": base64(gzip(JSON))}`.
+fn cloudwatch_logs(logs: &Value) -> Work {
+    use base64::Engine;
+    use std::io::Read;
+    let Some(data) = logs.get("data").and_then(Value::as_str) else {
+        return Work::Invalid("CloudWatch Logs payload without awslogs.data".into());
+    };
+    let gz = match base64::engine::general_purpose::STANDARD.decode(data.trim()) {
+        Ok(b) => b,
+        Err(e) => return Work::Invalid(format!("CloudWatch Logs awslogs.data is not base64: {e}")),
+    };
+    let mut text = Vec::new();
+    let read = flate2::read::GzDecoder::new(&gz[..])
+        .take(MAX_LOGS_BYTES + 1)
+        .read_to_end(&mut text);
+    if let Err(e) = read {
+        return Work::Invalid(format!("CloudWatch Logs awslogs.data is not gzip: {e}"));
+    }
+    if text.len() as u64 > MAX_LOGS_BYTES {
+        return Work::Invalid(format!(
+            "CloudWatch Logs payload inflates past {MAX_LOGS_BYTES} bytes; refused"
+        ));
+    }
+    let v: Value = match serde_json::from_slice(&text) {
+        Ok(v) => v,
+        Err(e) => return Work::Invalid(format!("CloudWatch Logs payload is not JSON: {e}")),
+    };
+    if str_at(&v, &["messageType"]) == Some("CONTROL_MESSAGE") {
+        return Work::Ignore("CloudWatch Logs control message".into());
+    }
+    let group = str_at(&v, &["logGroup"]).unwrap_or("");
+    let stream = str_at(&v, &["logStream"]).unwrap_or("");
+    let Some(events) = v.get("logEvents").and_then(Value::as_array) else {
+        return Work::Invalid("CloudWatch Logs payload without logEvents".into());
+    };
+    let mut out = Records {
+        label: format!("cloudwatch-logs:{group}/{stream}"),
+        records: Vec::with_capacity(events.len()),
+        bad: Vec::new(),
+    };
+    for (i, e) in events.iter().enumerate() {
+        let Some(message) = e.get("message").and_then(Value::as_str) else {
+            out.bad
+                .push((i as u64, "log event without a message".into()));
+            continue;
+        };
+        match serde_json::from_str::<Value>(message) {
+            Ok(record) => match is_cloudtrail_record(&record) {
+                Ok(()) => out.records.push(message.to_string()),
+                Err(why) => out.bad.push((i as u64, why)),
+            },
+            Err(e) => out
+                .bad
+                .push((i as u64, format!("not a CloudTrail record: not JSON ({e})"))),
+        }
+    }
+    Work::Records(out)
+}
+
 /// Several works into one: all objects, or the first problem.
 fn merge(works: impl Iterator<Item = Work>) -> Work {
     let mut objects = Vec::new();
@@ -225,6 +352,8 @@ fn merge(works: impl Iterator<Item = Work>) -> Work {
             Work::Ignore(why) => ignored.push(why),
             Work::Invalid(why) => return Work::Invalid(why),
             Work::Sweep => ignored.push("a sweep event inside a message".into()),
+            // Records arrive one event per message, never in S3 Records.
+            Work::Records(r) => return Work::Records(r),
         }
     }
     if objects.is_empty() && !ignored.is_empty() {
@@ -265,6 +394,25 @@ fn eventbridge(v: &Value) -> Work {
     let detail_type = str_at(v, &["detail-type"]).unwrap_or("");
     if detail_type == "Scheduled Event" {
         return Work::Sweep;
+    }
+    if CLOUDTRAIL_DETAIL_TYPES.contains(&detail_type) {
+        let id = str_at(v, &["id"]).unwrap_or("");
+        let label = format!("eventbridge:{id}");
+        return match v.get("detail") {
+            Some(detail) if is_cloudtrail_record(detail).is_ok() => Work::Records(Records {
+                label,
+                records: vec![detail.to_string()],
+                bad: Vec::new(),
+            }),
+            Some(detail) => Work::Records(Records {
+                label,
+                records: Vec::new(),
+                bad: vec![(0, is_cloudtrail_record(detail).unwrap_err())],
+            }),
+            None => Work::Invalid(format!(
+                "EventBridge \"{detail_type}\" event without a detail"
+            )),
+        };
     }
     if detail_type != "Object Created" {
         return Work::Ignore(format!("EventBridge \"{detail_type}\" event"));
@@ -644,5 +792,132 @@ mod sweep_tests {
         assert_eq!(parse(&scheduled).unwrap().units[0].work, Work::Sweep);
         let err = parse(&json!({"tattletail": "scan"})).unwrap_err();
         assert!(err.contains("the only one is \"sweep\""), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod realtime_tests {
+    use super::*;
+    use std::io::Write;
+
+    fn fixture(name: &str) -> Value {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../testdata/events")
+            .join(name);
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+
+    /// As CloudWatch Logs sends it: base64 of gzip of the JSON.
+    fn awslogs(decoded: &Value) -> Value {
+        use base64::Engine;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(decoded.to_string().as_bytes()).unwrap();
+        let data = base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap());
+        json!({"awslogs": {"data": data}})
+    }
+
+    fn records(work: &Work) -> &Records {
+        match work {
+            Work::Records(r) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_eventbridge_cloudtrail_event_is_its_detail_record() {
+        let event = fixture("eventbridge-api-call.json");
+        let inv = parse(&event).unwrap();
+        assert_eq!(inv.shape, Shape::Notification);
+        let r = records(&inv.units[0].work);
+        assert_eq!(r.label, "eventbridge:36eb8523-97d0-4518-b33d-ee3579ff19f0");
+        let record: Value = serde_json::from_str(&r.records[0]).unwrap();
+        assert_eq!(record, event["detail"], "the record exactly as the detail");
+        assert!(r.bad.is_empty());
+        for t in CLOUDTRAIL_DETAIL_TYPES {
+            let mut e = fixture("eventbridge-console-sign-in.json");
+            e["detail-type"] = json!(t);
+            assert_eq!(
+                records(&parse(&e).unwrap().units[0].work).records.len(),
+                1,
+                "{t}"
+            );
+        }
+        // Other detail types are not records.
+        let mut e = fixture("eventbridge-api-call.json");
+        e["detail-type"] = json!("EC2 Instance State-change Notification");
+        assert!(matches!(parse(&e).unwrap().units[0].work, Work::Ignore(_)));
+        // A CloudTrail detail type whose detail is not a record: counted bad.
+        let mut e = fixture("eventbridge-api-call.json");
+        e["detail"] = json!({"hello": 1});
+        let r = records(&parse(&e).unwrap().units[0].work).clone();
+        assert!(r.records.is_empty() && r.bad.len() == 1, "{r:?}");
+        assert!(r.bad[0].1.starts_with("not a CloudTrail record"), "{r:?}");
+    }
+
+    #[test]
+    fn eventbridge_events_arrive_in_sqs_and_via_sns() {
+        let event = fixture("eventbridge-api-call.json");
+        let sqs = json!({"Records": [
+            {"messageId": "m1", "eventSource": "aws:sqs", "body": event.to_string()},
+            {"messageId": "m2", "eventSource": "aws:sqs", "body": "{not json"},
+            {"messageId": "m3", "eventSource": "aws:sqs",
+             "body": json!({"Type": "Notification", "Message": event.to_string()}).to_string()}
+        ]});
+        let inv = parse(&sqs).unwrap();
+        assert_eq!(inv.shape, Shape::Sqs);
+        assert_eq!(records(&inv.units[0].work).records.len(), 1);
+        assert!(matches!(inv.units[1].work, Work::Invalid(_)));
+        assert_eq!(
+            records(&inv.units[2].work).records.len(),
+            1,
+            "SQS carrying SNS carrying EventBridge"
+        );
+        let sns = json!({"Records": [{"EventSource": "aws:sns", "Sns": {"Type": "Notification", "Message": event.to_string()}}]});
+        assert_eq!(
+            records(&parse(&sns).unwrap().units[0].work).records.len(),
+            1
+        );
+    }
+
+    #[test]
+    fn cloudwatch_logs_payloads_give_their_records_and_count_the_rest() {
+        let inv = parse(&awslogs(&fixture("cloudwatch-logs.json"))).unwrap();
+        let r = records(&inv.units[0].work);
+        assert_eq!(r.label, "cloudwatch-logs:aws-cloudtrail-logs-123456789012-org/123456789012_CloudTrail_us-east-1");
+        assert_eq!(r.records.len(), 2);
+        assert_eq!(r.bad.len(), 2);
+        assert_eq!(r.bad[0].0, 2);
+        assert!(r.bad[0].1.contains("not JSON"), "{:?}", r.bad);
+        assert!(
+            r.bad[1].1.contains("no eventName and eventSource"),
+            "{:?}",
+            r.bad
+        );
+        let control = parse(&awslogs(&fixture("cloudwatch-logs-control.json"))).unwrap();
+        assert!(matches!(&control.units[0].work, Work::Ignore(why) if why.contains("control")));
+        for (bad, says) in [
+            (json!({"awslogs": {"data": "%%%"}}), "not base64"),
+            (json!({"awslogs": {"data": "aGVsbG8="}}), "not gzip"),
+            (json!({"awslogs": {}}), "without awslogs.data"),
+        ] {
+            let inv = parse(&bad).unwrap();
+            assert!(
+                matches!(&inv.units[0].work, Work::Invalid(why) if why.contains(says)),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cloudwatch_logs_bomb_is_refused() {
+        use base64::Engine;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![b' '; 1 << 20];
+        for _ in 0..(MAX_LOGS_BYTES / (1 << 20) + 1) {
+            gz.write_all(&zeros).unwrap();
+        }
+        let data = base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap());
+        let inv = parse(&json!({"awslogs": {"data": data}})).unwrap();
+        assert!(matches!(&inv.units[0].work, Work::Invalid(why) if why.contains("inflates past")));
     }
 }

@@ -333,6 +333,13 @@ impl App {
                 // Every invocation ends with a sweep (below); this one
                 // only does that.
                 Work::Sweep => UnitResult::Succeeded("swept".into()),
+                Work::Records(r) => {
+                    let until = cutoff.map(|c| Until {
+                        stop: stop.clone(),
+                        stop_sends: c.stop_sends,
+                    });
+                    self.records(&compiled, r, until, &mut totals).await
+                }
                 Work::Invalid(why) => {
                     error!(
                         message = "event_invalid",
@@ -529,7 +536,102 @@ impl App {
         if object.size == Some(0) {
             return skip(totals, s3::EMPTY_OBJECT);
         }
-        let body = object.body;
+        self.scan_input(
+            compiled,
+            url,
+            (&obj.bucket, &obj.key),
+            object.body,
+            until,
+            totals,
+        )
+        .await
+    }
+
+    /// Evaluate the CloudTrail records an event carried (EventBridge,
+    /// CloudWatch Logs), exactly as records of a log file.
+    async fn records(
+        &self,
+        compiled: &Arc<Compiled>,
+        r: &event::Records,
+        until: Option<Until>,
+        totals: &mut Totals,
+    ) -> UnitResult {
+        if !r.bad.is_empty() {
+            totals.bad_records += r.bad.len() as u64;
+            let examples: Vec<Value> = r
+                .bad
+                .iter()
+                .take(3)
+                .map(|(i, why)| json!({"record": i, "error": why}))
+                .collect();
+            warn!(
+                message = "bad_records",
+                object = r.label.as_str(),
+                count = r.bad.len() as u64,
+                examples_json = json_text(&examples).as_str()
+            );
+        }
+        if r.records.is_empty() {
+            return UnitResult::Succeeded(format!("{}: no CloudTrail records", r.label));
+        }
+        let mut body =
+            Vec::with_capacity(r.records.iter().map(|t| t.len() + 1).sum::<usize>() + 16);
+        body.extend_from_slice(b"{\"Records\":[");
+        for (i, text) in r.records.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(text.as_bytes());
+        }
+        body.extend_from_slice(b"]}");
+        let reader = std::io::Cursor::new(body);
+        let result = self
+            .scan_input(compiled, r.label.clone(), ("", ""), reader, until, totals)
+            .await;
+        match result {
+            ObjectResult::Done { busy, .. } if busy > 0 => UnitResult::TemporaryFailure(format!(
+                "{busy} alert send(s) from {} are being made by another invocation; retry after their claims' lease",
+                r.label
+            )),
+            ObjectResult::Done { undelivered, .. }
+                if undelivered > 0 && self.settings.fail_on_undelivered =>
+            {
+                UnitResult::TemporaryFailure(format!(
+                    "{undelivered} alert send(s) from {} failed",
+                    r.label
+                ))
+            }
+            ObjectResult::Done { .. } | ObjectResult::Skipped => {
+                UnitResult::Succeeded(format!("scanned {}", r.label))
+            }
+            ObjectResult::Incomplete(m) | ObjectResult::Failed(FetchError::Temporary(m)) => {
+                UnitResult::TemporaryFailure(m)
+            }
+            ObjectResult::Failed(FetchError::Permanent(m)) => UnitResult::PermanentFailure(m),
+        }
+    }
+
+    /// Scan one input (an S3 object's body, or records an event carried)
+    /// named `url` (`place`: its bucket and key, empty for records), deliver
+    /// its alerts, log its lines and add it to `totals`.
+    async fn scan_input(
+        &self,
+        compiled: &Arc<Compiled>,
+        url: String,
+        place: (&str, &str),
+        body: impl std::io::Read + Send + 'static,
+        until: Option<Until>,
+        totals: &mut Totals,
+    ) -> ObjectResult {
+        let skip = |totals: &mut Totals, reason: &str| {
+            totals.skipped += 1;
+            info!(
+                message = "object_skipped",
+                object = url.as_str(),
+                reason = reason
+            );
+            ObjectResult::Skipped
+        };
         let outputs = Outputs {
             deliver: Some(self.deliverer.clone()),
             log_matches: true,
@@ -628,8 +730,8 @@ impl App {
             warn!(
                 message = "object_incomplete",
                 object = url.as_str(),
-                bucket = obj.bucket.as_str(),
-                key = obj.key.as_str(),
+                bucket = place.0,
+                key = place.1,
                 next_record_json = json_text(&stopped.next_record).as_str(),
                 records = stats.records,
                 alerts = stats.total_alerts(),
