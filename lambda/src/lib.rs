@@ -3,7 +3,10 @@
 //! delivery to SNS, SES and Slack in upstream's payload formats, to Slack
 //! apps and any webhook ([`payload`], [`deliver`], [`slack_app`],
 //! [`webhook`], with [`secrets`] for their tokens), the shared scan-and-deliver step
-//! ([`pipeline`]), the invocation deadline ([`deadline`]) and JSON logs with CloudWatch metrics ([`logging`]). The
+//! ([`pipeline`]), noise control and its state ([`noise`], [`state`],
+//! [`followup`]), the invocation deadline ([`deadline`]) and JSON logs with
+//! CloudWatch metrics ([`logging`]). Inputs are S3 objects and, in real
+//! time, the CloudTrail records EventBridge and CloudWatch Logs deliver. The
 //! engine crates (`tattletail-compiler`, `tattletail-runtime`) stay free of
 //! the AWS SDK; this crate is the only one that builds it.
 #![forbid(unsafe_code)]

@@ -33,6 +33,16 @@ pub fn lambda_event(data: &[u8]) {
             }
             Work::Ignore(why) => UnitResult::Succeeded(why.clone()),
             Work::Sweep => UnitResult::Succeeded("sweep".into()),
+            Work::Records(r) => {
+                // Every record kept is a JSON object; every dropped one says why.
+                for text in &r.records {
+                    let v: serde_json::Value =
+                        serde_json::from_str(text).expect("a kept record is JSON");
+                    assert!(v.is_object(), "a kept record is an object");
+                }
+                assert!(r.bad.iter().all(|(_, why)| !why.is_empty()));
+                UnitResult::Succeeded(format!("{} records", r.records.len()))
+            }
             Work::Invalid(why) => {
                 assert!(!why.is_empty(), "an invalid unit without a reason");
                 UnitResult::PermanentFailure(why.clone())
