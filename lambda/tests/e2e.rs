@@ -227,7 +227,18 @@ async fn every_input_shape_alerts_to_sns_ses_and_slack() {
         .into_iter()
         .filter(|l| l.get("_aws").is_some())
         .collect();
-    let totals: Vec<&Value> = emf.iter().filter(|d| d.get("Rule").is_none()).collect();
+    // The invocation's totals: no Rule dimension, and not a sent alert's
+    // latency (dimension Path, one per send).
+    let totals: Vec<&Value> = emf
+        .iter()
+        .filter(|d| d.get("Rule").is_none() && d.get("Path").is_none())
+        .collect();
+    let latencies = emf.iter().filter(|d| d.get("Path").is_some()).count();
+    assert_eq!(
+        latencies,
+        f.logs_named("publish_alert").len(),
+        "one AlertLatencyMs per sent alert"
+    );
     assert_eq!(totals.len(), 7);
     assert_eq!(
         totals[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
@@ -616,7 +627,10 @@ destinations = ["sns", "slack"]
         .into_iter()
         .filter(|l| l.get("_aws").is_some())
         .collect();
-    let total = emf.iter().find(|d| d.get("Rule").is_none()).unwrap();
+    let total = emf
+        .iter()
+        .find(|d| d.get("Rule").is_none() && d.get("Path").is_none())
+        .unwrap();
     assert_eq!(total["Alerts"], 1.0);
     assert_eq!(total["DryRunAlerts"], 1.0);
     assert!(emf
@@ -711,7 +725,9 @@ expires = "2020-01-01T00:00:00Z"
         .collect();
     let total = emf
         .iter()
-        .find(|d| d.get("Rule").is_none() && d.get("Exception").is_none())
+        .find(|d| {
+            d.get("Rule").is_none() && d.get("Exception").is_none() && d.get("Path").is_none()
+        })
         .unwrap();
     assert_eq!(total["SuppressedAlerts"], 1.0);
     assert_eq!(total["Alerts"], 1.0);
