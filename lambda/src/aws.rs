@@ -105,6 +105,9 @@ pub struct Settings {
     /// `TATTLETAIL_CLAIM_LEASE_SECS`: how long a claimed send stays with
     /// its sender before another may take it over (the sender died).
     pub claim_lease: Duration,
+    /// `AWS_LAMBDA_FUNCTION_NAME`: set in the Lambda only (the dimension of
+    /// its metrics; the CLI emits none).
+    pub function_name: Option<String>,
 }
 
 impl Default for Settings {
@@ -118,6 +121,7 @@ impl Default for Settings {
             deadline_margin: Duration::from_secs(10),
             state_table: None,
             claim_lease: Duration::from_secs(120),
+            function_name: None,
         }
     }
 }
@@ -165,6 +169,7 @@ impl Settings {
             }
         }
         s.state_table = crate::state::Store::table_from_env(&get);
+        s.function_name = get("AWS_LAMBDA_FUNCTION_NAME").filter(|f| !f.is_empty());
         if let Some(ns) = get("TATTLETAIL_METRICS_NAMESPACE").filter(|s| !s.is_empty()) {
             s.metrics_namespace = ns;
         }

@@ -21,7 +21,8 @@
 //! abandoned and logged as `undelivered_alert` like any failed one.
 //!
 //! A successful send returns a [`Receipt`] (a Slack app message's `ts`,
-//! for threading follow-ups); [`Deliverer::on_delivered`] sees each one.
+//! for threading follow-ups), which noise control keeps under the message's
+//! id and destination (`NoiseControl::thread_of`).
 //!
 //! Exactly once: with noise control ([`Deliverer::with_noise`]) every send
 //! first claims (message id, destination) in the state store and marks it
@@ -64,15 +65,10 @@ pub struct Deliverer {
     clients: Clients,
     settings: Settings,
     permits: Arc<Semaphore>,
-    on_delivered: Option<OnDelivered>,
     noise: Option<Arc<NoiseControl>>,
     /// Totals since this deliverer was made.
     pub counters: Arc<Counters>,
 }
-
-/// Told of every successful send (on the send's task): what, where, and
-/// the receipt (a Slack app message's `ts`, to thread a follow-up).
-pub type OnDelivered = Arc<dyn Fn(&Message, &Destination, &Receipt) + std::marker::Send + Sync>;
 
 /// What a successful send returns.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -122,7 +118,6 @@ impl Deliverer {
             permits: Arc::new(Semaphore::new(settings.concurrency)),
             clients,
             settings,
-            on_delivered: None,
             noise: None,
             counters: Arc::default(),
         }
@@ -138,11 +133,6 @@ impl Deliverer {
     /// The noise control, if any.
     pub fn noise(&self) -> Option<&Arc<NoiseControl>> {
         self.noise.as_ref()
-    }
-
-    /// Call `f` after every successful send.
-    pub fn on_delivered(&mut self, f: OnDelivered) {
-        self.on_delivered = Some(f);
     }
 
     /// Send `message` (an alert or a follow-up) to each destination in
@@ -186,7 +176,6 @@ impl Deliverer {
             message: message.clone(),
             thread,
             counters: self.counters.clone(),
-            on_delivered: self.on_delivered.clone(),
             noise: self.noise.clone(),
         };
         let handle = sends.tasks.spawn(job.run(permit));
@@ -328,7 +317,6 @@ pub(crate) struct Send {
     /// A Slack app message to reply to.
     pub(crate) thread: Option<String>,
     counters: Arc<Counters>,
-    on_delivered: Option<OnDelivered>,
     noise: Option<Arc<NoiseControl>>,
 }
 
@@ -475,9 +463,7 @@ impl Send {
                         .map_or("null".to_string(), |l| l.to_string())
                         .as_str()
                 );
-                if let (Some(l), Ok(function)) =
-                    (latency, std::env::var("AWS_LAMBDA_FUNCTION_NAME"))
-                {
+                if let (Some(l), Some(function)) = (latency, &self.settings.function_name) {
                     // In the Lambda only (the CLI's stdout is its alerts).
                     crate::logging::emit_metrics(
                         &self.settings.metrics_namespace,
@@ -488,9 +474,6 @@ impl Send {
                             unit: "Milliseconds",
                         }],
                     );
-                }
-                if let Some(f) = &self.on_delivered {
-                    f(m, &self.dest, receipt);
                 }
             }
             Err(e) => {
@@ -648,11 +631,7 @@ pub fn input_path(origin: &str) -> &'static str {
 /// Milliseconds from the alert's `eventTime` to now (the send), if it has
 /// a readable one.
 fn latency_ms(a: &payload::AlertData) -> Option<i64> {
-    let t = a
-        .record
-        .get("eventTime")
-        .and_then(serde_json::Value::as_str)
-        .and_then(tattletail_runtime::correlate::event_seconds)?;
+    let t = a.event_seconds()?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .ok()?

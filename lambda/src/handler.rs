@@ -122,7 +122,6 @@ pub struct App {
     deliverer: Arc<Deliverer>,
     noise: Arc<NoiseControl>,
     config: Mutex<ConfigCache>,
-    function_name: String,
 }
 
 /// Totals over objects.
@@ -260,7 +259,6 @@ impl App {
             noise,
             settings,
             config: Mutex::new(ConfigCache::new(location, stateful)),
-            function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
         })
     }
 
@@ -358,16 +356,10 @@ impl App {
                         });
                         match self.object(&compiled, obj, until, &mut totals).await {
                             ObjectResult::Done { undelivered, busy } => {
-                                if busy > 0 {
-                                    result = UnitResult::TemporaryFailure(format!(
-                                        "{busy} alert send(s) from {} are being made by another invocation; retry after their claims' lease",
-                                        obj.url()
-                                    ));
-                                } else if undelivered > 0 && self.settings.fail_on_undelivered {
-                                    result = UnitResult::TemporaryFailure(format!(
-                                        "{undelivered} alert send(s) from {} failed",
-                                        obj.url()
-                                    ));
+                                if let Some(failed) =
+                                    self.sends_failed(undelivered, busy, &obj.url())
+                                {
+                                    result = failed;
                                 }
                                 notes.push(format!("scanned {}", obj.url()));
                             }
@@ -547,6 +539,23 @@ impl App {
         .await
     }
 
+    /// The unit's failure when an input's sends did not all go out: some
+    /// are held by another invocation (retry after their lease), or failed
+    /// with `TATTLETAIL_FAIL_ON_UNDELIVERED`; `None` when they are fine.
+    fn sends_failed(&self, undelivered: u64, busy: u64, input: &str) -> Option<UnitResult> {
+        if busy > 0 {
+            Some(UnitResult::TemporaryFailure(format!(
+                "{busy} alert send(s) from {input} are being made by another invocation; retry after their claims' lease"
+            )))
+        } else if undelivered > 0 && self.settings.fail_on_undelivered {
+            Some(UnitResult::TemporaryFailure(format!(
+                "{undelivered} alert send(s) from {input} failed"
+            )))
+        } else {
+            None
+        }
+    }
+
     /// Evaluate the CloudTrail records an event carried (EventBridge,
     /// CloudWatch Logs), exactly as records of a log file.
     async fn records(
@@ -589,21 +598,10 @@ impl App {
             .scan_input(compiled, r.label.clone(), ("", ""), reader, until, totals)
             .await;
         match result {
-            ObjectResult::Done { busy, .. } if busy > 0 => UnitResult::TemporaryFailure(format!(
-                "{busy} alert send(s) from {} are being made by another invocation; retry after their claims' lease",
-                r.label
-            )),
-            ObjectResult::Done { undelivered, .. }
-                if undelivered > 0 && self.settings.fail_on_undelivered =>
-            {
-                UnitResult::TemporaryFailure(format!(
-                    "{undelivered} alert send(s) from {} failed",
-                    r.label
-                ))
-            }
-            ObjectResult::Done { .. } | ObjectResult::Skipped => {
-                UnitResult::Succeeded(format!("scanned {}", r.label))
-            }
+            ObjectResult::Done { undelivered, busy } => self
+                .sends_failed(undelivered, busy, &r.label)
+                .unwrap_or_else(|| UnitResult::Succeeded(format!("scanned {}", r.label))),
+            ObjectResult::Skipped => UnitResult::Succeeded(format!("scanned {}", r.label)),
             ObjectResult::Incomplete(m) | ObjectResult::Failed(FetchError::Temporary(m)) => {
                 UnitResult::TemporaryFailure(m)
             }
@@ -785,7 +783,7 @@ impl App {
 
     fn metrics(&self, t: &Totals, n: &CounterValues, duration_ms: f64) {
         let ns = &self.settings.metrics_namespace;
-        let f = self.function_name.as_str();
+        let f = self.settings.function_name.as_deref().unwrap_or("");
         let count = |name, v: u64| Metric {
             name,
             value: v as f64,

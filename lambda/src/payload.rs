@@ -157,6 +157,32 @@ impl AlertData {
     pub fn event_id(&self) -> Option<&str> {
         self.record.get("eventID").and_then(Value::as_str)
     }
+
+    /// `eventTime` of the record, as written, if any.
+    pub fn event_time(&self) -> Option<&str> {
+        self.record.get("eventTime").and_then(Value::as_str)
+    }
+
+    /// `eventTime` in seconds since the epoch, when it reads as a date.
+    pub fn event_seconds(&self) -> Option<i64> {
+        self.event_time()
+            .and_then(tattletail_runtime::correlate::event_seconds)
+    }
+
+    /// The input the record came from: `origin` without its `#index`.
+    pub fn source(&self) -> &str {
+        self.origin
+            .rsplit_once('#')
+            .map_or(&self.origin, |(s, _)| s)
+    }
+
+    /// The record's index in its input (0 when `origin` has none).
+    pub fn index(&self) -> u64 {
+        self.origin
+            .rsplit_once('#')
+            .and_then(|(_, i)| i.parse().ok())
+            .unwrap_or(0)
+    }
 }
 
 /// SHA-256 over the rule name and the record's `eventID` (or, lacking one,

@@ -1,6 +1,6 @@
 //! The `Deliverer` against the local Slack Web API stand-in: an alert's
-//! receipt carries the message's `ts`, a follow-up sent with that thread
-//! is a threaded reply, and the stand-in itself refuses what Slack would
+//! message `ts` is kept by noise control (as its follow-ups find it), a
+//! follow-up sent with that thread is a threaded reply, and the stand-in itself refuses what Slack would
 //! (a wrong token, too many blocks). One test in its own binary: it sets
 //! `TATTLETAIL_SLACK_API_URL` for the process.
 
@@ -9,15 +9,17 @@
 #[path = "harness/slack_api.rs"]
 mod slack_api;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 use slack_api::SlackApi;
 use tattletail_compiler::config::{Destination, DestinationKind, SecretRef};
 use tattletail_lambda::aws::{Clients, Needs, Settings};
-use tattletail_lambda::deliver::{Deliverer, Receipt, Sends};
+use tattletail_lambda::deliver::{Deliverer, Sends};
 use tattletail_lambda::followup::{FollowUp, Held, Reason};
+use tattletail_lambda::noise::{Clock, NoiseControl};
 use tattletail_lambda::payload::{AlertData, Extra, Message};
+use tattletail_lambda::state::Store;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_followup_replies_in_the_alerts_thread() {
@@ -69,16 +71,14 @@ async fn a_followup_replies_in_the_alerts_thread() {
     let clients = Clients::new(&Settings::default(), Needs::default())
         .await
         .unwrap();
-    let mut deliverer = Deliverer::new(clients, Settings::default());
-    let receipts: Arc<Mutex<Vec<(String, Receipt)>>> = Arc::default();
-    let r = receipts.clone();
-    deliverer.on_delivered(Arc::new(
-        move |m: &Message, _d: &Destination, receipt: &Receipt| {
-            r.lock()
-                .unwrap()
-                .push((m.alert_id().to_string(), receipt.clone()));
-        },
+    // No state table: no claims, but the Slack `ts` is kept in memory.
+    let noise = Arc::new(NoiseControl::new(
+        Store::memory(),
+        Clock::system(),
+        false,
+        60_000,
     ));
+    let deliverer = Deliverer::new(clients, Settings::default()).with_noise(noise.clone());
     let dest = Destination {
         id: "app".into(),
         kind: DestinationKind::SlackApp {
@@ -103,12 +103,10 @@ async fn a_followup_replies_in_the_alerts_thread() {
         .dispatch(Arc::new(alert), &[&dest], &mut sends)
         .await;
     assert_eq!(sends.finish(None).await, (1, 0));
-    let ts = {
-        let got = receipts.lock().unwrap();
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].0, alert_id);
-        got[0].1.thread.clone().expect("the message's ts")
-    };
+    let ts = noise
+        .thread_of(&alert_id, "app")
+        .await
+        .expect("the message's ts, kept under its alert id");
     let followup = FollowUp {
         alert_id: "f-1".into(),
         reason: Reason::Dedup {
@@ -150,5 +148,8 @@ async fn a_followup_replies_in_the_alerts_thread() {
         .as_str()
         .unwrap()
         .starts_with("3 more alert(s) of \"Root login\""));
-    assert_eq!(receipts.lock().unwrap().len(), 2);
+    assert!(
+        noise.thread_of("f-1", "app").await.is_some(),
+        "the follow-up's receipt too"
+    );
 }

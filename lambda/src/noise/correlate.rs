@@ -61,14 +61,10 @@ impl Gate {
         alert: &AlertData,
         stats: &mut CorrelationStats,
     ) -> (Vec<CorrelationAlert>, bool) {
-        let (source, index) = match alert.origin.rsplit_once('#') {
-            Some((s, i)) => (s, i.parse().unwrap_or(0)),
-            None => (alert.origin.as_str(), 0),
-        };
         let info = Arc::new(EventInfo {
             fields: AlertFields::from_json(&alert.record),
-            source: Arc::from(source),
-            index,
+            source: Arc::from(alert.source()),
+            index: alert.index(),
         });
         let mut out = Vec::new();
         let mut failed = false;

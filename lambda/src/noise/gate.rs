@@ -42,12 +42,7 @@ struct Pending {
 impl Pending {
     fn add(&mut self, seen: &Seen) {
         *self.held.entry(seen.source.clone()).or_default() += 1;
-        if self.first.as_ref().is_none_or(|f| seen.t < f.t) {
-            self.first = Some(seen.clone());
-        }
-        if self.last.as_ref().is_none_or(|l| seen.t >= l.t) {
-            self.last = Some(seen.clone());
-        }
+        window::widen(&mut self.first, &mut self.last, seen);
     }
 
     fn is_empty(&self) -> bool {
@@ -132,28 +127,17 @@ fn spec_of(rule: &RuleConfig) -> Option<(&'static str, Spec)> {
 /// Event time of `alert` in ms, or `now` without a readable one.
 fn event_ms(alert: &AlertData, now: i64) -> i64 {
     alert
-        .record
-        .get("eventTime")
-        .and_then(Value::as_str)
-        .and_then(tattletail_runtime::correlate::event_seconds)
+        .event_seconds()
         .map_or(now, |s| s.saturating_mul(1000))
 }
 
 fn seen_of(alert: &AlertData, t: i64) -> Seen {
-    let source = alert
-        .origin
-        .rsplit_once('#')
-        .map_or(alert.origin.as_str(), |(s, _)| s);
     Seen {
         alert_id: alert.alert_id.clone(),
         event_id: alert.event_id().map(str::to_string),
-        event_time: alert
-            .record
-            .get("eventTime")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        event_time: alert.event_time().map(str::to_string),
         t,
-        source: source.to_string(),
+        source: alert.source().to_string(),
     }
 }
 
@@ -417,8 +401,10 @@ impl Gate {
         for (source, n) in pending.held {
             *entry.pending.held.entry(source).or_default() += n;
         }
-        entry.pending.first = entry.pending.first.take().or(pending.first);
-        entry.pending.last = pending.last.or(entry.pending.last.take());
+        let kept = &mut entry.pending;
+        for seen in pending.first.iter().chain(pending.last.iter()) {
+            window::widen(&mut kept.first, &mut kept.last, seen);
+        }
     }
 
     /// Write what is held in memory into its windows: into the same window

@@ -240,11 +240,6 @@ impl NoiseControl {
         }
     }
 
-    /// The store's name (`memory` or the table).
-    pub fn store_name(&self) -> String {
-        self.store.name()
-    }
-
     /// Requests made to an in-memory store so far (what they would cost
     /// on a table).
     pub fn requests(&self) -> Option<&crate::state::Requests> {

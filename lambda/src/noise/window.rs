@@ -163,17 +163,23 @@ impl State {
                 };
             *self.held_by.entry(source.to_string()).or_default() += n;
         }
-        if self.first.as_ref().is_none_or(|f| seen.t < f.t) {
-            self.first = Some(seen.clone());
-        }
-        if self.last.as_ref().is_none_or(|l| seen.t >= l.t) {
-            self.last = Some(seen.clone());
-        }
+        widen(&mut self.first, &mut self.last, seen);
     }
 
     /// The window has alerts held back and no follow-up yet.
     pub fn pending(&self) -> bool {
         self.open && !self.reported && self.held() > 0
+    }
+}
+
+/// Make `seen` the first or the last (by event time) of held alerts when
+/// it comes before `first` or not before `last`.
+pub fn widen(first: &mut Option<Seen>, last: &mut Option<Seen>, seen: &Seen) {
+    if first.as_ref().is_none_or(|f| seen.t < f.t) {
+        *first = Some(seen.clone());
+    }
+    if last.as_ref().is_none_or(|l| seen.t >= l.t) {
+        *last = Some(seen.clone());
     }
 }
 
